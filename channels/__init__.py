@@ -1,0 +1,1 @@
+"""Radio physics as pure, vectorized functions (numpy + scipy only)."""

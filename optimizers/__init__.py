@@ -1,0 +1,1 @@
+"""Per-round resource allocation: module switching, power and bandwidth (numpy, scipy, cvxpy)."""
