@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 # Order matters: appending a stream keeps earlier ones unchanged; never reorder.
-STREAM_NAMES = ("placement", "mobility", "channel", "availability", "partition", "policy", "torch", "data")
+STREAM_NAMES = (
+    "placement", "mobility", "channel", "availability", "partition", "policy", "torch", "data", "packets",
+)
 
 
 class Streams:

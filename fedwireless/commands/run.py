@@ -1,0 +1,120 @@
+"""`fedwireless run SCENARIO`: simulate the network, train for real, write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from fedwireless.commands._common import add_scenario_options, load_from_args, print_error
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_scenario_options(p)
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: output.dir or runs/<name>)")
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    p.add_argument("--rounds", type=int, default=None, help="override the number of rounds")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class _Progress:
+    """A rich progress bar showing round, accuracy, energy and simulated time."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("[bold]round"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: Any = None
+        self.energy_j = 0.0
+
+    def start(self, total_rounds: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("rounds", total=total_rounds, status="setting up")
+
+    def round_done(self, row: dict[str, Any]) -> None:
+        self.energy_j += row["energy_j"]
+        status = (
+            f"acc {row['accuracy']:.3f}  loss {row['loss']:.3f}  energy {self.energy_j:.3g} J  "
+            f"sim {row['sim_time_s']:.1f} s  arrived {row['arrived']}/{row['selected']}"
+        )
+        self.bar.update(self.task, advance=1, status=status)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _summary_table(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{summary['scenario']} — policy {summary['policy']}, seed {summary['seed']}")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("rounds", f"{summary['rounds']}"),
+        ("accuracy (initial → final)", f"{summary['initial_accuracy']:.3f} → {summary['final_accuracy']:.3f}"),
+        ("final loss", f"{summary['final_loss']:.4f}"),
+        ("simulated time", f"{summary['sim_time_s']:.2f} s"),
+        ("energy (compute + transmit)", f"{summary['total_energy_j']:.4g} J"),
+        ("  of which transmit", f"{summary['total_tx_energy_j']:.4g} J"),
+        ("uplink / downlink", f"{summary['total_uplink_bits'] / 8e6:.3f} / {summary['total_downlink_bits'] / 8e6:.3f} MB"),
+        ("updates arrived / selected", f"{summary['updates_arrived']} / {summary['updates_selected']}"),
+        ("learning", f"{summary.get('learning')} ({summary.get('training_path', '')})"),
+        ("wall time", f"{summary['wall_time_s']:.1f} s"),
+    ]
+    if "final_perplexity" in summary:
+        rows.insert(3, ("final perplexity", f"{summary['final_perplexity']:.4f}"))
+    for name, value in rows:
+        t.add_row(name, value)
+    Console().print(t)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fedwireless.scenario import ScenarioError
+
+    extra: dict[str, Any] = {}
+    if args.seed is not None:
+        extra["seed"] = args.seed
+    if args.rounds is not None:
+        extra["rounds"] = args.rounds
+    try:
+        sc = load_from_args(args, extra)
+    except ScenarioError as exc:
+        return print_error(exc)
+
+    from fedwireless.runner import default_out_dir, run_scenario
+
+    out = args.out or default_out_dir(sc)
+    progress = None if args.quiet else _Progress()
+    try:
+        summary = run_scenario(
+            sc, out, callbacks=progress, plots=False if args.no_plots else None
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        # Problems only found while setting up (a missing data file, an unusable local model): user errors.
+        if progress:
+            progress.stop()
+        return print_error(exc)
+    except KeyboardInterrupt:
+        if progress:
+            progress.stop()
+        print("interrupted: no results written", file=sys.stderr)
+        return 130
+    if progress:
+        progress.stop()
+    _summary_table(summary)
+    print(f"results: {summary['run_dir']}/ (rounds.csv, devices.csv, timing.csv, summary.json)")
+    if summary.get("plots"):
+        print(f"plots:   {', '.join(str(Path(summary['run_dir']) / p) for p in summary['plots'])}")
+    return 0

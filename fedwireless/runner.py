@@ -1,0 +1,401 @@
+"""Runs a scenario: world + policy + learner, round by round, into a run directory.
+
+Data flow of a round (DESIGN.md): the world gives channel state -> the policy decides modules, power
+and bandwidth -> selected devices really train (real bytes, real FLOPs) -> SimPy plays downlink,
+compute and uplink against the deadline -> arrived updates are aggregated -> evaluation -> the
+policy observes the outcome -> rows for rounds.csv and devices.csv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import channels
+import optimizers
+from fedwireless import __version__
+from fedwireless.engine import DeviceRound, run_round
+from fedwireless.results import (
+    SUMMARY_FILE,
+    git_commit,
+    publish,
+    staging_dir,
+    write_csv,
+    write_json,
+    write_yaml,
+)
+from fedwireless.rng import Streams
+from fedwireless.scenario import Scenario, scenario_to_dict
+from fedwireless.world import World
+
+ROUND_COLUMNS = [
+    "round", "sim_time_s", "round_s", "accuracy", "loss", "energy_j", "compute_energy_j", "tx_energy_j",
+    "uplink_bits", "downlink_bits", "selected", "arrived", "dropped",
+]
+DEVICE_COLUMNS = [
+    "round", "device", "group", "base_station", "x_m", "y_m", "distance_m", "los", "gain_db", "snr_db",
+    "available", "module", "rank", "power_w", "bandwidth_hz", "payload_bits", "flops", "downlink_s",
+    "compute_s", "upload_s", "arrival_s", "compute_energy_j", "tx_energy_j", "energy_j", "arrived",
+    "drop_reason", "queue", "energy_budget_j",
+]
+DROP_REASONS = ("deadline", "packet-error")
+
+
+class RunCallbacks:
+    """Hooks for progress display; the default does nothing."""
+
+    def start(self, total_rounds: int) -> None: ...
+
+    def round_done(self, row: dict[str, Any]) -> None: ...
+
+
+def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None) -> Any:
+    if sc.surrogate is not None:
+        from fedwireless.surrogate import SurrogateLearner
+
+        return SurrogateLearner(sc, streams.get("partition"), streams.get("data"))
+    from fedwireless.learning.learner import Learner  # torch + peft: imported only to train for real
+
+    return Learner(
+        sc.task,
+        sc.federated,
+        num_devices=sc.num_devices,
+        device_groups=sc.device_group_names(),
+        partition_rng=streams.get("partition"),
+        torch_seed=streams.int_seed("torch"),
+        cache_dir=cache_dir,
+    )
+
+
+def module_ranks(sc: Scenario) -> tuple[int, ...]:
+    """Module options the policy chooses from: LoRA ranks, or the one full-parameter module (rank 0)."""
+    return (0,) if sc.federated.training == "full" else tuple(sc.federated.ranks)
+
+
+class Simulation:
+    """A scenario in progress; `step()` plays one round. Use `run_scenario` for a whole run."""
+
+    def __init__(self, sc: Scenario, *, learner: Any = None, cache_dir: Path | None = None) -> None:
+        self.sc = sc
+        self.streams = Streams(sc.seed)
+        self.world = World(sc, self.streams)
+        self.learner = learner if learner is not None else build_learner(sc, self.streams, cache_dir)
+        self.policy = optimizers.make_policy(sc.policy.name, dict(sc.policy.params), self.streams.get("policy"))
+        self._availability_rng = self.streams.get("availability")
+        self._packet_rng = self.streams.get("packets")
+        self.ranks = module_ranks(sc)
+        k = self.world.num_devices
+        self.queue_j = np.zeros(k)
+        self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
+        self.round_index = 0
+        self.sim_time_s = 0.0
+        self.round_rows: list[dict[str, Any]] = []
+        self.device_rows: list[dict[str, Any]] = []
+        self.timing_rows: list[dict[str, Any]] = []
+        # Per-module planning figures: the same for every round (the model does not change shape).
+        self._payload_bits = np.array([self.learner.expected_payload_bits(r) for r in self.ranks], dtype=float)
+        self._flops = np.array([self.learner.expected_flops(r) for r in self.ranks], dtype=float)
+        g = sc.devices
+        self._compute_power_w = np.concatenate(
+            [np.full(x.count, self._compute_power(x.compute)) for x in g]
+        )
+        metrics = self.learner.evaluate()
+        self.round_rows.append(self._round_row(0, 0.0, metrics, [], [], {}, 0))
+
+    @staticmethod
+    def _compute_power(c: Any) -> float:
+        """Watts while training: energy of one second of FLOPs at the device's speed."""
+        one_second = c.flops_per_s
+        if c.j_per_flop is not None:
+            return float(channels.compute_energy_j_flops(one_second, j_per_flop=c.j_per_flop))
+        return float(
+            channels.compute_energy_j_flops(
+                one_second, kappa=c.kappa, cpu_hz=c.cpu_hz, flops_per_cycle=c.flops_per_cycle
+            )
+        )
+
+    def _state(self, available: np.ndarray, gain: np.ndarray, downlink_s: np.ndarray) -> optimizers.RoundState:
+        w = self.world
+        flops_per_s = w.flops_per_s[:, None]
+        compute_time = self._flops[None, :] / flops_per_s
+        return optimizers.RoundState(
+            round_index=self.round_index,
+            deadline_s=self.sc.deadline_s,
+            ranks=self.ranks,
+            available=available,
+            gain_lin=gain,
+            noise_psd_w_per_hz=w.uplink_noise_psd(),
+            cell=w.serving.copy(),
+            cell_bandwidth_hz=w.bs_ul_bandwidth_hz.copy(),
+            p_max_w=w.p_max_w.copy(),
+            payload_bits=np.broadcast_to(self._payload_bits, compute_time.shape).copy(),
+            compute_time_s=compute_time,
+            compute_energy_j=compute_time * self._compute_power_w[:, None],
+            downlink_time_s=downlink_s,
+            energy_budget_j=w.energy_budget_j.copy(),
+            num_samples=self.num_samples.copy(),
+            max_clients=self.sc.federated.clients_per_round,
+        )
+
+    def step(self) -> dict[str, Any]:
+        sc, w = self.sc, self.world
+        self.round_index += 1
+        t_wall = time.perf_counter()
+        w.start_round()
+        k = w.num_devices
+        available = self._availability_rng.random(k) < w.availability
+        gain = w.gain_lin()
+        downlink_payload = self.learner.downlink_payload()
+        dl_bits = 8 * len(downlink_payload)
+        downlink_s = dl_bits / w.downlink_rate_bps(gain)
+        state = self._state(available, gain, downlink_s)
+        alloc = self.policy.decide(state)
+        t_decide = time.perf_counter()
+
+        selected = np.flatnonzero(alloc.module >= 0)
+        assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
+        updates = self.learner.train_clients(assignments)
+        t_train = time.perf_counter()
+
+        by_device = {u.device: u for u in updates}
+        plays = [
+            DeviceRound(
+                device=int(d),
+                cell=int(w.serving[d]),
+                power_w=float(alloc.power_w[d]),
+                bandwidth_hz=float(alloc.bandwidth_hz[d]),
+                downlink_bits=dl_bits,
+                uplink_bits=8 * len(by_device[d].payload),
+                flops=float(by_device[d].flops),
+                flops_per_s=float(w.flops_per_s[d]),
+                compute_power_w=float(self._compute_power_w[d]),
+                downlink_s=float(downlink_s[d]),
+            )
+            for d in selected
+        ]
+        ch = sc.channel
+        round_s = run_round(
+            w,
+            plays,
+            sc.deadline_s,
+            correlated=ch.coherence == "correlated",
+            step_s=ch.coherence_step_s,
+            packet_errors=ch.packet_errors.enabled,
+            waterfall_m=ch.packet_errors.waterfall_m,
+            packet_rng=self._packet_rng,
+        )
+        self.sim_time_s += round_s
+        t_sim = time.perf_counter()
+
+        arrived = [by_device[p.device] for p in plays if p.arrived]
+        self.learner.aggregate(arrived)
+        t_agg = time.perf_counter()
+        metrics = self.learner.evaluate()
+        t_eval = time.perf_counter()
+
+        energy = np.zeros(k)
+        for p in plays:
+            energy[p.device] = p.compute_energy_j + p.tx_energy_j
+        arrived_mask = np.zeros(k, dtype=bool)
+        arrived_mask[[p.device for p in plays if p.arrived]] = True
+        self.policy.observe(
+            optimizers.RoundOutcome(
+                round_index=self.round_index,
+                module=alloc.module.copy(),
+                arrived=arrived_mask,
+                energy_j=energy.copy(),
+                accuracy=float(metrics["accuracy"]),
+                loss=float(metrics["loss"]),
+            )
+        )
+        queue_before = self.queue_j.copy()
+        budget = w.energy_budget_j
+        # Virtual energy queue, Q_k(t+1) = max(Q_k(t) + E_k(t) − Ē_k, 0), kept for every policy.
+        self.queue_j = np.where(np.isfinite(budget), np.maximum(self.queue_j + energy - np.where(np.isfinite(budget), budget, 0.0), 0.0), 0.0)
+
+        self._device_rows(alloc, state, plays, available, gain, energy, queue_before)
+        row = self._round_row(self.round_index, round_s, metrics, plays, selected, dict(alloc.terms), dl_bits)
+        self.round_rows.append(row)
+        self.timing_rows.append(
+            {
+                "round": self.round_index,
+                "decide_s": t_decide - t_wall,
+                "train_s": t_train - t_decide,
+                "simulate_s": t_sim - t_train,
+                "aggregate_s": t_agg - t_sim,
+                "evaluate_s": t_eval - t_agg,
+                "total_s": time.perf_counter() - t_wall,
+            }
+        )
+        return row
+
+    def _round_row(self, r, round_s, metrics, plays, selected, terms, dl_bits) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "round": r,
+            "sim_time_s": self.sim_time_s,
+            "round_s": round_s,
+            "accuracy": float(metrics["accuracy"]),
+            "loss": float(metrics["loss"]),
+        }
+        for extra in sorted(set(metrics) - {"accuracy", "loss"}):
+            row[extra] = float(metrics[extra])
+        row.update(
+            energy_j=float(sum(p.compute_energy_j + p.tx_energy_j for p in plays)),
+            compute_energy_j=float(sum(p.compute_energy_j for p in plays)),
+            tx_energy_j=float(sum(p.tx_energy_j for p in plays)),
+            uplink_bits=int(round(sum(p.bits_sent for p in plays))),
+            downlink_bits=int(dl_bits * len(plays)),
+            selected=len(selected),
+            arrived=sum(p.arrived for p in plays),
+            dropped=sum(not p.arrived for p in plays),
+        )
+        for reason in DROP_REASONS:
+            row[f"dropped_{reason.replace('-', '_')}"] = sum(p.drop_reason == reason for p in plays)
+        for key in sorted(terms):
+            row[f"policy_{key}" if key in row else key] = float(terms[key])
+        return row
+
+    def _device_rows(self, alloc, state, plays, available, gain, energy, queue_before) -> None:
+        w = self.world
+        by_dev = {p.device: p for p in plays}
+        cell_bw = w.bs_ul_bandwidth_hz[w.serving]
+        snr_db = channels.lin_to_db(w.p_max_w * gain / (w.uplink_noise_psd() * cell_bw))
+        dist = w.distance_m()
+        los = w.serving_los()
+        for d in range(w.num_devices):
+            p = by_dev.get(d)
+            m = int(alloc.module[d])
+            row = {
+                "round": self.round_index,
+                "device": d,
+                "group": w.group_names[d],
+                "base_station": w.bs_names[w.serving[d]],
+                "x_m": float(w.pos_m[d, 0]),
+                "y_m": float(w.pos_m[d, 1]),
+                "distance_m": float(dist[d]),
+                "los": bool(los[d]),
+                "gain_db": float(channels.lin_to_db(gain[d])),
+                "snr_db": float(snr_db[d]),
+                "available": bool(available[d]),
+                "module": "skip" if m < 0 else ("full" if self.ranks[m] == 0 else f"r{self.ranks[m]}"),
+                "rank": 0 if m < 0 else int(self.ranks[m]),
+                "power_w": float(alloc.power_w[d]),
+                "bandwidth_hz": float(alloc.bandwidth_hz[d]),
+                "payload_bits": p.uplink_bits if p else 0,
+                "flops": p.flops if p else 0.0,
+                "downlink_s": p.downlink_s if p else 0.0,
+                "compute_s": p.compute_s if p else 0.0,
+                "upload_s": p.upload_s if p else 0.0,
+                "arrival_s": p.arrival_s if p else float("nan"),
+                "compute_energy_j": p.compute_energy_j if p else 0.0,
+                "tx_energy_j": p.tx_energy_j if p else 0.0,
+                "energy_j": float(energy[d]),
+                "arrived": bool(p.arrived) if p else False,
+                "drop_reason": (p.drop_reason if p else alloc.skip_reason[d]) or "",
+                "queue": float(queue_before[d]),
+                "energy_budget_j": float(w.energy_budget_j[d]),
+            }
+            self.device_rows.append(row)
+
+    def summary(self, wall_time_s: float) -> dict[str, Any]:
+        last = self.round_rows[-1]
+        rr = self.round_rows[1:]
+        out: dict[str, Any] = {
+            "scenario": self.sc.name,
+            "policy": self.sc.policy.name,
+            "seed": self.sc.seed,
+            "rounds": self.round_index,
+            "num_devices": self.world.num_devices,
+            "sim_time_s": self.sim_time_s,
+            "final_accuracy": last["accuracy"],
+            "final_loss": last["loss"],
+            "initial_accuracy": self.round_rows[0]["accuracy"],
+            "total_energy_j": float(sum(r["energy_j"] for r in rr)),
+            "total_compute_energy_j": float(sum(r["compute_energy_j"] for r in rr)),
+            "total_tx_energy_j": float(sum(r["tx_energy_j"] for r in rr)),
+            "total_uplink_bits": int(sum(r["uplink_bits"] for r in rr)),
+            "total_downlink_bits": int(sum(r["downlink_bits"] for r in rr)),
+            "updates_selected": int(sum(r["selected"] for r in rr)),
+            "updates_arrived": int(sum(r["arrived"] for r in rr)),
+            "wall_time_s": wall_time_s,
+        }
+        for extra in ("perplexity",):
+            if extra in last:
+                out[f"final_{extra}"] = last[extra]
+        out.update(self.learner.info())
+        out.setdefault("learning", "real")
+        out["fedwireless_version"] = __version__
+        out["git_commit"] = git_commit()
+        return out
+
+
+def default_out_dir(sc: Scenario) -> Path:
+    return Path(sc.output.dir) if sc.output.dir else Path("runs") / sc.name
+
+
+def run_scenario(
+    sc: Scenario,
+    out_dir: Path | None = None,
+    *,
+    progress: bool = False,
+    callbacks: RunCallbacks | None = None,
+    cache_dir: Path | None = None,
+    plots: bool | None = None,
+    on_setup: Callable[[Simulation], None] | None = None,
+) -> dict[str, Any]:
+    """Run a whole scenario and publish its run directory; return the summary.
+
+    Nothing appears under `out_dir` until the run has finished; on any error the staging folder is
+    removed and the exception propagates.
+    """
+    out = Path(out_dir) if out_dir is not None else default_out_dir(sc)
+    cb = callbacks or RunCallbacks()
+    t0 = time.perf_counter()
+    stage = staging_dir(out)
+    if stage.exists():
+        shutil.rmtree(stage)
+    try:
+        sim = Simulation(sc, cache_dir=cache_dir)
+        if on_setup is not None:
+            on_setup(sim)
+        stage.mkdir(parents=True)
+        write_yaml(
+            stage / "scenario.yaml",
+            scenario_to_dict(sc),
+            header=f"# resolved scenario (defaults filled in), fedwireless {__version__}\n",
+        )
+        cb.start(sc.rounds)
+        for _ in range(sc.rounds):
+            cb.round_done(sim.step())
+        write_csv(stage / "rounds.csv", sim.round_rows, _columns(ROUND_COLUMNS, sim.round_rows))
+        write_csv(stage / "devices.csv", sim.device_rows, DEVICE_COLUMNS)
+        write_csv(stage / "timing.csv", sim.timing_rows)
+        summary = sim.summary(time.perf_counter() - t0)
+        if plots if plots is not None else sc.output.plots:
+            from fedwireless.plots import plot_run
+
+            summary["plots"] = [p.name for p in plot_run(stage)]
+        summary["wall_time_s"] = time.perf_counter() - t0
+        write_json(stage / SUMMARY_FILE, summary)  # last: its presence marks a finished run
+        publish(stage, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(stage)
+        raise
+    summary["run_dir"] = str(out)
+    return summary
+
+
+def _columns(first: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    cols = list(first)
+    for r in rows:
+        for key in r:
+            if key not in cols:
+                cols.append(key)
+    return cols

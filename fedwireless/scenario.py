@@ -1,0 +1,465 @@
+"""Scenario files: pydantic v2 schema, YAML loading, command-line overrides, readable errors.
+
+Every error names the YAML path, the rule and the value, e.g.
+``devices[1].compute.flops_per_s: must be > 0, got -3``. This module must stay light: the
+`validate` and `schema` commands import it and must not pull torch or peft.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from fedwireless.config_base import Section
+from fedwireless.learning.config import FederatedConfig, TaskConfig
+
+PATHLOSS_MODELS = ("uma", "umi", "rma", "36.814", "free-space", "log-distance")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run. `messages` holds one line per problem, each naming its YAML path."""
+
+    def __init__(self, messages: Sequence[str], source: str = "scenario") -> None:
+        self.messages = list(messages)
+        self.source = source
+        super().__init__("\n".join(f"{source}: {m}" for m in self.messages))
+
+
+# ----------------------------------------------------------------------------- radio side
+
+
+class PathLossConfig(Section):
+    model: Literal["uma", "umi", "rma", "36.814", "free-space", "log-distance"] = "uma"
+    # Keyword arguments of channels.pathloss_db beyond the standard ones (e.g. pl0_db, exponent).
+    params: dict[str, float] = Field(default_factory=dict)
+
+
+class BaseStationConfig(Section):
+    name: str | None = None
+    position_m: tuple[float, float] = (0.0, 0.0)
+    height_m: float | None = Field(None, gt=0)  # None: the path-loss model's default height
+    carrier_ghz: float = Field(2.0, gt=0)
+    bandwidth_mhz: float = Field(20.0, gt=0)  # uplink pool shared by the devices it serves
+    downlink_bandwidth_mhz: float | None = Field(None, gt=0)  # None: same as uplink
+    downlink_power_dbm: float = 46.0  # macro-cell transmit power (TR 36.814 Table A.2.1.1-2)
+    noise_figure_db: float = Field(5.0, ge=0)  # base-station receiver
+    pathloss: PathLossConfig = Field(default_factory=PathLossConfig)
+
+
+class FadingConfig(Section):
+    kind: Literal["rayleigh", "rician", "nakagami", "none"] = "rayleigh"
+    k_factor_db: float = 9.0  # rician only; 9 dB is TR 38.901's LOS K-factor for UMa/UMi
+    m: float = Field(1.0, ge=0.5)  # nakagami only
+
+
+class ShadowingConfig(Section):
+    enabled: bool = True
+    # None: the model's TR 38.901 Table 7.5-6 decorrelation distance for the device's LOS state.
+    decorrelation_m: float | None = Field(None, gt=0)
+
+
+class PacketErrorConfig(Section):
+    enabled: bool = False
+    waterfall_m: float = Field(0.023, gt=0)  # Chen et al. 2021's waterfall threshold
+
+
+class ChannelConfig(Section):
+    fading: FadingConfig = Field(default_factory=FadingConfig)
+    # per-round: one fading draw per round; correlated: Gauss-Markov in time from each device's speed,
+    # and an upload that outlasts `coherence_step_s` advances step by step at each step's rate.
+    coherence: Literal["per-round", "correlated"] = "per-round"
+    coherence_step_s: float = Field(0.05, gt=0)
+    shadowing: ShadowingConfig = Field(default_factory=ShadowingConfig)
+    los: Literal["auto", "los", "nlos"] = "auto"  # auto: drawn from the model's LOS probability
+    packet_errors: PacketErrorConfig = Field(default_factory=PacketErrorConfig)
+
+
+class DiscPlacement(Section):
+    kind: Literal["disc"] = "disc"
+    center_m: tuple[float, float] = (0.0, 0.0)
+    radius_m: float = Field(250.0, gt=0)
+    min_distance_m: float = Field(10.0, ge=0)  # TR 38.901's minimum 2-D distance
+
+    @model_validator(mode="after")
+    def _inner_below_outer(self) -> DiscPlacement:
+        if self.min_distance_m >= self.radius_m:
+            raise ValueError(f"min_distance_m must be < radius_m ({self.radius_m}), got {self.min_distance_m}")
+        return self
+
+
+class AnnulusPlacement(Section):
+    kind: Literal["annulus"]
+    center_m: tuple[float, float] = (0.0, 0.0)
+    inner_radius_m: float = Field(gt=0)
+    outer_radius_m: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _inner_below_outer(self) -> AnnulusPlacement:
+        if self.inner_radius_m >= self.outer_radius_m:
+            raise ValueError(
+                f"inner_radius_m must be < outer_radius_m ({self.outer_radius_m}), got {self.inner_radius_m}"
+            )
+        return self
+
+
+class ExplicitPlacement(Section):
+    kind: Literal["explicit"]
+    positions_m: list[tuple[float, float]] = Field(min_length=1)
+
+
+class ZonePlacement(Section):
+    kind: Literal["zone"]
+    zone: str
+
+
+Placement = Annotated[
+    DiscPlacement | AnnulusPlacement | ExplicitPlacement | ZonePlacement, Field(discriminator="kind")
+]
+
+
+class ZoneConfig(Section):
+    center_m: tuple[float, float]
+    radius_m: float = Field(gt=0)
+
+
+class StaticMobility(Section):
+    kind: Literal["static"] = "static"
+
+
+class RandomWaypointMobility(Section):
+    kind: Literal["random-waypoint"]
+    speed_mps: tuple[float, float] = (0.5, 1.5)  # uniform speed range per leg (pedestrian default)
+    pause_s: float = Field(0.0, ge=0)
+
+    @field_validator("speed_mps")
+    @classmethod
+    def _speed_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not (0 < v[0] <= v[1]):
+            raise ValueError(f"must satisfy 0 < min <= max, got {list(v)}")
+        return v
+
+
+Mobility = Annotated[StaticMobility | RandomWaypointMobility, Field(discriminator="kind")]
+
+
+class ComputeConfig(Section):
+    """Local-training speed and energy. Time = FLOPs / flops_per_s (REFERENCE.md, Link and energy).
+
+    Energy: `j_per_flop` if given, else the CMOS model κ·cycles·f² with cycles = FLOPs / flops_per_cycle
+    (Yang et al. 2021), where flops_per_s = flops_per_cycle · cpu_hz.
+    """
+
+    flops_per_s: float = Field(2.0e10, gt=0)  # a phone-class sustained training throughput
+    j_per_flop: float | None = Field(None, gt=0)
+    kappa: float = Field(1e-28, gt=0)  # effective switched capacitance (Yang et al. 2021)
+    cpu_hz: float = Field(2.0e9, gt=0)
+
+    @property
+    def flops_per_cycle(self) -> float:
+        return self.flops_per_s / self.cpu_hz
+
+
+class DeviceGroupConfig(Section):
+    name: str | None = None
+    count: int = Field(10, ge=1)
+    placement: Placement = Field(default_factory=DiscPlacement)
+    mobility: Mobility = Field(default_factory=StaticMobility)
+    height_m: float = Field(1.5, gt=0)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    max_power_dbm: float = 23.0  # 3GPP UE power class 3
+    noise_figure_db: float = Field(9.0, ge=0)  # UE receiver (downlink)
+    energy_budget_j: float | None = Field(None, gt=0)  # long-term average per round; None: no budget
+    availability: float = Field(1.0, ge=0, le=1)  # probability the device can take part in a round
+
+
+class PolicyConfig(Section):
+    name: str = "uniform"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SurrogateConfig(Section):
+    """Learning-curve surrogate that replaces real training (for large policy studies). Never the default.
+
+    After a round, accuracy moves toward `max_accuracy` by
+    ``rate · Σ_k p_k · r_k / (r_k + rank_half)`` of the remaining gap, where p_k is the arrived device's
+    share of the arrived samples and r_k its rank; payload sizes are those of real LoRA adapters of the
+    task's model at each rank, in float32. Results are labelled `learning: surrogate`.
+    """
+
+    initial_accuracy: float = Field(0.5, ge=0, lt=1)
+    max_accuracy: float = Field(0.9, gt=0, le=1)
+    rate: float = Field(0.15, gt=0, le=1)
+    rank_half: float = Field(8.0, gt=0)
+    noise_std: float = Field(0.0, ge=0)  # accuracy noise per round, from the scenario's seed
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SurrogateConfig:
+        if self.max_accuracy <= self.initial_accuracy:
+            raise ValueError(
+                f"max_accuracy must be > initial_accuracy ({self.initial_accuracy}), got {self.max_accuracy}"
+            )
+        return self
+
+
+class OutputConfig(Section):
+    dir: str | None = None  # None: runs/<scenario name>
+    plots: bool = True
+
+
+class Scenario(Section):
+    """A whole scenario file."""
+
+    name: str = "scenario"
+    seed: int = Field(0, ge=0)
+    rounds: int = Field(10, ge=1)
+    deadline_s: float = Field(10.0, gt=0)  # per round: an update not arrived by then is dropped
+    zones: dict[str, ZoneConfig] = Field(default_factory=dict)
+    base_stations: list[BaseStationConfig] = Field(default_factory=lambda: [BaseStationConfig()], min_length=1)
+    channel: ChannelConfig = Field(default_factory=ChannelConfig)
+    devices: list[DeviceGroupConfig] = Field(default_factory=lambda: [DeviceGroupConfig()], min_length=1)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    federated: FederatedConfig = Field(default_factory=FederatedConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    surrogate: SurrogateConfig | None = None
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @property
+    def num_devices(self) -> int:
+        return sum(g.count for g in self.devices)
+
+    def device_group_names(self) -> list[str]:
+        """Group name of each device, in device order."""
+        names: list[str] = []
+        for i, g in enumerate(self.devices):
+            names += [g.name or f"group{i}"] * g.count
+        return names
+
+
+def _cross_checks(sc: Scenario) -> list[str]:
+    """Rules that span sections (the per-field rules live on the models)."""
+    problems: list[str] = []
+    for i, g in enumerate(sc.devices):
+        p = g.placement
+        if isinstance(p, ZonePlacement) and p.zone not in sc.zones:
+            known = ", ".join(sorted(sc.zones)) or "none defined under `zones`"
+            problems.append(f"devices[{i}].placement.zone: unknown zone, got {p.zone!r} (known: {known})")
+        if isinstance(p, ExplicitPlacement) and len(p.positions_m) != g.count:
+            problems.append(
+                f"devices[{i}].placement.positions_m: must list one position per device (count={g.count}), "
+                f"got {len(p.positions_m)}"
+            )
+    for i, bs in enumerate(sc.base_stations):
+        if bs.pathloss.model == "log-distance":
+            continue
+        if bs.pathloss.params:
+            problems.append(
+                f"base_stations[{i}].pathloss.params: only the log-distance model takes parameters, "
+                f"got {dict(bs.pathloss.params)}"
+            )
+    from optimizers import validate_policy_params
+
+    try:
+        validate_policy_params(sc.policy.name, sc.policy.params)
+    except ValueError as exc:
+        where = "policy.name" if "unknown policy" in str(exc) else "policy.params"
+        problems.append(f"{where}: {exc}")
+    return problems
+
+
+# ----------------------------------------------------------------------------- loading and errors
+
+
+def _format_value(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _yaml_path(data: Any, loc: Sequence[Any]) -> str:
+    """Turn a pydantic error location into a YAML path, skipping discriminator tags it inserts."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list):
+            parts.append(f"[{item}]")
+            node = node[item] if item < len(node) else None
+        elif isinstance(node, Mapping) and item in node:
+            parts.append(("." if parts else "") + str(item))
+            node = node[item]
+        elif isinstance(node, Mapping) or node is None:
+            # A key that is absent (missing field) or a union tag: keep real field names only.
+            if isinstance(item, str) and not (isinstance(node, Mapping) and node.get("kind") == item):
+                parts.append(("." if parts else "") + item)
+            node = None
+    return "".join(parts) or "(top level)"
+
+
+_RULES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+}
+
+
+def _message(err: Mapping[str, Any], data: Any) -> str:
+    path = _yaml_path(data, err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "missing":
+        return f"{path}: required, but missing"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; `fedwireless schema` lists the keys)"
+    if kind in _RULES:
+        return f"{path}: {_RULES[kind].format(**ctx)}, got {_format_value(value)}"
+    if kind == "literal_error":
+        return f"{path}: must be one of {ctx.get('expected')}, got {_format_value(value)}"
+    if kind == "union_tag_invalid":
+        return f"{path}.kind: must be one of {ctx.get('expected_tags')}, got {_format_value(ctx.get('tag'))}"
+    if kind == "union_tag_not_found":
+        return f"{path}: needs a `kind` key"
+    msg = str(err.get("msg", "invalid"))
+    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "value_error":
+        return f"{path}: {msg}"
+    return f"{path}: {msg[:1].lower() + msg[1:]}, got {_format_value(value)}"
+
+
+def validate(data: Any, source: str = "scenario") -> Scenario:
+    """Validate a scenario mapping; raise ScenarioError listing every problem with its YAML path."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError([f"(top level): must be a mapping of sections, got {type(data).__name__}"], source)
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_message(e, data) for e in exc.errors()], source) from None
+    problems = _cross_checks(sc)
+    if problems:
+        raise ScenarioError(problems, source)
+    return sc
+
+
+def load_scenario_dict(path: str | Path) -> dict[str, Any]:
+    """Read a scenario YAML file into a plain mapping (no validation yet)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError([f"file not found: {p}"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError([f"invalid YAML: {where}{problem}"], str(p)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([f"(top level): must be a mapping of sections, got {type(data).__name__}"], str(p))
+    data.setdefault("name", p.stem)
+    return data
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _split_key(key: str) -> list[str | int]:
+    if not key or key.startswith(".") or key.endswith("."):
+        raise ValueError(f"bad key path {key!r}")
+    parts: list[str | int] = []
+    for m in _KEY_PART.finditer(key):
+        name, index = m.groups()
+        if index is not None:
+            parts.append(int(index))
+        elif name.isdigit():
+            parts.append(int(name))
+        else:
+            parts.append(name)
+    return parts
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of `data` with dotted keys set (`policy.params.V`, `devices[0].count`, `devices.0.count`).
+
+    Missing mappings on the way are created; list indices must exist.
+    """
+    out = copy.deepcopy(dict(data))
+    for key, value in overrides.items():
+        parts = _split_key(key)
+        node: Any = out
+        for depth, part in enumerate(parts[:-1]):
+            where = key if depth == 0 else ".".join(str(p) for p in parts[: depth + 1])
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    size = len(node) if isinstance(node, list) else 0
+                    raise ScenarioError([f"{where}: no list item {part} to override (list has {size})"], "--set")
+                node = node[part]
+            else:
+                if not isinstance(node, dict):
+                    raise ScenarioError([f"{where}: cannot set a key inside a {type(node).__name__}"], "--set")
+                if node.get(part) is None:
+                    # Lists of sections (devices, base stations) default to one entry: expand before indexing.
+                    nxt = parts[depth + 1]
+                    node[part] = [{}] if isinstance(nxt, int) and nxt == 0 else {}
+                node = node[part]
+        last = parts[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise ScenarioError([f"{key}: no list item {last} to override"], "--set")
+            node[last] = value
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError([f"{key}: cannot set a key inside a {type(node).__name__}"], "--set")
+            node[last] = value
+    return out
+
+
+def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
+    """Parse `key.path=value` strings; values are read as YAML (so 10 is an int, [4, 8] a list)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError([f"expected key.path=value, got {item!r}"], "--set")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Scenario:
+    """Load, override and validate a scenario file. Raises ScenarioError."""
+    data = load_scenario_dict(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return validate(data, str(path))
+
+
+def scenario_to_dict(sc: Scenario) -> dict[str, Any]:
+    """The resolved scenario (defaults filled in), as plain YAML-friendly data."""
+    return _plain(sc.model_dump(mode="json"))
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, float) and math.isinf(x):
+        return None
+    return x
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema()
+    schema["title"] = "fedwireless scenario"
+    return schema

@@ -1,0 +1,128 @@
+"""Exact simulated-time traces of a hand-computable scenario (STYLE.md: test the engine with exact traces).
+
+Two static devices, no fading, no shadowing, the 36.814 path loss, a fixed allocation and the
+learning-curve surrogate (so FLOPs and payload sizes are known). Every time in devices.csv and
+rounds.csv is recomputed here from the textbook formulas with plain `math`, to 1e-9 s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from fedwireless.runner import run_scenario
+from fedwireless.scenario import validate
+
+TIME_TOL_S = 1e-9
+
+BANDWIDTH_HZ = 1e6
+POWER_W = 0.1
+FLOPS_PER_S = 1e10
+DL_POWER_DBM = 40.0
+DL_BANDWIDTH_MHZ = 10.0
+NF_BS_DB = 5.0
+NF_UE_DB = 9.0
+POSITIONS_M = [(100.0, 0.0), (0.0, 400.0)]
+
+
+def scenario(deadline_s: float = 100.0, rounds: int = 2) -> dict:
+    return {
+        "name": "trace",
+        "seed": 3,
+        "rounds": rounds,
+        "deadline_s": deadline_s,
+        "base_stations": [
+            {
+                "position_m": [0, 0],
+                "carrier_ghz": 2.0,
+                "bandwidth_mhz": 5.0,
+                "downlink_bandwidth_mhz": DL_BANDWIDTH_MHZ,
+                "downlink_power_dbm": DL_POWER_DBM,
+                "noise_figure_db": NF_BS_DB,
+                "pathloss": {"model": "36.814"},
+            }
+        ],
+        "channel": {"fading": {"kind": "none"}, "shadowing": {"enabled": False}, "los": "nlos"},
+        "devices": [
+            {
+                "count": 2,
+                "placement": {"kind": "explicit", "positions_m": [list(p) for p in POSITIONS_M]},
+                "compute": {"flops_per_s": FLOPS_PER_S, "j_per_flop": 1e-10},
+                "noise_figure_db": NF_UE_DB,
+            }
+        ],
+        "federated": {"ranks": [4]},
+        "policy": {"name": "fixed", "params": {"rank": 4, "power_w": POWER_W, "bandwidth_hz": BANDWIDTH_HZ}},
+        "surrogate": {},
+        "output": {"plots": False},
+    }
+
+
+def rate_bps(b_hz: float, p_w: float, d_m: float, nf_db: float) -> float:
+    """Shannon rate with TR 36.814 path loss 128.1 + 37.6 log10(d[km]) and N0 = −174 dBm/Hz + NF."""
+    pl_db = 128.1 + 37.6 * math.log10(d_m / 1000.0)
+    g = 10 ** (-pl_db / 10)
+    n0_w_per_hz = 10 ** ((-174.0 + nf_db - 30.0) / 10)
+    return b_hz * math.log2(1 + p_w * g / (n0_w_per_hz * b_hz))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trace") / "run"
+    summary = run_scenario(validate(scenario()), out)
+    return out, summary
+
+
+def test_device_times_equal_formulas(run):
+    out, _ = run
+    dev = pd.read_csv(out / "devices.csv")
+    assert len(dev) == 4
+    for _, row in dev.iterrows():
+        d_m = math.dist(POSITIONS_M[int(row.device)], (0.0, 0.0))
+        dl_rate = rate_bps(DL_BANDWIDTH_MHZ * 1e6, 10 ** ((DL_POWER_DBM - 30) / 10), d_m, NF_UE_DB)
+        assert row.downlink_s == pytest.approx(8 * row_downlink_bytes(out) / dl_rate, abs=TIME_TOL_S)
+        assert row.compute_s == pytest.approx(row.flops / FLOPS_PER_S, abs=TIME_TOL_S)
+        up_rate = rate_bps(BANDWIDTH_HZ, POWER_W, d_m, NF_BS_DB)
+        assert row.upload_s == pytest.approx(row.payload_bits / up_rate, abs=TIME_TOL_S)
+        assert row.arrival_s == pytest.approx(row.downlink_s + row.compute_s + row.upload_s, abs=TIME_TOL_S)
+        assert row.tx_energy_j == pytest.approx(POWER_W * row.upload_s, rel=1e-12)
+        assert row.compute_energy_j == pytest.approx(row.flops * 1e-10, rel=1e-12)
+        assert bool(row.arrived) and pd.isna(row.drop_reason)
+
+
+def row_downlink_bytes(out) -> float:
+    rounds = pd.read_csv(out / "rounds.csv")
+    return rounds.downlink_bits.iloc[1] / 8 / 2  # two receivers
+
+
+def test_round_ends_at_last_arrival(run):
+    out, summary = run
+    dev = pd.read_csv(out / "devices.csv")
+    rounds = pd.read_csv(out / "rounds.csv")
+    ends = dev.groupby("round").arrival_s.max()
+    assert rounds.round_s.iloc[1:].to_numpy() == pytest.approx(ends.to_numpy(), abs=TIME_TOL_S)
+    assert rounds.sim_time_s.iloc[-1] == pytest.approx(ends.sum(), abs=TIME_TOL_S)
+    assert summary["sim_time_s"] == pytest.approx(ends.sum(), abs=TIME_TOL_S)
+
+
+def test_deadline_drops_the_far_device(tmp_path):
+    # Find the near device's arrival time, then set the deadline between the two arrivals.
+    out = tmp_path / "first"
+    run_scenario(validate(scenario(rounds=1)), out)
+    dev = pd.read_csv(out / "devices.csv").set_index("device")
+    near, far = dev.arrival_s[0], dev.arrival_s[1]
+    assert near < far
+    deadline = (near + far) / 2
+    out2 = tmp_path / "second"
+    run_scenario(validate(scenario(deadline_s=deadline, rounds=1)), out2)
+    dev2 = pd.read_csv(out2 / "devices.csv").set_index("device")
+    rounds = pd.read_csv(out2 / "rounds.csv")
+    assert bool(dev2.arrived[0]) and not bool(dev2.arrived[1])
+    assert dev2.drop_reason[1] == "deadline"
+    # The straggler transmitted until the deadline and was billed for exactly that airtime.
+    assert dev2.upload_s[1] == pytest.approx(deadline - (dev2.downlink_s[1] + dev2.compute_s[1]), abs=TIME_TOL_S)
+    assert dev2.tx_energy_j[1] == pytest.approx(POWER_W * dev2.upload_s[1], rel=1e-12)
+    assert rounds.round_s.iloc[1] == pytest.approx(deadline, abs=TIME_TOL_S)
+    assert rounds.dropped_deadline.iloc[1] == 1
