@@ -1,0 +1,122 @@
+"""Link-level formulas: noise, Shannon rate, airtime, transmit energy, packet errors, minimum bandwidth.
+
+Sources: Shannon capacity; thermal noise k·T·B (Johnson–Nyquist), −174 dBm/Hz at 290 K;
+packet error rate of Chen et al., "A joint learning and communications framework for federated
+learning over wireless networks", IEEE TWC 2021 (arXiv 1909.07972), eq. (3); minimum bandwidth in
+closed form through the Lambert W function (Yang et al., IEEE TWC 2021, arXiv 1911.02417, §III).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import lambertw
+
+BOLTZMANN_J_PER_K = 1.380649e-23
+REFERENCE_TEMPERATURE_K = 290.0
+LN2 = float(np.log(2.0))
+
+
+def thermal_noise_psd_w_per_hz(noise_figure_db: ArrayLike = 0.0) -> np.ndarray:
+    """Noise power spectral density k·T·10^(NF/10) in W/Hz (T = 290 K: −173.98 dBm/Hz at NF = 0)."""
+    nf = np.asarray(noise_figure_db, dtype=float)
+    return BOLTZMANN_J_PER_K * REFERENCE_TEMPERATURE_K * np.power(10.0, nf / 10.0)
+
+
+def snr_lin(power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike, bandwidth_hz: ArrayLike,
+            interference_w: ArrayLike = 0.0) -> np.ndarray:
+    """p·g / (N0·b + I)."""
+    return np.asarray(power_w, float) * np.asarray(gain_lin, float) / (
+        np.asarray(noise_psd_w_per_hz, float) * np.asarray(bandwidth_hz, float) + np.asarray(interference_w, float)
+    )
+
+
+def snr_db(power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike, bandwidth_hz: ArrayLike) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz))
+
+
+def shannon_rate_bps(
+    bandwidth_hz: ArrayLike,
+    power_w: ArrayLike,
+    gain_lin: ArrayLike,
+    noise_psd_w_per_hz: ArrayLike,
+    interference_w: ArrayLike = 0.0,
+) -> np.ndarray:
+    """r = b·log2(1 + p·g/(N0·b + I)) in bit/s; 0 where b = 0."""
+    b = np.asarray(bandwidth_hz, dtype=float)
+    if np.any(b < 0):
+        raise ValueError(f"bandwidth_hz: must be >= 0, got {b[b < 0].ravel()[:3].tolist()}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = b * np.log2(1.0 + snr_lin(power_w, gain_lin, noise_psd_w_per_hz, b, interference_w))
+    return np.where(b > 0, r, 0.0)
+
+
+def airtime_s(bits: ArrayLike, rate_bps: ArrayLike) -> np.ndarray:
+    """Time to send `bits` at `rate_bps` (inf at zero rate)."""
+    with np.errstate(divide="ignore"):
+        return np.asarray(bits, dtype=float) / np.asarray(rate_bps, dtype=float)
+
+
+def tx_energy_j(power_w: ArrayLike, airtime_s: ArrayLike) -> np.ndarray:
+    """Radiated energy p·t (circuit power is not modelled)."""
+    return np.asarray(power_w, dtype=float) * np.asarray(airtime_s, dtype=float)
+
+
+def packet_error_rate(
+    power_w: ArrayLike,
+    gain_lin: ArrayLike,
+    bandwidth_hz: ArrayLike,
+    noise_psd_w_per_hz: ArrayLike,
+    interference_w: ArrayLike = 0.0,
+    waterfall_m: float = 0.023,
+) -> np.ndarray:
+    """q = 1 − exp(−m·(I + b·N0)/(p·g)) (Chen et al. 2021, eq. 3; m is the waterfall threshold)."""
+    if not waterfall_m > 0:
+        raise ValueError(f"waterfall_m: must be > 0, got {waterfall_m}")
+    with np.errstate(divide="ignore"):
+        x = waterfall_m / snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz, interference_w)
+    return 1.0 - np.exp(-x)
+
+
+def min_bandwidth_hz(
+    bits: ArrayLike, time_s: ArrayLike, power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike
+) -> np.ndarray:
+    """Smallest b with b·log2(1 + p·g/(N0·b))·t ≥ s, in closed form (REFERENCE.md, Link and energy).
+
+    With a = p·g/N0 and c = s·N0·ln2/(t·g·p): x = −W₋₁(−c·e^(−c))/c − 1 and b = a/x. The rate
+    grows with b towards a/ln2, so where s/t ≥ a/ln2 no bandwidth suffices and the result is inf.
+    For tiny c (bits far below what the link can carry) W₋₁ loses precision; there the asymptotic
+    solution b = s·ln2 / (t·ln(1 + a·t·ln2... )) is refined by Newton steps on the exact equation.
+    """
+    s = np.asarray(bits, dtype=float)
+    t = np.asarray(time_s, dtype=float)
+    p = np.asarray(power_w, dtype=float)
+    g = np.asarray(gain_lin, dtype=float)
+    n0 = np.asarray(noise_psd_w_per_hz, dtype=float)
+    for name, v in (("bits", s), ("time_s", t), ("power_w", p), ("gain_lin", g), ("noise_psd_w_per_hz", n0)):
+        if np.any(np.isnan(v)):
+            raise ValueError(f"{name}: must not be NaN")
+    if np.any(s < 0):
+        raise ValueError(f"bits: must be >= 0, got {s[s < 0].ravel()[:3].tolist()}")
+    s, t, p, g, n0 = np.broadcast_arrays(s, t, p, g, n0)
+    a = p * g / n0  # received SNR·bandwidth, Hz
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = s * LN2 / (t * a)
+        feasible = (t > 0) & (a > 0) & (c < 1.0)
+        z = -c * np.exp(-c)
+        w = np.real(lambertw(np.where(feasible, z, -0.1), k=-1))
+        x = -w / c - 1.0
+        b = a / x
+    # Newton refinement on f(b) = b·log2(1 + a/b) − s/t (increasing and concave in b).
+    target = np.where(feasible, s / np.where(t > 0, t, 1.0), 0.0)
+    b = np.where(feasible & np.isfinite(b) & (b > 0), b, np.maximum(target, 1.0))
+    for _ in range(6):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = a / b
+            f = b * np.log2(1.0 + ratio) - target
+            df = np.log2(1.0 + ratio) - ratio / ((1.0 + ratio) * LN2)
+            step = np.where(feasible & (df > 0), f / df, 0.0)
+        b = np.maximum(b - step, b * 0.5)
+    out = np.where(feasible, b, np.inf)
+    return np.where(s == 0, 0.0, out)
