@@ -320,7 +320,8 @@ def _message(err: Mapping[str, Any], data: Any) -> str:
     if kind == "extra_forbidden":
         return f"{path}: unknown key (check the spelling; `fedwireless schema` lists the keys)"
     if kind in _RULES:
-        return f"{path}: {_RULES[kind].format(**ctx)}, got {_format_value(value)}"
+        bounds = {k: (f"{v:g}" if isinstance(v, float) else v) for k, v in ctx.items()}
+        return f"{path}: {_RULES[kind].format(**bounds)}, got {_format_value(value)}"
     if kind == "literal_error":
         return f"{path}: must be one of {ctx.get('expected')}, got {_format_value(value)}"
     if kind == "union_tag_invalid":

@@ -61,10 +61,10 @@ def scenario(deadline_s: float = 100.0, rounds: int = 2) -> dict:
 
 
 def rate_bps(b_hz: float, p_w: float, d_m: float, nf_db: float) -> float:
-    """Shannon rate with TR 36.814 path loss 128.1 + 37.6 log10(d[km]) and N0 = −174 dBm/Hz + NF."""
+    """Shannon rate with TR 36.814 path loss 128.1 + 37.6 log10(d[km]) and N0 = k·T·NF (T = 290 K, ≈ −174 dBm/Hz)."""
     pl_db = 128.1 + 37.6 * math.log10(d_m / 1000.0)
     g = 10 ** (-pl_db / 10)
-    n0_w_per_hz = 10 ** ((-174.0 + nf_db - 30.0) / 10)
+    n0_w_per_hz = 1.380649e-23 * 290.0 * 10 ** (nf_db / 10)
     return b_hz * math.log2(1 + p_w * g / (n0_w_per_hz * b_hz))
 
 

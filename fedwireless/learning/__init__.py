@@ -1,0 +1,1 @@
+"""Real federated fine-tuning with torch + peft; knows nothing about the network."""

@@ -1,0 +1,305 @@
+"""Data sets (generated offline or read from local files), a word-level tokenizer, and partitions.
+
+No downloads: the built-in `sentiment` set is generated from a numpy Generator; GLUE, CSV and JSONL
+are read from files the user has.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fedwireless.learning.config import DatasetConfig, PartitionConfig
+
+# ----------------------------------------------------------------------------- built-in sentiment
+
+POSITIVE = ["good", "great", "excellent", "wonderful", "superb", "enjoyable", "delightful", "brilliant", "charming", "moving"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "weak", "tedious", "clumsy", "bland"]
+INTENSIFIERS = ["very", "really", "truly", "quite", "so", "rather"]
+NEGATIONS = ["not", "never", "hardly"]
+SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the music", "the ending", "the script", "the cast",
+            "the story", "the dialogue"]
+VERBS = ["is", "was", "felt", "seemed", "looked"]
+FILLERS = ["honestly", "overall", "frankly", "i think", "to me", "in the end", "for sure"]
+NEUTRAL_TAILS = ["at times", "in places", "for a sequel", "on the whole", "for its length", "by the way"]
+
+
+@dataclass(frozen=True)
+class TextData:
+    """Texts with integer labels (label_names gives their meaning)."""
+
+    texts: list[str]
+    labels: np.ndarray  # [n] int
+    label_names: tuple[str, ...]
+
+
+def _clause(rng: np.random.Generator) -> tuple[str, int]:
+    """One clause and its sentiment (1 positive, 0 negative), with negation flipping it."""
+    positive = rng.random() < 0.5
+    adj = rng.choice(POSITIVE if positive else NEGATIVE)
+    words = [rng.choice(SUBJECTS), rng.choice(VERBS)]
+    negated = rng.random() < 0.3
+    if negated:
+        words.append(rng.choice(NEGATIONS))
+    if rng.random() < 0.4:
+        words.append(rng.choice(INTENSIFIERS))
+    words.append(adj)
+    if rng.random() < 0.2:
+        words.append(rng.choice(NEUTRAL_TAILS))
+    return " ".join(words), int(positive != negated)
+
+
+def sentiment_sentence(rng: np.random.Generator) -> tuple[str, int]:
+    """A compositional review sentence and its true label.
+
+    Rules: negation flips a clause; "X but Y" / "X yet Y" take Y's sentiment; "although X , Y" takes
+    Y's; a single clause takes its own. Fillers and neutral tails carry no sentiment.
+    """
+    first, s1 = _clause(rng)
+    form = rng.random()
+    prefix = (rng.choice(FILLERS) + " ") if rng.random() < 0.3 else ""
+    if form < 0.45:
+        return prefix + first, s1
+    second, s2 = _clause(rng)
+    if form < 0.85:
+        return f"{prefix}{first} {rng.choice(['but', 'yet'])} {second}", s2
+    return f"{prefix}although {first} , {second}", s2
+
+
+def generate_sentiment(n: int, rng: np.random.Generator, label_noise: float = 0.0) -> TextData:
+    texts, labels = [], []
+    for _ in range(n):
+        t, y = sentiment_sentence(rng)
+        texts.append(t)
+        labels.append(y)
+    y = np.array(labels, dtype=np.int64)
+    if label_noise > 0:
+        flip = rng.random(n) < label_noise
+        y = np.where(flip, 1 - y, y)
+    return TextData(texts, y, ("negative", "positive"))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _file(path: str | None, what: str) -> Path:
+    if not path:
+        raise ValueError(f"task.dataset.{what}: a file path is required")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"task.dataset.{what}: file not found: {p}")
+    return p
+
+
+def _labels(raw: list[str], where: str, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    names = names or tuple(sorted(set(raw), key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s)))
+    index = {n: i for i, n in enumerate(names)}
+    bad = [r for r in raw if r not in index]
+    if bad:
+        raise ValueError(f"{where}: label {bad[0]!r} not among {list(names)}")
+    return np.array([index[r] for r in raw], dtype=np.int64), names
+
+
+def read_glue(path: Path, task: str, limit: int | None = None, names: tuple[str, ...] | None = None) -> TextData:
+    """GLUE TSV with a header: SST-2 (`sentence`, `label`) or QNLI (`question`, `sentence`, `label`)."""
+    cols = {"glue-sst2": ["sentence"], "glue-qnli": ["question", "sentence"]}[task]
+    texts, raw = [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file")
+        missing = [c for c in cols + ["label"] if c not in header]
+        if missing:
+            raise ValueError(f"{path}: line 1: missing column(s) {missing}; found {header}")
+        pos = [header.index(c) for c in cols]
+        lab = header.index("label")
+        for line_no, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise ValueError(f"{path}: line {line_no}: expected {len(header)} tab-separated fields, got {len(row)}")
+            texts.append(" [SEP] ".join(row[p] for p in pos))
+            raw.append(row[lab].strip())
+            if limit and len(texts) >= limit:
+                break
+    labels, label_names = _labels(raw, str(path), names)
+    return TextData(texts, labels, label_names)
+
+
+def read_table(path: Path, kind: str, text_columns: Sequence[str], label_column: str, limit: int | None = None,
+               names: tuple[str, ...] | None = None) -> TextData:
+    """CSV (with a header) or JSONL with named text column(s) and a label column."""
+    texts, raw = [], []
+
+    def take(row: dict, where: str) -> None:
+        missing = [c for c in [*text_columns, label_column] if c not in row]
+        if missing:
+            raise ValueError(f"{where}: missing column(s) {missing}; found {sorted(row)}")
+        texts.append(" [SEP] ".join(str(row[c]) for c in text_columns))
+        raw.append(str(row[label_column]).strip())
+
+    with path.open(encoding="utf-8", newline="") as f:
+        if kind == "csv":
+            for line_no, row in enumerate(csv.DictReader(f), start=2):
+                take(row, f"{path}: line {line_no}")
+                if limit and len(texts) >= limit:
+                    break
+        else:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}: line {line_no}: invalid JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}: line {line_no}: expected a JSON object")
+                take(row, f"{path}: line {line_no}")
+                if limit and len(texts) >= limit:
+                    break
+    if not texts:
+        raise ValueError(f"{path}: no rows")
+    labels, label_names = _labels(raw, str(path), names)
+    return TextData(texts, labels, label_names)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: TextData
+    test: TextData
+    public: list[str]  # unlabelled text for pre-training the base
+
+
+def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
+    if cfg.name == "sentiment":
+        train = generate_sentiment(cfg.num_train, rng, cfg.label_noise)
+        test = generate_sentiment(cfg.num_test, rng, 0.0)  # clean labels: accuracy measures the rule
+        public = generate_sentiment(cfg.num_public, rng).texts
+        return Splits(train, test, public)
+
+    def read(path: Path, limit: int | None, names=None) -> TextData:
+        if cfg.name.startswith("glue-"):
+            return read_glue(path, cfg.name, limit, names)
+        return read_table(path, cfg.name, cfg.text_columns, cfg.label_column, limit, names)
+
+    train = read(_file(cfg.path, "path"), cfg.max_train)
+    if cfg.test_path:
+        test = read(_file(cfg.test_path, "test_path"), cfg.max_test, train.label_names)
+    else:  # hold out 20 % of the training file
+        order = rng.permutation(len(train.texts))
+        cut = max(1, len(order) // 5)
+        te, tr = order[:cut], order[cut:]
+        test = TextData([train.texts[i] for i in te], train.labels[te], train.label_names)
+        train = TextData([train.texts[i] for i in tr], train.labels[tr], train.label_names)
+    if cfg.public_path:
+        p = _file(cfg.public_path, "public_path")
+        public = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        public = list(train.texts)
+    return Splits(train, test, public)
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]")
+_WORD = re.compile(r"\[SEP\]|[a-z0-9']+|[^\sa-z0-9']")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class WordTokenizer:
+    """Word-level vocabulary (sorted, so deterministic) with [PAD]=0, [UNK], [BOS], [EOS], [SEP]."""
+
+    def __init__(self, vocab: Sequence[str]) -> None:
+        self.vocab = list(vocab)
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.pad_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
+
+    @classmethod
+    def build(cls, texts: Sequence[str], max_size: int = 8000) -> WordTokenizer:
+        counts: dict[str, int] = {}
+        for t in texts:
+            for w in words(t):
+                counts[w] = counts.get(w, 0) + 1
+        kept = sorted((w for w in counts if w not in SPECIALS), key=lambda w: (-counts[w], w))[: max_size - len(SPECIALS)]
+        return cls(list(SPECIALS) + sorted(kept))
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, texts: Sequence[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """[n, max_len] ids (BOS first, EOS last if it fits, right-padded) and the attention mask."""
+        ids = np.zeros((len(texts), max_len), dtype=np.int64)
+        mask = np.zeros((len(texts), max_len), dtype=np.int64)
+        for i, t in enumerate(texts):
+            toks = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words(t)] + [self.eos_id]
+            toks = toks[:max_len]
+            ids[i, : len(toks)] = toks
+            mask[i, : len(toks)] = 1
+        return ids, mask
+
+
+# ----------------------------------------------------------------------------- partitions
+
+
+def partition(
+    labels: np.ndarray, num_devices: int, cfg: PartitionConfig, rng: np.random.Generator,
+    device_groups: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Indices of the training set held by each device; every device gets at least one sample.
+
+    iid: a shuffled equal split. dirichlet: for each label, device shares ~ Dir(alpha) (Hsu et al.
+    2019). by-group: devices of group g draw `group_share` of their samples from label g mod L and
+    the rest uniformly. Devices left empty take one sample from the largest holder.
+    """
+    n = len(labels)
+    if n < num_devices:
+        raise ValueError(f"task.dataset: {n} training samples cannot cover {num_devices} devices")
+    num_labels = int(labels.max()) + 1 if n else 1
+    if cfg.kind == "iid":
+        parts = np.array_split(rng.permutation(n), num_devices)
+    elif cfg.kind == "dirichlet":
+        buckets: list[list[int]] = [[] for _ in range(num_devices)]
+        for y in range(num_labels):
+            idx = rng.permutation(np.flatnonzero(labels == y))
+            shares = rng.dirichlet(np.full(num_devices, cfg.alpha))
+            cuts = (np.cumsum(shares)[:-1] * len(idx)).astype(int)
+            for d, chunk in enumerate(np.split(idx, cuts)):
+                buckets[d].extend(chunk.tolist())
+        parts = [np.array(sorted(b), dtype=np.int64) for b in buckets]
+    else:
+        groups = list(device_groups or ["g0"] * num_devices)
+        names = list(dict.fromkeys(groups))
+        per = n // num_devices
+        pools = {y: list(rng.permutation(np.flatnonzero(labels == y))) for y in range(num_labels)}
+        rest = list(rng.permutation(n))
+        used: set[int] = set()
+        parts = []
+        for d in range(num_devices):
+            pref = names.index(groups[d]) % num_labels
+            want_pref = int(round(cfg.group_share * per))
+            mine: list[int] = []
+            while pools[pref] and len(mine) < want_pref:
+                i = int(pools[pref].pop())
+                if i not in used:
+                    used.add(i)
+                    mine.append(i)
+            while rest and len(mine) < per:
+                i = int(rest.pop())
+                if i not in used:
+                    used.add(i)
+                    mine.append(i)
+            parts.append(np.array(sorted(mine), dtype=np.int64))
+    parts = [np.asarray(p, dtype=np.int64) for p in parts]
+    for d in range(num_devices):
+        if len(parts[d]) == 0:
+            donor = int(np.argmax([len(p) for p in parts]))
+            parts[d], parts[donor] = parts[donor][-1:], parts[donor][:-1]
+    return parts

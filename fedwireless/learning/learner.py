@@ -1,0 +1,393 @@
+"""The learning side of the co-simulation: real federated fine-tuning with torch + peft.
+
+It knows nothing about the network. The engine asks it to train some clients at some LoRA ranks,
+gets real updates (real encoded bytes, real FLOPs), hands back the ones that arrived for
+aggregation, and asks for an evaluation.
+
+Clients send differential updates (Δ = trained − received) encoded by the scenario's codec; the
+server adds the decoded Δ to what it sent. Lossy codecs run with client-side error feedback.
+The downlink payload is the encoded global state; its size is real, and clients start from the
+exact global (downlink quantization error is not modelled).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedwireless.codecs import make_codec
+from fedwireless.codecs.simple import ErrorFeedback
+from fedwireless.learning import aggregate as agg
+from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.data import WordTokenizer, load_splits, partition
+from fedwireless.learning.models import (
+    causal_lm_loss,
+    load_local,
+    matmul_params,
+    pretrained_base,
+    seeded,
+)
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass
+class ClientUpdate:
+    device: int
+    rank: int  # 0 for full-parameter training
+    state: State  # what the server reconstructs from the payload (start + decoded Δ)
+    payload: bytes  # the real encoded bytes that cross the uplink
+    num_samples: int
+    flops: float
+    train_loss: float
+
+
+def local_train(
+    model: torch.nn.Module,
+    params: list[torch.nn.Parameter],
+    batches: Sequence[tuple[torch.Tensor, ...]],
+    loss_fn,
+    lr: float,
+    max_grad_norm: float | None,
+) -> float:
+    """The one local-training loop of every method: AdamW (fresh each round), per-client clipping.
+
+    Returns the mean training loss over the steps.
+    """
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    model.train()
+    total = 0.0
+    for batch in batches:
+        loss = loss_fn(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+        total += float(loss.detach())
+    model.eval()
+    return total / max(len(batches), 1)
+
+
+class Learner:
+    """Federated LoRA (or full-parameter) fine-tuning of a small Llama."""
+
+    def __init__(
+        self,
+        task: TaskConfig,
+        federated: FederatedConfig,
+        num_devices: int,
+        device_groups: Sequence[str],
+        partition_rng: np.random.Generator,
+        torch_seed: int,
+        cache_dir: Path | None = None,
+    ) -> None:
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        t0 = time.perf_counter()
+        self.task, self.fed = task, federated
+        self.torch_seed = int(torch_seed)
+        self.round = 0
+        self.full = federated.training == "full"
+        self.ranks = (0,) if self.full else tuple(federated.ranks)
+        self.classification = task.kind == "classification"
+
+        data_rng = np.random.default_rng(partition_rng.integers(0, 2**63))
+        splits = load_splits(task.dataset, data_rng)
+        self.label_names = splits.train.label_names
+        self.num_labels = len(self.label_names)
+        m = task.model
+        if m.source == "local":
+            vocab_file = Path(m.path).expanduser() / "vocab.txt"
+            if not vocab_file.is_file():
+                raise FileNotFoundError(
+                    f"task.model.path: {vocab_file} not found; a local model needs the word vocabulary it was "
+                    "trained with (one token per line), as fedwireless saves next to its base models"
+                )
+            self.tokenizer = WordTokenizer(vocab_file.read_text(encoding="utf-8").splitlines())
+        else:
+            self.tokenizer = WordTokenizer.build(list(splits.train.texts) + list(splits.public))
+        L = m.max_seq_len
+        self.train_ids, self.train_mask = self.tokenizer.encode(splits.train.texts, L)
+        self.train_labels = splits.train.labels
+        test = splits.test
+        n_test = min(len(test.texts), task.eval.max_samples or len(test.texts))
+        self.test_ids, self.test_mask = self.tokenizer.encode(test.texts[:n_test], L)
+        self.test_labels = test.labels[:n_test]
+
+        # Base model: pre-trained once on the public split and cached, or read from a local directory.
+        self.base_cache = "local"
+        if m.source == "local":
+            with seeded(self.torch_seed + 1):
+                model = load_local(m.path, task.kind, self.num_labels, self.tokenizer.pad_id)
+        else:
+            pub_ids, pub_mask = self.tokenizer.encode(splits.public, L)
+            base_dir, hit = pretrained_base(
+                m, task.pretrain, self.tokenizer.vocab, pub_ids, pub_mask, self.torch_seed, cache_dir
+            )
+            self.base_cache = "hit" if hit else "miss"
+            self.base_dir = base_dir
+            with seeded(self.torch_seed + 1):  # the fresh classification head
+                model = load_local(base_dir, task.kind, self.num_labels, self.tokenizer.pad_id)
+        model.eval()
+        self._base_matmul = matmul_params(model)
+
+        self.parts = partition(self.train_labels, num_devices, task.partition, data_rng, device_groups)
+        self.codec = make_codec(federated.codec.name, federated.codec.params)
+        self._feedback: dict[int, ErrorFeedback] = {}
+
+        if self.full:
+            self.model = model
+            self.global_full = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self._last_global_delta = {k: torch.zeros_like(v) for k, v in self.global_full.items()}
+            self._trainable_count = {0: sum(p.numel() for p in model.parameters())}
+            self._adapter_matmul = {0: 0}
+        else:
+            self._build_lora(model)
+        self.setup_s = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ LoRA set-up
+    def _build_lora(self, model: torch.nn.Module) -> None:
+        from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+        self._get_state = get_peft_model_state_dict
+        extra = {"modules_to_save": ["score"]} if self.classification else {}
+
+        def config(r: int):
+            return LoraConfig(
+                r=r, lora_alpha=self.fed.alpha_per_rank * r, lora_dropout=self.fed.lora_dropout,
+                target_modules=list(self.fed.target_modules), **extra,
+            )
+
+        with seeded(self.torch_seed + 2):
+            pm = get_peft_model(model, config(self.ranks[0]), adapter_name=f"r{self.ranks[0]}")
+            for r in self.ranks[1:]:
+                pm.add_adapter(f"r{r}", config(r))
+        self.model = pm
+        self._init_state: dict[int, State] = {}
+        self._trainable_count: dict[int, int] = {}
+        self._adapter_matmul: dict[int, int] = {}
+        for r in self.ranks:
+            pm.set_adapter(f"r{r}")
+            st = self._adapter_state(r)
+            self._init_state[r] = st
+            self._trainable_count[r] = sum(v.numel() for v in st.values())
+            self._adapter_matmul[r] = sum(v.numel() for k, v in st.items() if ".lora_" in k)
+        self.r_max = max(self.ranks)
+        self.scale = self.fed.alpha_per_rank  # alpha / r, the same for every rank
+        self.global_state: State = {k: v.clone() for k, v in self._init_state[self.r_max].items()}
+        self._deltas: dict[str, torch.Tensor] | None = None  # FlexLoRA: ΔW per module
+        self._last_broadcast: State = self.global_state
+
+    def _adapter_state(self, r: int) -> State:
+        return {k: v.detach().clone() for k, v in self._get_state(self.model, adapter_name=f"r{r}").items()}
+
+    def _load_adapter(self, r: int, state: State) -> None:
+        from peft import set_peft_model_state_dict
+
+        self.model.set_adapter(f"r{r}")
+        set_peft_model_state_dict(self.model, state, adapter_name=f"r{r}")
+
+    def _fresh_adapter(self, r: int, seed: int) -> State:
+        """A standard LoRA init (A random, B zero) for FLoRA's per-round restart, with this round's head."""
+        st = {k: v.clone() for k, v in self._init_state[r].items()}
+        g = torch.Generator().manual_seed(seed)
+        for k, v in st.items():
+            if k.endswith(agg.A_SUFFIX):
+                bound = 1.0 / np.sqrt(v.shape[1])
+                st[k] = (torch.rand(v.shape, generator=g) * 2 - 1) * bound
+        for k in agg.other_keys(st):
+            st[k] = self.global_state[k].clone()
+        return st
+
+    def _start_state(self, r: int) -> State:
+        method = self.fed.aggregation
+        if method in ("fedavg", "hetlora"):
+            return agg.truncate_rank(self.global_state, r)
+        if method == "flexlora":
+            if self._deltas is None:
+                return {k: v.clone() for k, v in self._init_state[r].items()}
+            return agg.flexlora_client_state(self._deltas, agg._mean_others([self.global_state], [1.0]), r)
+        return self._fresh_adapter(r, self.torch_seed + 7919 * self.round + r)
+
+    def _merge_into_base(self, deltas: dict[str, torch.Tensor]) -> None:
+        """W ← W + scale·ΔW for each LoRA target (FLoRA's merge of the stacked adapters)."""
+        with torch.no_grad():
+            for name, d in deltas.items():
+                module_name = name.removeprefix("base_model.model.")
+                layer = self.model.base_model.model.get_submodule(module_name)
+                layer.base_layer.weight += (self.scale * d).to(layer.base_layer.weight.dtype)
+
+    # ------------------------------------------------------------------ what the engine calls
+    def num_samples(self) -> np.ndarray:
+        return np.array([len(p) for p in self.parts], dtype=np.int64)
+
+    def _step_flops(self, rank: int, tokens: int) -> float:
+        """FLOPs of one training step (REFERENCE.md, Link and energy).
+
+        Forward 2·N·T over the matmul path N (base + adapter); backward: the input-gradient pass
+        through every weight, frozen ones included (2·N·T), plus the weight gradients of the
+        trainable parameters (2·N_train·T). Full fine-tuning gives the familiar 6·N·T.
+        """
+        n = self._base_matmul + self._adapter_matmul[rank]
+        n_train = self._trainable_count[rank] if not self.full else self._base_matmul
+        return float(tokens * (4 * n + 2 * n_train))
+
+    def expected_flops(self, rank: int) -> float:
+        return self.task.local_steps * self._step_flops(rank, self.task.batch_size * self.task.model.max_seq_len)
+
+    def expected_payload_bits(self, rank: int) -> int:
+        zero = self.global_full if self.full else self._init_state[rank]
+        return 8 * len(self.codec.encode({k: torch.zeros_like(v) for k, v in zero.items()}))
+
+    def downlink_payload(self) -> bytes:
+        if self.full:
+            return self.codec.encode(self._last_global_delta)
+        return self.codec.encode(self._last_broadcast)
+
+    def _batches(self, device: int, rank: int) -> tuple[list[tuple[torch.Tensor, ...]], int]:
+        rng = np.random.default_rng([self.torch_seed, self.round, device, rank])
+        idx = self.parts[device]
+        bs = min(self.task.batch_size, len(idx))
+        batches, tokens = [], 0
+        order = rng.permutation(idx)
+        pos = 0
+        for _ in range(self.task.local_steps):
+            if pos + bs > len(order):
+                order, pos = rng.permutation(idx), 0
+            take = order[pos : pos + bs]
+            pos += bs
+            ids = torch.from_numpy(self.train_ids[take])
+            batches.append((ids, torch.from_numpy(self.train_mask[take]), torch.from_numpy(self.train_labels[take])))
+            tokens += ids.numel()
+        return batches, tokens
+
+    def _loss(self, model, batch) -> torch.Tensor:
+        ids, mask, labels = batch
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        if self.classification:
+            return torch.nn.functional.cross_entropy(logits, labels)
+        return causal_lm_loss(logits, ids, mask)
+
+    def _encode(self, device: int, delta: State) -> tuple[bytes, State]:
+        if self.codec.lossless:
+            payload = self.codec.encode(delta)
+            return payload, self.codec.decode(payload)
+        ef = self._feedback.setdefault(device, ErrorFeedback(self.codec))
+        return ef.encode(delta)
+
+    def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[ClientUpdate]:
+        """Train each (device, rank) from the current global model; same results in any order."""
+        self.round += 1
+        out = []
+        for device, rank in assignments:
+            batches, tokens = self._batches(device, rank)
+            if self.full:
+                self.model.load_state_dict(self.global_full)
+                params = list(self.model.parameters())
+                loss = local_train(self.model, params, batches, self._loss, self.task.lr, self.task.max_grad_norm)
+                start = self.global_full
+                trained = {k: v.detach() for k, v in self.model.state_dict().items()}
+            else:
+                start = self._start_state(rank)
+                self._load_adapter(rank, start)
+                params = [p for p in self.model.parameters() if p.requires_grad]
+                loss = local_train(self.model, params, batches, self._loss, self.task.lr, self.task.max_grad_norm)
+                trained = self._adapter_state(rank)
+            delta = {k: trained[k].float() - start[k].float() for k in start}
+            payload, decoded = self._encode(device, delta)
+            state = {k: start[k] + decoded[k].to(start[k].dtype) for k in start}
+            out.append(
+                ClientUpdate(device, rank, state, payload, len(self.parts[device]), float(sum(
+                    self._step_flops(rank, b[0].numel()) for b in batches)), loss)
+            )
+        return out
+
+    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
+        if not updates:
+            return
+        w = [u.num_samples for u in updates]
+        states = [u.state for u in updates]
+        method = self.fed.aggregation
+        if self.full:
+            deltas = [{k: u.state[k] - self.global_full[k] for k in u.state} for u in updates]
+            mean = agg.fedavg_deltas(deltas, w)
+            self.global_full = {k: self.global_full[k] + mean[k] for k in self.global_full}
+            self._last_global_delta = mean
+            return
+        if method == "fedavg":
+            self.global_state = agg.fedavg(states, w)
+            self._last_broadcast = self.global_state
+        elif method == "hetlora":
+            self.global_state = agg.hetlora(states, w)
+            self._last_broadcast = self.global_state
+        elif method == "flexlora":
+            deltas, others = agg.flexlora(states, w)
+            self._deltas = deltas
+            self.global_state = agg.flexlora_client_state(deltas, others, self.r_max)
+            self._last_broadcast = self.global_state
+        else:  # flora: stack, merge into the base, restart adapters next round
+            stacked = agg.flora(states, w)
+            prods = {m: stacked[m + agg.B_SUFFIX].double() @ stacked[m + agg.A_SUFFIX].double()
+                     for m in agg.lora_modules(stacked)}
+            self._merge_into_base(prods)
+            head = {k: stacked[k] for k in agg.other_keys(stacked)}
+            self.global_state = {**{k: torch.zeros_like(v) if k.endswith(agg.B_SUFFIX) else v
+                                    for k, v in self._init_state[self.r_max].items()}, **head}
+            self._last_broadcast = stacked
+
+    def _eval_model(self) -> torch.nn.Module:
+        if not self.full:
+            self._load_adapter(self.r_max, self.global_state)
+        else:
+            self.model.load_state_dict(self.global_full)
+        return self.model
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        model = self._eval_model()
+        model.eval()
+        bs = self.task.eval.batch_size
+        total_loss, correct, count = 0.0, 0.0, 0
+        for i in range(0, len(self.test_ids), bs):
+            ids = torch.from_numpy(self.test_ids[i : i + bs])
+            mask = torch.from_numpy(self.test_mask[i : i + bs])
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            if self.classification:
+                labels = torch.from_numpy(self.test_labels[i : i + bs])
+                total_loss += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+                correct += float((logits.argmax(-1) == labels).sum())
+                count += len(labels)
+            else:
+                targets = ids[:, 1:]
+                valid = mask[:, 1:] == 1
+                lp = torch.nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+                ).reshape(targets.shape)
+                total_loss += float(lp[valid].sum())
+                correct += float((logits[:, :-1].argmax(-1) == targets)[valid].sum())
+                count += int(valid.sum())
+        loss = total_loss / max(count, 1)
+        out = {"accuracy": correct / max(count, 1), "loss": loss}
+        if not self.classification:
+            out["perplexity"] = float(np.exp(loss))
+        return out
+
+    def info(self) -> dict[str, object]:
+        return {
+            "learning": "real",
+            "training_path": "sequential",
+            "base_cache": self.base_cache,
+            "aggregation": self.fed.aggregation,
+            "codec": self.fed.codec.name,
+            "trainable_params": {str(r): int(n) for r, n in self._trainable_count.items()},
+            "setup_s": round(self.setup_s, 3),
+        }
+
+
+__all__ = ["ClientUpdate", "Learner", "local_train"]

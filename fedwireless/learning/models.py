@@ -1,0 +1,144 @@
+"""Models built from configs (no downloads) or read from a local directory, and the cached pre-trained base.
+
+LoRA fine-tuning needs a pre-trained base. The first run pre-trains a causal LM on the task's
+public (unlabelled) split and saves it under a hash of everything that determines it (model
+dimensions, vocabulary, public text, pre-training settings, seed); later runs load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedwireless.learning.config import ModelConfig, PretrainConfig
+
+
+@contextmanager
+def seeded(seed: int):
+    """Run a block with torch's RNG at `seed`, then restore the caller's RNG state (no global leak)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed % (2**63))
+        yield
+
+
+def llama_config(cfg: ModelConfig, vocab_size: int, pad_id: int, num_labels: int | None = None):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_kv_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=max(cfg.max_seq_len, 8),
+        pad_token_id=pad_id,
+        bos_token_id=2,
+        eos_token_id=3,
+        tie_word_embeddings=True,
+        num_labels=num_labels or 2,
+        attention_dropout=0.0,
+    )
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("FEDWIRELESS_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "fedwireless"
+
+
+def _hash(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def causal_lm_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy over non-padded targets."""
+    targets = ids[:, 1:].clone()
+    targets[mask[:, 1:] == 0] = -100
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                             ignore_index=-100)
+
+
+def pretrained_base(
+    cfg: ModelConfig,
+    pre: PretrainConfig,
+    vocab: Sequence[str],
+    public_ids: np.ndarray,
+    public_mask: np.ndarray,
+    seed: int,
+    cache_dir: Path | None,
+) -> tuple[Path, bool]:
+    """Directory of the pre-trained causal-LM base (save_pretrained format) and whether it was cached."""
+    from transformers import LlamaForCausalLM
+
+    key = _hash(
+        {
+            "model": cfg.model_dump(mode="json"),
+            "pretrain": {k: v for k, v in pre.model_dump(mode="json").items() if k != "cache_dir"},
+            "vocab": hashlib.sha256("\n".join(vocab).encode()).hexdigest(),
+            "data": hashlib.sha256(public_ids.tobytes() + public_mask.tobytes()).hexdigest(),
+            "seed": seed,
+            "torch": torch.__version__,
+        }
+    )
+    root = Path(pre.cache_dir).expanduser() if pre.cache_dir else (cache_dir or default_cache_dir())
+    target = root / "base-models" / key
+    if (target / "config.json").is_file():
+        return target, True
+    with seeded(seed):
+        model = LlamaForCausalLM(llama_config(cfg, len(vocab), pad_id=0))
+    rng = np.random.default_rng(seed)
+    if pre.steps and len(public_ids):
+        opt = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=pre.lr, total_steps=pre.steps, pct_start=0.1)
+        model.train()
+        ids_t, mask_t = torch.from_numpy(public_ids), torch.from_numpy(public_mask)
+        for _ in range(pre.steps):
+            idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size))
+            ids, mask = ids_t[idx], mask_t[idx]
+            loss = causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+    tmp = target.parent / f".{key}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished the same base first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, False
+
+
+def load_local(path: str | Path, kind: str, num_labels: int, pad_id: int):
+    """A model from a local Hugging Face directory (save_pretrained format), never the hub."""
+    p = Path(path).expanduser()
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(f"task.model.path: no Hugging Face model directory (config.json) at {p}")
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if kind == "classification":
+        return AutoModelForSequenceClassification.from_pretrained(
+            p, num_labels=num_labels, local_files_only=True, pad_token_id=pad_id
+        )
+    return AutoModelForCausalLM.from_pretrained(p, local_files_only=True)
+
+
+def matmul_params(model: torch.nn.Module) -> int:
+    """Parameters of the matrix multiplications a token passes through (excludes embeddings and norms)."""
+    total = 0
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and "embed" not in name:
+            total += mod.weight.numel()
+    return total
