@@ -174,7 +174,7 @@ def los_probability(model: str, d2d_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> np
         p = 18.0 / d2d + np.exp(-d2d / 36.0) * (1.0 - 18.0 / d2d)
         return np.where(d2d <= 18.0, 1.0, p) * np.ones_like(h_ut)
     if model == "uma":
-        c = np.where(h_ut <= 13.0, 0.0, ((h_ut - 13.0) / 10.0) ** 1.5)
+        c = np.where(h_ut <= 13.0, 0.0, (np.maximum(h_ut - 13.0, 0.0) / 10.0) ** 1.5)
         p = (18.0 / d2d + np.exp(-d2d / 63.0) * (1.0 - 18.0 / d2d)) * (
             1.0 + c * 5.0 / 4.0 * (d2d / 100.0) ** 3 * np.exp(-d2d / 150.0)
         )

@@ -60,7 +60,7 @@ class ModelConfig(Section):
 class PretrainConfig(Section):
     """Pre-training of the base on the public split (causal LM), cached on disk by content hash."""
 
-    steps: int = Field(400, ge=0)
+    steps: int = Field(1000, ge=0)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-3, gt=0)
     # None: $FEDWIRELESS_CACHE or ~/.cache/fedwireless, under base-models/.
@@ -88,7 +88,7 @@ class TaskConfig(Section):
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     local_steps: int = Field(10, ge=1)  # optimizer steps per selected client per round
     batch_size: int = Field(16, ge=1)
-    lr: float = Field(5e-3, gt=0)  # AdamW, fresh each round (clients keep no optimizer state)
+    lr: float = Field(3.5e-3, gt=0)  # AdamW, fresh each round (clients keep no optimizer state)
     max_grad_norm: float | None = Field(1.0, gt=0)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 

@@ -28,6 +28,13 @@ SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the music", "th
 VERBS = ["is", "was", "felt", "seemed", "looked"]
 FILLERS = ["honestly", "overall", "frankly", "i think", "to me", "in the end", "for sure"]
 NEUTRAL_TAILS = ["at times", "in places", "for a sequel", "on the whole", "for its length", "by the way"]
+# Reader verdicts that follow some public reviews: the distributional sentiment signal a real
+# pre-training corpus has (star ratings, "would watch again"), absent from the labelled task text.
+VERDICTS = (["avoid it", "what a waste", "skip this one", "not for me"],
+            ["loved it", "watch it", "highly recommended", "worth it"])
+PUBLIC_VERDICT_SHARE = 1.0  # public reviews that carry a verdict
+PUBLIC_VERDICT_NOISE = 0.1  # verdicts that disagree with the review
+PUBLIC_PAIR_SHARE = 0.5  # public clauses with a same-polarity adjective pair
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,16 @@ class TextData:
     label_names: tuple[str, ...]
 
 
-def _clause(rng: np.random.Generator) -> tuple[str, int]:
-    """One clause and its sentiment (1 positive, 0 negative), with negation flipping it."""
+def _clause(rng: np.random.Generator, pair_share: float = 0.0) -> tuple[str, int]:
+    """One clause and its sentiment (1 positive, 0 negative), with negation flipping it.
+
+    With probability `pair_share` the adjective is a same-polarity pair ("good and charming"), the
+    co-occurrence that lets a language model tell positive words from negative ones.
+    """
     positive = rng.random() < 0.5
     adj = rng.choice(POSITIVE if positive else NEGATIVE)
+    if rng.random() < pair_share:
+        adj = f"{adj} and {rng.choice(POSITIVE if positive else NEGATIVE)}"
     words = [rng.choice(SUBJECTS), rng.choice(VERBS)]
     negated = rng.random() < 0.3
     if negated:
@@ -55,21 +68,44 @@ def _clause(rng: np.random.Generator) -> tuple[str, int]:
     return " ".join(words), int(positive != negated)
 
 
-def sentiment_sentence(rng: np.random.Generator) -> tuple[str, int]:
-    """A compositional review sentence and its true label.
+def sentiment_sentence(rng: np.random.Generator, pair_share: float = 0.0) -> tuple[str, int]:
+    """A compositional review sentence and its true label (see `_sentence`)."""
+    text, label, _ = _sentence(rng, pair_share)
+    return text, label
+
+
+def _sentence(rng: np.random.Generator, pair_share: float) -> tuple[str, int, int]:
+    """Text, true label, and the sentiment of its first clause.
 
     Rules: negation flips a clause; "X but Y" / "X yet Y" take Y's sentiment; "although X , Y" takes
     Y's; a single clause takes its own. Fillers and neutral tails carry no sentiment.
     """
-    first, s1 = _clause(rng)
+    first, s1 = _clause(rng, pair_share)
     form = rng.random()
     prefix = (rng.choice(FILLERS) + " ") if rng.random() < 0.3 else ""
     if form < 0.45:
-        return prefix + first, s1
-    second, s2 = _clause(rng)
+        return prefix + first, s1, s1
+    second, s2 = _clause(rng, pair_share)
     if form < 0.85:
-        return f"{prefix}{first} {rng.choice(['but', 'yet'])} {second}", s2
-    return f"{prefix}although {first} , {second}", s2
+        return f"{prefix}{first} {rng.choice(['but', 'yet'])} {second}", s2, s1
+    return f"{prefix}although {first} , {second}", s2, s1
+
+
+def public_reviews(n: int, rng: np.random.Generator) -> list[str]:
+    """Unlabelled reviews for pre-training; some end with `[CLS] verdict`.
+
+    The verdict follows the first clause (a reader's first impression), noisily: the base learns
+    word-level sentiment and negation, but not that "X but Y" takes Y's side, which fine-tuning
+    has to teach.
+    """
+    out = []
+    for _ in range(n):
+        text, _, y = _sentence(rng, PUBLIC_PAIR_SHARE)
+        if rng.random() < PUBLIC_VERDICT_SHARE:
+            y = 1 - y if rng.random() < PUBLIC_VERDICT_NOISE else y
+            text = f"{text} [CLS] {rng.choice(VERDICTS[y])}"
+        out.append(text)
+    return out
 
 
 def generate_sentiment(n: int, rng: np.random.Generator, label_noise: float = 0.0) -> TextData:
@@ -177,9 +213,10 @@ class Splits:
 
 def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
     if cfg.name == "sentiment":
+        # Test labels carry the same noise: like real annotations, so no model reaches 100 %.
         train = generate_sentiment(cfg.num_train, rng, cfg.label_noise)
-        test = generate_sentiment(cfg.num_test, rng, 0.0)  # clean labels: accuracy measures the rule
-        public = generate_sentiment(cfg.num_public, rng).texts
+        test = generate_sentiment(cfg.num_test, rng, cfg.label_noise)
+        public = public_reviews(cfg.num_public, rng)
         return Splits(train, test, public)
 
     def read(path: Path, limit: int | None, names=None) -> TextData:
@@ -206,21 +243,23 @@ def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
 
 # ----------------------------------------------------------------------------- tokenizer
 
-SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]")
-_WORD = re.compile(r"\[SEP\]|[a-z0-9']+|[^\sa-z0-9']")
+SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]", "[CLS]")
+_WORD = re.compile(r"\[sep\]|\[cls\]|[a-z0-9']+|[^\sa-z0-9']")
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """Lower-cased words and punctuation; the markers [SEP] and [CLS] stay single tokens."""
+    return [w.upper() if w in ("[sep]", "[cls]") else w for w in _WORD.findall(text.lower())]
 
 
 class WordTokenizer:
-    """Word-level vocabulary (sorted, so deterministic) with [PAD]=0, [UNK], [BOS], [EOS], [SEP]."""
+    """Word-level vocabulary (sorted, so deterministic) with [PAD]=0, [UNK], [BOS], [EOS], [SEP], [CLS]."""
 
     def __init__(self, vocab: Sequence[str]) -> None:
         self.vocab = list(vocab)
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
+        self.cls_id = self.index.get("[CLS]", self.eos_id)
 
     @classmethod
     def build(cls, texts: Sequence[str], max_size: int = 8000) -> WordTokenizer:
@@ -234,13 +273,17 @@ class WordTokenizer:
     def __len__(self) -> int:
         return len(self.vocab)
 
-    def encode(self, texts: Sequence[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
-        """[n, max_len] ids (BOS first, EOS last if it fits, right-padded) and the attention mask."""
+    def encode(self, texts: Sequence[str], max_len: int, classify: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """[n, max_len] ids and the attention mask, right-padded.
+
+        Language-model text: BOS, words, EOS. Classification text: BOS, words (truncated), CLS — the
+        classifier reads the hidden state at that last token.
+        """
         ids = np.zeros((len(texts), max_len), dtype=np.int64)
         mask = np.zeros((len(texts), max_len), dtype=np.int64)
         for i, t in enumerate(texts):
-            toks = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words(t)] + [self.eos_id]
-            toks = toks[:max_len]
+            body = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words(t)]
+            toks = body[: max_len - 1] + [self.cls_id] if classify else (body + [self.eos_id])[:max_len]
             ids[i, : len(toks)] = toks
             mask[i, : len(toks)] = 1
         return ids, mask

@@ -113,11 +113,12 @@ class Learner:
         else:
             self.tokenizer = WordTokenizer.build(list(splits.train.texts) + list(splits.public))
         L = m.max_seq_len
-        self.train_ids, self.train_mask = self.tokenizer.encode(splits.train.texts, L)
+        classify = self.classification
+        self.train_ids, self.train_mask = self.tokenizer.encode(splits.train.texts, L, classify)
         self.train_labels = splits.train.labels
         test = splits.test
         n_test = min(len(test.texts), task.eval.max_samples or len(test.texts))
-        self.test_ids, self.test_mask = self.tokenizer.encode(test.texts[:n_test], L)
+        self.test_ids, self.test_mask = self.tokenizer.encode(test.texts[:n_test], L, classify)
         self.test_labels = test.labels[:n_test]
 
         # Base model: pre-trained once on the public split and cached, or read from a local directory.
