@@ -31,7 +31,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str | None = None) -> list[Path]:
     """Accuracy against round, simulated time and cumulative energy; device energy against budget."""
     plt = _plt()
     run = Path(run_dir)
@@ -43,6 +43,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     if summary_file.is_file():
         s = json.loads(summary_file.read_text())
         name = f"{s.get('scenario', name)} — {s.get('policy', '')}"
+    name = title or name
     written = []
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)

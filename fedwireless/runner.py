@@ -380,7 +380,8 @@ def run_scenario(
         if plots if plots is not None else sc.output.plots:
             from fedwireless.plots import plot_run
 
-            summary["plots"] = [p.name for p in plot_run(stage)]
+            title = f"{sc.name} — policy {sc.policy.name}, seed {sc.seed}"
+            summary["plots"] = [p.name for p in plot_run(stage, title=title)]
         summary["wall_time_s"] = time.perf_counter() - t0
         write_json(stage / SUMMARY_FILE, summary)  # last: its presence marks a finished run
         publish(stage, out)
