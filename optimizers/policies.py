@@ -312,7 +312,7 @@ class Lyapunov:
             module_fit, power, bandwidth_new, repairs = split_energy_min(state, module, list(reason), self.solver)
             energy = self._energy(state, module_fit, power, bandwidth_new)
             obj, penalty, drift = self._objective(state, module_fit, energy, weights)
-            if obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
+            if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
                 best = (module_fit.copy(), power.copy(), bandwidth_new.copy(), penalty, drift, repairs)
             else:
@@ -320,7 +320,6 @@ class Lyapunov:
             # Devices not chosen keep a bandwidth guess for the next enumeration: an equal share of what is left.
             bandwidth = np.where(module_fit >= 0, bandwidth_new, equal_b)
             module = module_fit
-        assert best is not None
         module, power, bandwidth, penalty, drift, repairs = best
         final_reason = [r if r else ("budget" if self.queue_j[i] > 0 else "not-selected") for i, r in enumerate(reason)]
         terms = {"V": self.V, "penalty": penalty, "drift": drift, "objective": best_obj, "iterations": iterations,
