@@ -98,7 +98,12 @@ def pretrained_base(
     rng = np.random.default_rng(seed)
     if pre.steps and len(public_ids):
         opt = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=pre.lr, total_steps=pre.steps, pct_start=0.1)
+        # One-cycle (warm-up, then anneal); a few-step run has no room for a warm-up and keeps lr constant.
+        sched = (
+            torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=pre.lr, total_steps=pre.steps, pct_start=0.1)
+            if pre.steps >= 20
+            else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+        )
         model.train()
         ids_t, mask_t = torch.from_numpy(public_ids), torch.from_numpy(public_mask)
         for _ in range(pre.steps):

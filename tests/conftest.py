@@ -1,0 +1,27 @@
+"""Shared test helpers: a tiny model configuration that trains in well under a second."""
+
+from __future__ import annotations
+
+import pytest
+
+# Overrides that shrink any built-in scenario to a few seconds of real training.
+TINY = {
+    "task.model.hidden_size": 16,
+    "task.model.num_layers": 1,
+    "task.model.num_heads": 2,
+    "task.model.num_kv_heads": 1,
+    "task.model.intermediate_size": 32,
+    "task.model.max_seq_len": 16,
+    "task.pretrain.steps": 20,
+    "task.dataset.num_train": 200,
+    "task.dataset.num_test": 50,
+    "task.dataset.num_public": 100,
+    "task.local_steps": 2,
+    "task.batch_size": 8,
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test session pre-trains into its own cache, never the user's."""
+    monkeypatch.setenv("FEDWIRELESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
