@@ -37,6 +37,18 @@ from fedwireless.learning.models import (
 State = dict[str, torch.Tensor]
 
 
+def _quiet_transformers() -> None:
+    """Load reports, shard progress bars and deprecation chatter would bury the run's own progress."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+
+
 @dataclass
 class ClientUpdate:
     device: int
@@ -88,7 +100,7 @@ class Learner:
         torch_seed: int,
         cache_dir: Path | None = None,
     ) -> None:
-        logging.getLogger("transformers").setLevel(logging.ERROR)
+        _quiet_transformers()
         t0 = time.perf_counter()
         self.task, self.fed = task, federated
         self.torch_seed = int(torch_seed)
