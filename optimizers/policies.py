@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import channels
-from optimizers.solvers import energy_min_bandwidth, energy_min_bandwidth_cvxpy
+from optimizers.solvers import energy_min_bandwidth, energy_min_bandwidth_cvxpy, tx_power_for_window_w
 from optimizers.types import Allocation, RoundOutcome, RoundState
 
 SKIP = -1
@@ -264,6 +264,26 @@ class Lyapunov:
         tx = power * window  # each device transmits over its whole window (energy-minimal split)
         return np.where(sel, state.compute_energy_j[k, m] + tx, 0.0)
 
+    def _switch(self, state: RoundState, bandwidth: np.ndarray, window: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Per device, the option in {skip} ∪ modules minimising −V·w_k·ĝ(m) + Q_k·E_k(m) at its bandwidth.
+
+        A module is an option only if it fits the device's window at p_max over that bandwidth.
+        """
+        b = bandwidth[:, None]
+        g, n0 = state.gain_lin[:, None], state.noise_psd_w_per_hz[:, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            need = channels.min_bandwidth_hz(
+                state.payload_bits, np.where(window > 0, window, np.nan), state.p_max_w[:, None], g, n0
+            )
+            power = tx_power_for_window_w(state.payload_bits, window, b, g, n0)
+            energy = state.compute_energy_j + power * window
+        fits = (window > 0) & np.isfinite(need) & (need <= b * 1.000001)
+        score = -self.V * weights[:, None] * self.gain_est[None, :] + self.queue_j[:, None] * energy
+        score = np.where(fits, score, np.inf)
+        options = np.concatenate([np.zeros((state.num_devices, 1)), score], axis=1)  # column 0: skip
+        choice = np.argmin(options, axis=1) - 1
+        return np.where(state.available, choice, SKIP)
+
     def decide(self, state: RoundState) -> Allocation:
         k_dev, n_mod = state.num_devices, len(state.ranks)
         if self.queue_j is None or len(self.queue_j) != k_dev:
@@ -285,26 +305,8 @@ class Lyapunov:
         bandwidth = equal_b.copy()
         for it in range(self.max_iterations):
             iterations = it + 1
-            # (a) module switching given bandwidth: per device, enumerate skip and every module.
-            for d in np.flatnonzero(state.available):
-                scores = [0.0]  # skip: no gain, no energy
-                for m in range(n_mod):
-                    if window[d, m] <= 0:
-                        scores.append(np.inf)
-                        continue
-                    p = float(np.asarray(channels.min_bandwidth_hz(
-                        state.payload_bits[d, m], window[d, m], state.p_max_w[d], state.gain_lin[d],
-                        state.noise_psd_w_per_hz[d])))
-                    if not np.isfinite(p) or p > bandwidth[d] * 1.000001:
-                        scores.append(np.inf)
-                        continue
-                    from optimizers.solvers import tx_power_for_window_w
-
-                    pw = float(tx_power_for_window_w(state.payload_bits[d, m], window[d, m], bandwidth[d],
-                                                     state.gain_lin[d], state.noise_psd_w_per_hz[d]))
-                    e = state.compute_energy_j[d, m] + pw * window[d, m]
-                    scores.append(-self.V * weights[d] * self.gain_est[m] + self.queue_j[d] * e)
-                module[d] = int(np.argmin(scores)) - 1
+            # (a) module switching given bandwidth: every device scores skip and each module at once.
+            module = self._switch(state, bandwidth, window, weights)
             cand = np.flatnonzero(module >= 0)
             keep = _cap_clients(state, cand, np.zeros(k_dev) - weights)
             module[np.setdiff1d(cand, keep)] = SKIP

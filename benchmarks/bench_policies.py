@@ -1,0 +1,62 @@
+"""Decision time per round for 10, 100 and 1000 devices: the Lambert-W/KKT solver vs cvxpy.
+
+Target: under 50 ms per round at 1000 devices for the default (Lambert-W) solver.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import channels  # noqa: E402
+from optimizers import RoundOutcome, RoundState, make_policy  # noqa: E402
+
+REPEATS = {10: 20, 100: 10, 1000: 3}
+
+
+def state(k: int, rng: np.random.Generator) -> RoundState:
+    ranks = (4, 8, 16)
+    cells = max(1, k // 100)
+    compute = np.tile(np.array(ranks, dtype=float) * 0.02, (k, 1)) * rng.uniform(0.5, 2, (k, 1))
+    return RoundState(
+        round_index=1, deadline_s=3.0, ranks=ranks, available=rng.random(k) < 0.9,
+        gain_lin=channels.db_to_lin(-rng.uniform(90, 120, k)),
+        noise_psd_w_per_hz=np.full(k, float(channels.thermal_noise_psd_w_per_hz(5.0))),
+        cell=rng.integers(0, cells, k), cell_bandwidth_hz=np.full(cells, 20e6), p_max_w=np.full(k, 0.2),
+        payload_bits=np.tile(np.array(ranks, dtype=float) * 4e4, (k, 1)), compute_time_s=compute,
+        compute_energy_j=compute * 2.0, downlink_time_s=np.full(k, 0.05), energy_budget_j=np.full(k, 0.5),
+        num_samples=np.full(k, 100.0),
+    )
+
+
+def time_policy(name: str, solver: str, k: int) -> float:
+    rng = np.random.default_rng(0)
+    policy = make_policy(name, {"solver": solver}, np.random.default_rng(1))
+    times = []
+    for t in range(REPEATS[k]):
+        st = state(k, rng)
+        t0 = time.perf_counter()
+        a = policy.decide(st)
+        times.append(time.perf_counter() - t0)
+        sel = a.module >= 0
+        policy.observe(RoundOutcome(t, a.module, sel, np.where(sel, 0.6, 0.0), 0.5 + 0.01 * t, 0.5))
+    return float(np.median(times))
+
+
+def main() -> None:
+    print("median decision time per round (ms); 3 ranks, one 20 MHz cell per 100 devices")
+    print(f"{'policy':12s} {'devices':>8s} {'lambertw':>10s} {'cvxpy':>10s} {'cvxpy/lambertw':>15s}")
+    for name in ("energy-min", "lyapunov"):
+        for k in (10, 100, 1000):
+            lw = time_policy(name, "lambertw", k) * 1e3
+            cv = time_policy(name, "cvxpy", k) * 1e3
+            print(f"{name:12s} {k:8d} {lw:10.2f} {cv:10.2f} {cv / lw:15.1f}")
+
+
+if __name__ == "__main__":
+    main()
