@@ -24,12 +24,20 @@ def state(k: int, rng: np.random.Generator) -> RoundState:
     cells = max(1, k // 100)
     compute = np.tile(np.array(ranks, dtype=float) * 0.02, (k, 1)) * rng.uniform(0.5, 2, (k, 1))
     return RoundState(
-        round_index=1, deadline_s=3.0, ranks=ranks, available=rng.random(k) < 0.9,
+        round_index=1,
+        deadline_s=3.0,
+        ranks=ranks,
+        available=rng.random(k) < 0.9,
         gain_lin=channels.db_to_lin(-rng.uniform(90, 120, k)),
         noise_psd_w_per_hz=np.full(k, float(channels.thermal_noise_psd_w_per_hz(5.0))),
-        cell=rng.integers(0, cells, k), cell_bandwidth_hz=np.full(cells, 20e6), p_max_w=np.full(k, 0.2),
-        payload_bits=np.tile(np.array(ranks, dtype=float) * 4e4, (k, 1)), compute_time_s=compute,
-        compute_energy_j=compute * 2.0, downlink_time_s=np.full(k, 0.05), energy_budget_j=np.full(k, 0.5),
+        cell=rng.integers(0, cells, k),
+        cell_bandwidth_hz=np.full(cells, 20e6),
+        p_max_w=np.full(k, 0.2),
+        payload_bits=np.tile(np.array(ranks, dtype=float) * 4e4, (k, 1)),
+        compute_time_s=compute,
+        compute_energy_j=compute * 2.0,
+        downlink_time_s=np.full(k, 0.05),
+        energy_budget_j=np.full(k, 0.5),
         num_samples=np.full(k, 100.0),
     )
 

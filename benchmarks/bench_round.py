@@ -59,17 +59,22 @@ def main() -> None:
         sim.step()
         total = time.perf_counter() - t0
         timing = sim.timing_rows[-1]
-        selected = [(int(d), int(r)) for d, r in zip(
-            [row["device"] for row in sim.device_rows[-sim.world.num_devices:] if row["rank"] > 0],
-            [row["rank"] for row in sim.device_rows[-sim.world.num_devices:] if row["rank"] > 0],
-        )]
+        selected = [
+            (int(d), int(r))
+            for d, r in zip(
+                [row["device"] for row in sim.device_rows[-sim.world.num_devices :] if row["rank"] > 0],
+                [row["rank"] for row in sim.device_rows[-sim.world.num_devices :] if row["rank"] > 0],
+            )
+        ]
         plain = plain_peft_round(sim, selected)
         rows.append((total, timing["train_s"], timing["evaluate_s"], plain, len(selected)))
     a = np.array(rows)
     total, train, evaluate, plain = a[:, 0].mean(), a[:, 1].mean(), a[:, 2].mean(), a[:, 3].mean()
     other = total - train - evaluate
-    print(f"quickstart, mean of {ROUNDS} rounds ({a[:, 4].mean():.0f} clients per round), torch threads "
-          f"{torch.get_num_threads()}")
+    print(
+        f"quickstart, mean of {ROUNDS} rounds ({a[:, 4].mean():.0f} clients per round), torch threads "
+        f"{torch.get_num_threads()}"
+    )
     print(f"{'part of the round':44s} {'wall s':>9s} {'share':>7s}")
     print(f"{'training (fedwireless)':44s} {train:9.3f} {train / total:7.1%}")
     print(f"{'evaluation of the global model':44s} {evaluate:9.3f} {evaluate / total:7.1%}")

@@ -27,7 +27,11 @@ def _nonnegative(name: str, x: ArrayLike) -> np.ndarray:
 
 def compute_time_s_cycles(cycles_per_sample: ArrayLike, num_samples: ArrayLike, cpu_hz: ArrayLike) -> np.ndarray:
     """C·D/f seconds."""
-    return _nonnegative("cycles_per_sample", cycles_per_sample) * _nonnegative("num_samples", num_samples) / _positive("cpu_hz", cpu_hz)
+    return (
+        _nonnegative("cycles_per_sample", cycles_per_sample)
+        * _nonnegative("num_samples", num_samples)
+        / _positive("cpu_hz", cpu_hz)
+    )
 
 
 def compute_energy_j_cycles(
@@ -35,9 +39,12 @@ def compute_energy_j_cycles(
 ) -> np.ndarray:
     """κ·C·D·f² joules (κ: effective switched capacitance, ≈ 1e-28)."""
     f = _positive("cpu_hz", cpu_hz)
-    return _positive("kappa", kappa) * _nonnegative("cycles_per_sample", cycles_per_sample) * _nonnegative(
-        "num_samples", num_samples
-    ) * f**2
+    return (
+        _positive("kappa", kappa)
+        * _nonnegative("cycles_per_sample", cycles_per_sample)
+        * _nonnegative("num_samples", num_samples)
+        * f**2
+    )
 
 
 def compute_time_s_flops(flops: ArrayLike, flops_per_s: ArrayLike) -> np.ndarray:

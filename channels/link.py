@@ -23,15 +23,24 @@ def thermal_noise_psd_w_per_hz(noise_figure_db: ArrayLike = 0.0) -> np.ndarray:
     return BOLTZMANN_J_PER_K * REFERENCE_TEMPERATURE_K * np.power(10.0, nf / 10.0)
 
 
-def snr_lin(power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike, bandwidth_hz: ArrayLike,
-            interference_w: ArrayLike = 0.0) -> np.ndarray:
+def snr_lin(
+    power_w: ArrayLike,
+    gain_lin: ArrayLike,
+    noise_psd_w_per_hz: ArrayLike,
+    bandwidth_hz: ArrayLike,
+    interference_w: ArrayLike = 0.0,
+) -> np.ndarray:
     """p·g / (N0·b + I)."""
-    return np.asarray(power_w, float) * np.asarray(gain_lin, float) / (
-        np.asarray(noise_psd_w_per_hz, float) * np.asarray(bandwidth_hz, float) + np.asarray(interference_w, float)
+    return (
+        np.asarray(power_w, float)
+        * np.asarray(gain_lin, float)
+        / (np.asarray(noise_psd_w_per_hz, float) * np.asarray(bandwidth_hz, float) + np.asarray(interference_w, float))
     )
 
 
-def snr_db(power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike, bandwidth_hz: ArrayLike) -> np.ndarray:
+def snr_db(
+    power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike, bandwidth_hz: ArrayLike
+) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz))
 

@@ -18,12 +18,48 @@ SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 # TR 38.901 Table 7.4.1-1 / 7.2-1 defaults and validity ranges; TR 38.901 Table 7.5-6 decorrelation.
 MODELS: dict[str, dict[str, Any]] = {
-    "uma": {"h_bs_m": 25.0, "fc_ghz": (0.5, 100.0), "min_d2d_m": 10.0, "sigma_db": (4.0, 6.0), "dcorr_m": (37.0, 50.0)},
-    "umi": {"h_bs_m": 10.0, "fc_ghz": (0.5, 100.0), "min_d2d_m": 10.0, "sigma_db": (4.0, 7.82), "dcorr_m": (10.0, 13.0)},
-    "rma": {"h_bs_m": 35.0, "fc_ghz": (0.5, 30.0), "min_d2d_m": 10.0, "sigma_db": (4.0, 8.0), "dcorr_m": (37.0, 120.0)},
-    "36.814": {"h_bs_m": 25.0, "fc_ghz": (0.45, 6.0), "min_d2d_m": 1.0, "sigma_db": (8.0, 8.0), "dcorr_m": (50.0, 50.0)},
-    "free-space": {"h_bs_m": 25.0, "fc_ghz": (1e-3, 1e3), "min_d2d_m": 1.0, "sigma_db": (0.0, 0.0), "dcorr_m": (50.0, 50.0)},
-    "log-distance": {"h_bs_m": 25.0, "fc_ghz": (1e-3, 1e3), "min_d2d_m": 1.0, "sigma_db": (8.0, 8.0), "dcorr_m": (50.0, 50.0)},
+    "uma": {
+        "h_bs_m": 25.0,
+        "fc_ghz": (0.5, 100.0),
+        "min_d2d_m": 10.0,
+        "sigma_db": (4.0, 6.0),
+        "dcorr_m": (37.0, 50.0),
+    },
+    "umi": {
+        "h_bs_m": 10.0,
+        "fc_ghz": (0.5, 100.0),
+        "min_d2d_m": 10.0,
+        "sigma_db": (4.0, 7.82),
+        "dcorr_m": (10.0, 13.0),
+    },
+    "rma": {
+        "h_bs_m": 35.0,
+        "fc_ghz": (0.5, 30.0),
+        "min_d2d_m": 10.0,
+        "sigma_db": (4.0, 8.0),
+        "dcorr_m": (37.0, 120.0),
+    },
+    "36.814": {
+        "h_bs_m": 25.0,
+        "fc_ghz": (0.45, 6.0),
+        "min_d2d_m": 1.0,
+        "sigma_db": (8.0, 8.0),
+        "dcorr_m": (50.0, 50.0),
+    },
+    "free-space": {
+        "h_bs_m": 25.0,
+        "fc_ghz": (1e-3, 1e3),
+        "min_d2d_m": 1.0,
+        "sigma_db": (0.0, 0.0),
+        "dcorr_m": (50.0, 50.0),
+    },
+    "log-distance": {
+        "h_bs_m": 25.0,
+        "fc_ghz": (1e-3, 1e3),
+        "min_d2d_m": 1.0,
+        "sigma_db": (8.0, 8.0),
+        "dcorr_m": (50.0, 50.0),
+    },
 }
 RMA_BUILDING_HEIGHT_M = 5.0  # TR 38.901 RMa default h
 RMA_STREET_WIDTH_M = 20.0  # TR 38.901 RMa default W
@@ -147,7 +183,9 @@ def pathloss_db(
     if model == "rma":
         return _rma(d2d, d3d, fc_ghz, fc, h_bs, h_ut, los_b)
     if model == "36.814":
-        return np.broadcast_to(128.1 + 37.6 * np.log10(d2d / 1000.0), np.broadcast_shapes(d2d.shape, fc.shape, los_b.shape)).copy()
+        return np.broadcast_to(
+            128.1 + 37.6 * np.log10(d2d / 1000.0), np.broadcast_shapes(d2d.shape, fc.shape, los_b.shape)
+        ).copy()
     fspl = 20.0 * np.log10(4.0 * np.pi * d3d * fc / SPEED_OF_LIGHT_MPS)
     if model == "free-space":
         return fspl + 0.0 * los_b

@@ -82,9 +82,7 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     """Indices of points not dominated when energy (x) is minimised and accuracy (y) maximised."""
     idx = []
     for i, (e, a) in enumerate(points):
-        dominated = any(
-            (e2 <= e and a2 >= a) and (e2 < e or a2 > a) for j, (e2, a2) in enumerate(points) if j != i
-        )
+        dominated = any((e2 <= e and a2 >= a) and (e2 < e or a2 > a) for j, (e2, a2) in enumerate(points) if j != i)
         if not dominated:
             idx.append(i)
     return sorted(idx, key=lambda i: points[i][0])

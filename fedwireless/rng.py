@@ -6,7 +6,15 @@ import numpy as np
 
 # Order matters: appending a stream keeps earlier ones unchanged; never reorder.
 STREAM_NAMES = (
-    "placement", "mobility", "channel", "availability", "partition", "policy", "torch", "data", "packets",
+    "placement",
+    "mobility",
+    "channel",
+    "availability",
+    "partition",
+    "policy",
+    "torch",
+    "data",
+    "packets",
 )
 
 

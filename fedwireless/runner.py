@@ -35,14 +35,49 @@ from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.world import World
 
 ROUND_COLUMNS = [
-    "round", "sim_time_s", "round_s", "accuracy", "loss", "energy_j", "compute_energy_j", "tx_energy_j",
-    "uplink_bits", "downlink_bits", "selected", "arrived", "dropped",
+    "round",
+    "sim_time_s",
+    "round_s",
+    "accuracy",
+    "loss",
+    "energy_j",
+    "compute_energy_j",
+    "tx_energy_j",
+    "uplink_bits",
+    "downlink_bits",
+    "selected",
+    "arrived",
+    "dropped",
 ]
 DEVICE_COLUMNS = [
-    "round", "device", "group", "base_station", "x_m", "y_m", "distance_m", "los", "gain_db", "snr_db",
-    "available", "module", "rank", "power_w", "bandwidth_hz", "payload_bits", "flops", "downlink_s",
-    "compute_s", "upload_s", "arrival_s", "compute_energy_j", "tx_energy_j", "energy_j", "arrived",
-    "drop_reason", "queue", "energy_budget_j",
+    "round",
+    "device",
+    "group",
+    "base_station",
+    "x_m",
+    "y_m",
+    "distance_m",
+    "los",
+    "gain_db",
+    "snr_db",
+    "available",
+    "module",
+    "rank",
+    "power_w",
+    "bandwidth_hz",
+    "payload_bits",
+    "flops",
+    "downlink_s",
+    "compute_s",
+    "upload_s",
+    "arrival_s",
+    "compute_energy_j",
+    "tx_energy_j",
+    "energy_j",
+    "arrived",
+    "drop_reason",
+    "queue",
+    "energy_budget_j",
 ]
 DROP_REASONS = ("deadline", "packet-error")
 
@@ -102,9 +137,7 @@ class Simulation:
         self._payload_bits = np.array([self.learner.expected_payload_bits(r) for r in self.ranks], dtype=float)
         self._flops = np.array([self.learner.expected_flops(r) for r in self.ranks], dtype=float)
         g = sc.devices
-        self._compute_power_w = np.concatenate(
-            [np.full(x.count, self._compute_power(x.compute)) for x in g]
-        )
+        self._compute_power_w = np.concatenate([np.full(x.count, self._compute_power(x.compute)) for x in g])
         metrics = self.learner.evaluate()
         self.round_rows.append(self._round_row(0, 0.0, metrics, [], [], {}, 0))
 
@@ -217,7 +250,11 @@ class Simulation:
         queue_before = self.queue_j.copy()
         budget = w.energy_budget_j
         # Virtual energy queue, Q_k(t+1) = max(Q_k(t) + E_k(t) − Ē_k, 0), kept for every policy.
-        self.queue_j = np.where(np.isfinite(budget), np.maximum(self.queue_j + energy - np.where(np.isfinite(budget), budget, 0.0), 0.0), 0.0)
+        self.queue_j = np.where(
+            np.isfinite(budget),
+            np.maximum(self.queue_j + energy - np.where(np.isfinite(budget), budget, 0.0), 0.0),
+            0.0,
+        )
 
         self._device_rows(alloc, state, plays, available, gain, energy, queue_before)
         row = self._round_row(self.round_index, round_s, metrics, plays, selected, dict(alloc.terms), dl_bits)

@@ -119,9 +119,7 @@ class ZonePlacement(Section):
     zone: str
 
 
-Placement = Annotated[
-    DiscPlacement | AnnulusPlacement | ExplicitPlacement | ZonePlacement, Field(discriminator="kind")
-]
+Placement = Annotated[DiscPlacement | AnnulusPlacement | ExplicitPlacement | ZonePlacement, Field(discriminator="kind")]
 
 
 class ZoneConfig(Section):

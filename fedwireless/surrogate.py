@@ -60,7 +60,9 @@ class SurrogateLearner:
             "up_proj": (m.hidden_size, m.intermediate_size),
             "down_proj": (m.intermediate_size, m.hidden_size),
         }
-        self._per_rank_params = m.num_layers * sum(sum(dims.get(t, (m.hidden_size, m.hidden_size))) for t in fed.target_modules)
+        self._per_rank_params = m.num_layers * sum(
+            sum(dims.get(t, (m.hidden_size, m.hidden_size))) for t in fed.target_modules
+        )
         # Parameters on the training path (forward + backward) for the 6·N·tokens FLOP count.
         self._backbone_params = m.num_layers * (
             4 * m.hidden_size * m.hidden_size + 3 * m.hidden_size * m.intermediate_size

@@ -131,9 +131,7 @@ class World:
             [(b.downlink_bandwidth_mhz or b.bandwidth_mhz) * 1e6 for b in sc.base_stations]
         )
         self.bs_dl_power_w = channels.dbm_to_w(np.array([b.downlink_power_dbm for b in sc.base_stations]))
-        self.bs_noise_psd = channels.thermal_noise_psd_w_per_hz(
-            np.array([b.noise_figure_db for b in sc.base_stations])
-        )
+        self.bs_noise_psd = channels.thermal_noise_psd_w_per_hz(np.array([b.noise_figure_db for b in sc.base_stations]))
         self.bs_names = [b.name or f"bs{i}" for i, b in enumerate(sc.base_stations)]
 
         # --- devices [K]
@@ -182,7 +180,9 @@ class World:
                 )
             self._shadow_proc.append(
                 channels.ShadowingProcess(
-                    initial_db=self.shadow_db[:, c], sigma_db=sigma[:, c], decorrelation_m=d_corr,
+                    initial_db=self.shadow_db[:, c],
+                    sigma_db=sigma[:, c],
+                    decorrelation_m=d_corr,
                     rng=self._channel_rng,
                 )
                 if ch.shadowing.enabled
@@ -245,8 +245,13 @@ class World:
         for c, model in enumerate(self.bs_models):
             cols.append(
                 channels.pathloss_db(
-                    model, d[:, c], self.bs_fc_hz[c], los=self.los[:, c], h_bs_m=self.bs_height_m[c],
-                    h_ut_m=self.h_ut_m, **self.bs_pl_params[c],
+                    model,
+                    d[:, c],
+                    self.bs_fc_hz[c],
+                    los=self.los[:, c],
+                    h_bs_m=self.bs_height_m[c],
+                    h_ut_m=self.h_ut_m,
+                    **self.bs_pl_params[c],
                 )
             )
         return np.stack(cols, axis=-1)

@@ -11,7 +11,18 @@ from optimizers.solvers import (
 from optimizers.types import Allocation, Policy, RoundOutcome, RoundState
 
 __all__ = [
-    "POLICIES", "Allocation", "EnergyCap", "Policy", "RoundOutcome", "RoundState", "energy_min_bandwidth",
-    "energy_min_bandwidth_cvxpy", "make_policy", "min_completion_time_s", "min_power_for_deadline_w",
-    "split_energy_min", "tx_power_for_window_w", "validate_policy_params",
+    "POLICIES",
+    "Allocation",
+    "EnergyCap",
+    "Policy",
+    "RoundOutcome",
+    "RoundState",
+    "energy_min_bandwidth",
+    "energy_min_bandwidth_cvxpy",
+    "make_policy",
+    "min_completion_time_s",
+    "min_power_for_deadline_w",
+    "split_energy_min",
+    "tx_power_for_window_w",
+    "validate_policy_params",
 ]

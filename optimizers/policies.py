@@ -69,10 +69,17 @@ def split_energy_min(
                 break
             repairs += 1
             with np.errstate(divide="ignore", invalid="ignore"):
-                need = channels.min_bandwidth_hz(
-                    bits, np.where(win > 0, win, np.nan), state.p_max_w[idx], state.gain_lin[idx],
-                    state.noise_psd_w_per_hz[idx],
-                ) if np.all(win > 0) else np.where(win > 0, 0.0, np.inf)
+                need = (
+                    channels.min_bandwidth_hz(
+                        bits,
+                        np.where(win > 0, win, np.nan),
+                        state.p_max_w[idx],
+                        state.gain_lin[idx],
+                        state.noise_psd_w_per_hz[idx],
+                    )
+                    if np.all(win > 0)
+                    else np.where(win > 0, 0.0, np.inf)
+                )
             need = np.where(np.isnan(need), np.inf, need)
             worst = idx[int(np.argmax(need))]
             if module[worst] > 0:
@@ -119,8 +126,13 @@ class Fixed(Uniform):
 
     name = "fixed"
 
-    def __init__(self, rng: np.random.Generator, rank: int | None = None, power_w: float | None = None,
-                 bandwidth_hz: float | None = None) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        rank: int | None = None,
+        power_w: float | None = None,
+        bandwidth_hz: float | None = None,
+    ) -> None:
         super().__init__(rng, rank)
         self.power_w, self.bandwidth_hz = power_w, bandwidth_hz
 
@@ -197,10 +209,19 @@ class Greedy:
                 continue
             c = state.cell[d]
             for m in range(len(state.ranks) - 1, -1, -1):
-                need = float(channels.min_bandwidth_hz(
-                    state.payload_bits[d, m], window[d, m], state.p_max_w[d], state.gain_lin[d],
-                    state.noise_psd_w_per_hz[d],
-                )) if window[d, m] > 0 else np.inf
+                need = (
+                    float(
+                        channels.min_bandwidth_hz(
+                            state.payload_bits[d, m],
+                            window[d, m],
+                            state.p_max_w[d],
+                            state.gain_lin[d],
+                            state.noise_psd_w_per_hz[d],
+                        )
+                    )
+                    if window[d, m] > 0
+                    else np.inf
+                )
                 if used[c] + need <= state.cell_bandwidth_hz[c]:
                     module[d], used[c] = m, used[c] + need
                     chosen += 1
@@ -242,9 +263,22 @@ class Lyapunov:
 
     name = "lyapunov"
 
-    def __init__(self, rng: np.random.Generator, V: float = 10.0, solver: str = "lambertw",
-                 max_iterations: int = 5, ema: float = 0.3, prior_gain: float = 0.05) -> None:
-        self.V, self.solver, self.max_iterations, self.ema, self.prior_gain = V, solver, max_iterations, ema, prior_gain
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        V: float = 10.0,
+        solver: str = "lambertw",
+        max_iterations: int = 5,
+        ema: float = 0.3,
+        prior_gain: float = 0.05,
+    ) -> None:
+        self.V, self.solver, self.max_iterations, self.ema, self.prior_gain = (
+            V,
+            solver,
+            max_iterations,
+            ema,
+            prior_gain,
+        )
         self.queue_j: np.ndarray | None = None
         self.gain_est: np.ndarray | None = None
         self._last_accuracy: float | None = None
@@ -324,8 +358,15 @@ class Lyapunov:
             module = module_fit
         module, power, bandwidth, penalty, drift, repairs = best
         final_reason = [r if r else ("budget" if self.queue_j[i] > 0 else "not-selected") for i, r in enumerate(reason)]
-        terms = {"V": self.V, "penalty": penalty, "drift": drift, "objective": best_obj, "iterations": iterations,
-                 "infeasible_repairs": repairs, "mean_queue_j": float(self.queue_j.mean())}
+        terms = {
+            "V": self.V,
+            "penalty": penalty,
+            "drift": drift,
+            "objective": best_obj,
+            "iterations": iterations,
+            "infeasible_repairs": repairs,
+            "mean_queue_j": float(self.queue_j.mean()),
+        }
         for r, g in zip(state.ranks, self.gain_est):
             terms[f"gain_est_r{r}"] = float(g)
         self._budget = state.energy_budget_j

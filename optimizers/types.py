@@ -39,7 +39,15 @@ class RoundState:
         k, m = len(self.gain_lin), len(self.ranks)
         if m == 0:
             raise ValueError("ranks: must offer at least one module")
-        for name in ("available", "noise_psd_w_per_hz", "cell", "p_max_w", "downlink_time_s", "energy_budget_j", "num_samples"):
+        for name in (
+            "available",
+            "noise_psd_w_per_hz",
+            "cell",
+            "p_max_w",
+            "downlink_time_s",
+            "energy_budget_j",
+            "num_samples",
+        ):
             _check_shape(name, getattr(self, name), (k,))
         for name in ("payload_bits", "compute_time_s", "compute_energy_j"):
             _check_shape(name, getattr(self, name), (k, m))

@@ -19,8 +19,10 @@ _PARAMS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "int8": {},
     "topk": {"ratio": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "must be in (0, 1]")},
     "nncodec": {
-        "qp": (lambda v: isinstance(v, int) and not isinstance(v, bool) and -64 <= v <= 64,
-               "must be an integer in [-64, 64]"),
+        "qp": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and -64 <= v <= 64,
+            "must be an integer in [-64, 64]",
+        ),
         "unstructured_sparsity": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "must be in [0, 1)"),
         "structured_sparsity": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "must be in [0, 1)"),
     },
@@ -52,6 +54,4 @@ def make_codec(name: str, params: Mapping[str, Any] | None = None) -> Any:
         return NNCodec(**params)
     from fedwireless.codecs import simple
 
-    return {"none": simple.RawFloat32, "fp16": simple.Float16, "int8": simple.Int8, "topk": simple.TopK}[name](
-        **params
-    )
+    return {"none": simple.RawFloat32, "fp16": simple.Float16, "int8": simple.Int8, "topk": simple.TopK}[name](**params)

@@ -63,12 +63,18 @@ def _summary_table(summary: dict[str, Any]) -> None:
     t.add_column("value", justify="right")
     rows = [
         ("rounds", f"{summary['rounds']}"),
-        ("accuracy (initial → final)", f"{summary['initial_accuracy']:.3f} → {summary['final_accuracy']:.3f}"),
+        (
+            "accuracy (initial → final)",
+            f"{summary['initial_accuracy']:.3f} → {summary['final_accuracy']:.3f}",
+        ),
         ("final loss", f"{summary['final_loss']:.4f}"),
         ("simulated time", f"{summary['sim_time_s']:.2f} s"),
         ("energy (compute + transmit)", f"{summary['total_energy_j']:.4g} J"),
         ("  of which transmit", f"{summary['total_tx_energy_j']:.4g} J"),
-        ("uplink / downlink", f"{summary['total_uplink_bits'] / 8e6:.3f} / {summary['total_downlink_bits'] / 8e6:.3f} MB"),
+        (
+            "uplink / downlink",
+            f"{summary['total_uplink_bits'] / 8e6:.3f} / {summary['total_downlink_bits'] / 8e6:.3f} MB",
+        ),
         ("updates arrived / selected", f"{summary['updates_arrived']} / {summary['updates_selected']}"),
         ("learning", f"{summary.get('learning')} ({summary.get('training_path', '')})"),
         ("wall time", f"{summary['wall_time_s']:.1f} s"),
@@ -98,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out_dir(sc)
     progress = None if args.quiet else _Progress()
     try:
-        summary = run_scenario(
-            sc, out, callbacks=progress, plots=False if args.no_plots else None
-        )
+        summary = run_scenario(sc, out, callbacks=progress, plots=False if args.no_plots else None)
     except (ValueError, FileNotFoundError) as exc:
         # Problems only found while setting up (a missing data file, an unusable local model): user errors.
         if progress:

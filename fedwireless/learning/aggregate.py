@@ -93,7 +93,9 @@ def hetlora(states: Sequence[State], weights: Sequence[float]) -> State:
     p = _weights(weights)
     norms = torch.stack(
         [
-            sum(torch.linalg.matrix_norm((s[m + B_SUFFIX] @ s[m + A_SUFFIX]).to(torch.float64)) for m in lora_modules(s))
+            sum(
+                torch.linalg.matrix_norm((s[m + B_SUFFIX] @ s[m + A_SUFFIX]).to(torch.float64)) for m in lora_modules(s)
+            )
             for s in states
         ]
     )

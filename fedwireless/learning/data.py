@@ -19,19 +19,42 @@ from fedwireless.learning.config import DatasetConfig, PartitionConfig
 
 # ----------------------------------------------------------------------------- built-in sentiment
 
-POSITIVE = ["good", "great", "excellent", "wonderful", "superb", "enjoyable", "delightful", "brilliant", "charming", "moving"]
+POSITIVE = [
+    "good",
+    "great",
+    "excellent",
+    "wonderful",
+    "superb",
+    "enjoyable",
+    "delightful",
+    "brilliant",
+    "charming",
+    "moving",
+]
 NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "weak", "tedious", "clumsy", "bland"]
 INTENSIFIERS = ["very", "really", "truly", "quite", "so", "rather"]
 NEGATIONS = ["not", "never", "hardly"]
-SUBJECTS = ["the movie", "this film", "the plot", "the acting", "the music", "the ending", "the script", "the cast",
-            "the story", "the dialogue"]
+SUBJECTS = [
+    "the movie",
+    "this film",
+    "the plot",
+    "the acting",
+    "the music",
+    "the ending",
+    "the script",
+    "the cast",
+    "the story",
+    "the dialogue",
+]
 VERBS = ["is", "was", "felt", "seemed", "looked"]
 FILLERS = ["honestly", "overall", "frankly", "i think", "to me", "in the end", "for sure"]
 NEUTRAL_TAILS = ["at times", "in places", "for a sequel", "on the whole", "for its length", "by the way"]
 # Reader verdicts that follow some public reviews: the distributional sentiment signal a real
 # pre-training corpus has (star ratings, "would watch again"), absent from the labelled task text.
-VERDICTS = (["avoid it", "what a waste", "skip this one", "not for me"],
-            ["loved it", "watch it", "highly recommended", "worth it"])
+VERDICTS = (
+    ["avoid it", "what a waste", "skip this one", "not for me"],
+    ["loved it", "watch it", "highly recommended", "worth it"],
+)
 PUBLIC_VERDICT_SHARE = 1.0  # public reviews that carry a verdict
 PUBLIC_VERDICT_NOISE = 0.1  # verdicts that disagree with the review
 PUBLIC_PAIR_SHARE = 0.5  # public clauses with a same-polarity adjective pair
@@ -134,7 +157,9 @@ def _file(path: str | None, what: str) -> Path:
 
 
 def _labels(raw: list[str], where: str, names: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
-    names = names or tuple(sorted(set(raw), key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s)))
+    names = names or tuple(
+        sorted(set(raw), key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s))
+    )
     index = {n: i for i, n in enumerate(names)}
     bad = [r for r in raw if r not in index]
     if bad:
@@ -167,8 +192,14 @@ def read_glue(path: Path, task: str, limit: int | None = None, names: tuple[str,
     return TextData(texts, labels, label_names)
 
 
-def read_table(path: Path, kind: str, text_columns: Sequence[str], label_column: str, limit: int | None = None,
-               names: tuple[str, ...] | None = None) -> TextData:
+def read_table(
+    path: Path,
+    kind: str,
+    text_columns: Sequence[str],
+    label_column: str,
+    limit: int | None = None,
+    names: tuple[str, ...] | None = None,
+) -> TextData:
     """CSV (with a header) or JSONL with named text column(s) and a label column."""
     texts, raw = [], []
 
@@ -267,7 +298,9 @@ class WordTokenizer:
         for t in texts:
             for w in words(t):
                 counts[w] = counts.get(w, 0) + 1
-        kept = sorted((w for w in counts if w not in SPECIALS), key=lambda w: (-counts[w], w))[: max_size - len(SPECIALS)]
+        kept = sorted((w for w in counts if w not in SPECIALS), key=lambda w: (-counts[w], w))[
+            : max_size - len(SPECIALS)
+        ]
         return cls(list(SPECIALS) + sorted(kept))
 
     def __len__(self) -> int:
@@ -293,7 +326,10 @@ class WordTokenizer:
 
 
 def partition(
-    labels: np.ndarray, num_devices: int, cfg: PartitionConfig, rng: np.random.Generator,
+    labels: np.ndarray,
+    num_devices: int,
+    cfg: PartitionConfig,
+    rng: np.random.Generator,
     device_groups: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """Indices of the training set held by each device; every device gets at least one sample.

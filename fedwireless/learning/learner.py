@@ -173,8 +173,11 @@ class Learner:
 
         def config(r: int):
             return LoraConfig(
-                r=r, lora_alpha=self.fed.alpha_per_rank * r, lora_dropout=self.fed.lora_dropout,
-                target_modules=list(self.fed.target_modules), **extra,
+                r=r,
+                lora_alpha=self.fed.alpha_per_rank * r,
+                lora_dropout=self.fed.lora_dropout,
+                target_modules=list(self.fed.target_modules),
+                **extra,
             )
 
         with seeded(self.torch_seed + 2):
@@ -316,8 +319,15 @@ class Learner:
             payload, decoded = self._encode(device, delta)
             state = {k: start[k] + decoded[k].to(start[k].dtype) for k in start}
             out.append(
-                ClientUpdate(device, rank, state, payload, len(self.parts[device]), float(sum(
-                    self._step_flops(rank, b[0].numel()) for b in batches)), loss)
+                ClientUpdate(
+                    device,
+                    rank,
+                    state,
+                    payload,
+                    len(self.parts[device]),
+                    float(sum(self._step_flops(rank, b[0].numel()) for b in batches)),
+                    loss,
+                )
             )
         return out
 
@@ -346,12 +356,19 @@ class Learner:
             self._last_broadcast = self.global_state
         else:  # flora: stack, merge into the base, restart adapters next round
             stacked = agg.flora(states, w)
-            prods = {m: stacked[m + agg.B_SUFFIX].double() @ stacked[m + agg.A_SUFFIX].double()
-                     for m in agg.lora_modules(stacked)}
+            prods = {
+                m: stacked[m + agg.B_SUFFIX].double() @ stacked[m + agg.A_SUFFIX].double()
+                for m in agg.lora_modules(stacked)
+            }
             self._merge_into_base(prods)
             head = {k: stacked[k] for k in agg.other_keys(stacked)}
-            self.global_state = {**{k: torch.zeros_like(v) if k.endswith(agg.B_SUFFIX) else v
-                                    for k, v in self._init_state[self.r_max].items()}, **head}
+            self.global_state = {
+                **{
+                    k: torch.zeros_like(v) if k.endswith(agg.B_SUFFIX) else v
+                    for k, v in self._init_state[self.r_max].items()
+                },
+                **head,
+            }
             self._last_broadcast = stacked
 
     def _eval_model(self) -> torch.nn.Module:

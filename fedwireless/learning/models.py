@@ -63,8 +63,9 @@ def causal_lm_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) 
     """Next-token cross-entropy over non-padded targets."""
     targets = ids[:, 1:].clone()
     targets[mask[:, 1:] == 0] = -100
-    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                             ignore_index=-100)
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+    )
 
 
 def pretrained_base(

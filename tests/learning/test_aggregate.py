@@ -12,8 +12,11 @@ A, B = M + agg.A_SUFFIX, M + agg.B_SUFFIX
 
 
 def state(a, b, head):
-    return {A: torch.tensor(a, dtype=torch.float64), B: torch.tensor(b, dtype=torch.float64),
-            "score.weight": torch.tensor(head, dtype=torch.float64)}
+    return {
+        A: torch.tensor(a, dtype=torch.float64),
+        B: torch.tensor(b, dtype=torch.float64),
+        "score.weight": torch.tensor(head, dtype=torch.float64),
+    }
 
 
 S1 = state([[1.0, 0.0, 2.0]], [[1.0], [3.0]], [[1.0, 1.0]])  # rank 1: A [1, 3], B [2, 1]

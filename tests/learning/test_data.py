@@ -28,8 +28,21 @@ def test_sentiment_rules():
     for _ in range(300):
         text, label = sentiment_sentence(rng)
         clause = text.split(" but ")[-1].split(" yet ")[-1].split(" , ")[-1]
-        positive = any(f" {w}" in f" {clause}" for w in ("good", "great", "excellent", "wonderful", "superb",
-                                                          "enjoyable", "delightful", "brilliant", "charming", "moving"))
+        positive = any(
+            f" {w}" in f" {clause}"
+            for w in (
+                "good",
+                "great",
+                "excellent",
+                "wonderful",
+                "superb",
+                "enjoyable",
+                "delightful",
+                "brilliant",
+                "charming",
+                "moving",
+            )
+        )
         negated = any(f" {n} " in f" {clause} " for n in ("not", "never", "hardly"))
         assert label == int(positive != negated), text
 
@@ -84,8 +97,9 @@ def test_missing_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("kind", ["iid", "dirichlet", "by-group"])
 def test_partitions_cover_every_device(kind):
     labels = np.random.default_rng(3).integers(0, 2, 1000)
-    parts = partition(labels, 20, PartitionConfig(kind=kind, alpha=0.1), np.random.default_rng(4),
-                      ["a"] * 10 + ["b"] * 10)
+    parts = partition(
+        labels, 20, PartitionConfig(kind=kind, alpha=0.1), np.random.default_rng(4), ["a"] * 10 + ["b"] * 10
+    )
     assert len(parts) == 20 and all(len(p) >= 1 for p in parts)
     flat = np.concatenate(parts)
     assert len(flat) == len(set(flat.tolist()))  # no sample held twice

@@ -10,8 +10,14 @@ from fedwireless.learning.learner import Learner
 
 TASK = TaskConfig.model_validate(
     {
-        "model": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 32,
-                  "max_seq_len": 16},
+        "model": {
+            "hidden_size": 16,
+            "num_layers": 1,
+            "num_heads": 2,
+            "num_kv_heads": 1,
+            "intermediate_size": 32,
+            "max_seq_len": 16,
+        },
         "pretrain": {"steps": 10},
         "dataset": {"num_train": 120, "num_test": 40, "num_public": 60},
         "local_steps": 2,
@@ -72,13 +78,19 @@ def test_lossy_codec_payload_is_smaller(tmp_path):
 def test_local_model_directory(tmp_path):
     first = learner(tmp_path)
     task = TaskConfig.model_validate(
-        {**TASK.model_dump(), "model": {**TASK.model.model_dump(), "source": "local", "path": str(first.base_dir)}}
+        {
+            **TASK.model_dump(),
+            "model": {**TASK.model.model_dump(), "source": "local", "path": str(first.base_dir)},
+        }
     )
     local = learner(tmp_path, task=task)
     assert local.base_cache == "local"
     assert local.tokenizer.vocab == first.tokenizer.vocab
     missing = TaskConfig.model_validate(
-        {**TASK.model_dump(), "model": {**TASK.model.model_dump(), "source": "local", "path": str(tmp_path / "x")}}
+        {
+            **TASK.model_dump(),
+            "model": {**TASK.model.model_dump(), "source": "local", "path": str(tmp_path / "x")},
+        }
     )
     with pytest.raises(FileNotFoundError, match="task.model.path"):
         learner(tmp_path, task=missing)

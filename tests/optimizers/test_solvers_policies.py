@@ -104,15 +104,25 @@ def test_min_completion_time_matches_brute_force():
 
 
 def make_state(rng, k=8, ranks=(4, 8, 16), pool_hz=10e6, deadline_s=3.0, budget=np.inf, cells=1):
-    m = len(ranks)
+
     payload = np.tile(np.array(ranks, dtype=float) * 4e4, (k, 1))
     compute = np.tile(np.array(ranks, dtype=float) * 0.02, (k, 1)) * rng.uniform(0.5, 2, (k, 1))
     return RoundState(
-        round_index=1, deadline_s=deadline_s, ranks=ranks, available=rng.random(k) < 0.9,
-        gain_lin=channels.db_to_lin(-rng.uniform(95, 125, k)), noise_psd_w_per_hz=np.full(k, N0),
-        cell=rng.integers(0, cells, k), cell_bandwidth_hz=np.full(cells, pool_hz), p_max_w=np.full(k, 0.2),
-        payload_bits=payload, compute_time_s=compute, compute_energy_j=compute * 2.0,
-        downlink_time_s=np.full(k, 0.05), energy_budget_j=np.full(k, budget), num_samples=np.full(k, 100.0),
+        round_index=1,
+        deadline_s=deadline_s,
+        ranks=ranks,
+        available=rng.random(k) < 0.9,
+        gain_lin=channels.db_to_lin(-rng.uniform(95, 125, k)),
+        noise_psd_w_per_hz=np.full(k, N0),
+        cell=rng.integers(0, cells, k),
+        cell_bandwidth_hz=np.full(cells, pool_hz),
+        p_max_w=np.full(k, 0.2),
+        payload_bits=payload,
+        compute_time_s=compute,
+        compute_energy_j=compute * 2.0,
+        downlink_time_s=np.full(k, 0.05),
+        energy_budget_j=np.full(k, budget),
+        num_samples=np.full(k, 100.0),
         max_clients=None,
     )
 

@@ -20,16 +20,26 @@ BAD = [
     ({"devices": [{"compute": {"flops_per_s": -3}}]}, "devices[0].compute.flops_per_s: must be > 0, got -3"),
     ({"devices": [{}, {"availability": 1.5}]}, "devices[1].availability: must be <= 1, got 1.5"),
     ({"devices": [{"placement": {"kind": "hexagon"}}]}, "devices[0].placement.kind: must be one of"),
-    ({"devices": [{"placement": {"kind": "zone", "zone": "mall"}}]}, "devices[0].placement.zone: unknown zone"),
+    (
+        {"devices": [{"placement": {"kind": "zone", "zone": "mall"}}]},
+        "devices[0].placement.zone: unknown zone",
+    ),
     (
         {"devices": [{"count": 2, "placement": {"kind": "explicit", "positions_m": [[1, 2]]}}]},
         "devices[0].placement.positions_m: must list one position per device (count=2), got 1",
     ),
-    ({"devices": [{"placement": {"kind": "annulus", "inner_radius_m": 50, "outer_radius_m": 10}}]},
-     "devices[0].placement: inner_radius_m must be < outer_radius_m"),
-    ({"devices": [{"mobility": {"kind": "random-waypoint", "speed_mps": [3, 1]}}]},
-     "devices[0].mobility.speed_mps: must satisfy 0 < min <= max"),
-    ({"base_stations": [{"pathloss": {"model": "okumura"}}]}, "base_stations[0].pathloss.model: must be one of"),
+    (
+        {"devices": [{"placement": {"kind": "annulus", "inner_radius_m": 50, "outer_radius_m": 10}}]},
+        "devices[0].placement: inner_radius_m must be < outer_radius_m",
+    ),
+    (
+        {"devices": [{"mobility": {"kind": "random-waypoint", "speed_mps": [3, 1]}}]},
+        "devices[0].mobility.speed_mps: must satisfy 0 < min <= max",
+    ),
+    (
+        {"base_stations": [{"pathloss": {"model": "okumura"}}]},
+        "base_stations[0].pathloss.model: must be one of",
+    ),
     ({"base_stations": []}, "base_stations: must have at least 1 item(s)"),
     ({"channel": {"fading": {"kind": "rician", "typo": 1}}}, "channel.fading.typo: unknown key"),
     ({"chanel": {}}, "chanel: unknown key"),
