@@ -77,9 +77,9 @@ def _mean_others(states: Sequence[State], w: Sequence[float]) -> State:
     return {k: weighted_mean([s[k] for s in states], w) for k in other_keys(states[0])}
 
 
-def fedavg(states: Sequence[State], weights: Sequence[float]) -> State:
-    """Sample-weighted mean of A, B (zero-padded to the largest rank) and the other tensors."""
-    r = max(s[m + A_SUFFIX].shape[0] for s in states for m in lora_modules(s))
+def fedavg(states: Sequence[State], weights: Sequence[float], rank: int | None = None) -> State:
+    """Sample-weighted mean of A, B (zero-padded to `rank`, default the largest arrived) and the other tensors."""
+    r = rank or max(s[m + A_SUFFIX].shape[0] for s in states for m in lora_modules(s))
     out = _mean_others(states, weights)
     for m in lora_modules(states[0]):
         padded = [pad_rank(s[m + A_SUFFIX], s[m + B_SUFFIX], r) for s in states]
@@ -88,7 +88,7 @@ def fedavg(states: Sequence[State], weights: Sequence[float]) -> State:
     return out
 
 
-def hetlora(states: Sequence[State], weights: Sequence[float]) -> State:
+def hetlora(states: Sequence[State], weights: Sequence[float], rank: int | None = None) -> State:
     """Zero-pad to r_max; weights ∝ p_k·‖B_k A_k‖_F summed over modules, normalised."""
     p = _weights(weights)
     norms = torch.stack(
@@ -101,7 +101,7 @@ def hetlora(states: Sequence[State], weights: Sequence[float]) -> State:
     )
     w = p * norms
     w = w / w.sum() if w.sum() > 0 else p
-    out = fedavg(states, w.tolist())
+    out = fedavg(states, w.tolist(), rank)
     out.update(_mean_others(states, p.tolist()))  # the head is averaged by data share
     return out
 

@@ -344,10 +344,10 @@ class Learner:
             self._last_global_delta = mean
             return
         if method == "fedavg":
-            self.global_state = agg.fedavg(states, w)
+            self.global_state = agg.fedavg(states, w, self.r_max)
             self._last_broadcast = self.global_state
         elif method == "hetlora":
-            self.global_state = agg.hetlora(states, w)
+            self.global_state = agg.hetlora(states, w, self.r_max)
             self._last_broadcast = self.global_state
         elif method == "flexlora":
             deltas, others = agg.flexlora(states, w)

@@ -94,3 +94,11 @@ def test_local_model_directory(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="task.model.path"):
         learner(tmp_path, task=missing)
+
+
+@pytest.mark.parametrize("method", ["fedavg", "hetlora"])
+def test_only_small_ranks_arriving_keeps_the_global_at_full_rank(tmp_path, method):
+    lr = learner(tmp_path, FederatedConfig(ranks=[2, 4], aggregation=method))
+    lr.aggregate(lr.train_clients([(0, 2), (1, 2)]))
+    assert np.isfinite(lr.evaluate()["loss"])
+    assert all(v.shape[0] == 4 for k, v in lr.global_state.items() if k.endswith("lora_A.weight"))

@@ -1,0 +1,276 @@
+"""Sweeps: a base scenario plus a grid (and zip) of overrides, one run directory per point.
+
+Resumable: a point whose run directory has `summary.json` is finished and skipped; each run directory
+is published atomically by the runner, so a killed sweep loses no finished point. A failing point
+records its error (in `index.csv` and its `error.txt`) and the sweep goes on. Every point is a pure
+function of its scenario and seed, so results do not depend on the number of workers or the backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from fedwireless.config_base import Section
+from fedwireless.results import SUMMARY_FILE, write_csv
+from fedwireless.scenario import (
+    ScenarioError,
+    _message,
+    apply_overrides,
+    load_scenario_dict,
+    validate,
+)
+
+INDEX_FILE = "index.csv"
+SUMMARY_KEYS = ("final_accuracy", "final_loss", "total_energy_j", "sim_time_s", "total_uplink_bits", "wall_time_s")
+
+
+class SweepConfig(Section):
+    name: str | None = None
+    base: str | None = None  # scenario file, relative to the sweep file
+    scenario: dict[str, Any] | None = None  # or an inline scenario
+    grid: dict[str, list[Any]] = Field(default_factory=dict)  # Cartesian product
+    zip: dict[str, list[Any]] = Field(default_factory=dict)  # varied together (equal lengths)
+    out: str | None = None  # default: runs/sweeps/<name>
+
+    @model_validator(mode="after")
+    def _shape(self) -> SweepConfig:
+        if (self.base is None) == (self.scenario is None):
+            raise ValueError("give exactly one of `base` (a scenario file) or `scenario` (inline)")
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"zip: every list must have the same length, got {sorted(lengths)}")
+        for key, values in {**self.grid, **self.zip}.items():
+            if not values:
+                raise ValueError(f"{key}: needs at least one value")
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"keys in both grid and zip: {sorted(both)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int
+    point_id: str
+    overrides: dict[str, Any]
+
+
+def _slug(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")[:24]
+
+
+def expand(cfg: SweepConfig) -> list[Point]:
+    """Grid × zip, in a stable order; ids name the varied values and carry a short hash of all of them."""
+    grid_keys = list(cfg.grid)
+    zip_keys = list(cfg.zip)
+    zip_rows = list(zip(*cfg.zip.values())) if zip_keys else [()]
+    points = []
+    for i, (g, z) in enumerate(itertools.product(itertools.product(*cfg.grid.values()), zip_rows)):
+        ov = dict(zip(grid_keys, g)) | dict(zip(zip_keys, z))
+        digest = hashlib.sha256(json.dumps(ov, sort_keys=True).encode()).hexdigest()[:6]
+        label = "-".join(f"{k.split('.')[-1]}={_slug(v)}" for k, v in ov.items())
+        points.append(Point(i, f"p{i:03d}-{label}-{digest}" if label else f"p{i:03d}-{digest}", ov))
+    return points
+
+
+@dataclass
+class Sweep:
+    name: str
+    out_dir: Path
+    base: dict[str, Any]
+    points: list[Point]
+    keys: list[str]
+
+
+def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
+    """Read and check a sweep file and every point's scenario; raise ScenarioError listing all problems."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError([f"file not found: {p}"], str(p))
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ScenarioError([f"invalid YAML: {exc}"], str(p)) from None
+    try:
+        cfg = SweepConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError([_message(e, raw) for e in exc.errors()], str(p)) from None
+    if cfg.base is not None:
+        base = load_scenario_dict(p.parent / cfg.base)
+    else:
+        base = dict(cfg.scenario or {})
+    name = cfg.name or p.stem
+    points = expand(cfg)
+    problems = []
+    for pt in points:
+        try:
+            validate(apply_overrides(base, pt.overrides), pt.point_id)
+        except ScenarioError as exc:
+            problems += [f"{pt.point_id}: {m}" for m in exc.messages]
+    if problems:
+        raise ScenarioError(problems, str(p))
+    out_dir = Path(out or cfg.out or Path("runs") / "sweeps" / name)
+    return Sweep(name, out_dir, base, points, list(cfg.grid) + list(cfg.zip))
+
+
+def run_point(base: dict[str, Any], overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """Run one point (in a worker process). Returns the summary."""
+    from fedwireless.runner import run_scenario
+
+    sc = validate(apply_overrides(base, overrides), run_dir)
+    return run_scenario(sc, Path(run_dir), plots=False)
+
+
+def _worker_init() -> None:
+    # Each worker trains on one core: N workers on N cores beat N workers fighting over all of them.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _status(run_dir: Path) -> tuple[str, str]:
+    if (run_dir / SUMMARY_FILE).is_file():
+        return "done", ""
+    if (run_dir / "error.txt").is_file():
+        return "failed", (run_dir / "error.txt").read_text(encoding="utf-8").strip().splitlines()[-1][:300]
+    return "pending", ""
+
+
+def write_index(sweep: Sweep) -> list[dict[str, Any]]:
+    """Rebuild index.csv from what is on disk (so a killed sweep's index is always right)."""
+    rows = []
+    for pt in sweep.points:
+        run_dir = sweep.out_dir / pt.point_id
+        status, error = _status(run_dir)
+        row: dict[str, Any] = {"point_id": pt.point_id, **pt.overrides, "status": status, "run_dir": pt.point_id}
+        if status == "done":
+            summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+            row.update({k: summary.get(k) for k in SUMMARY_KEYS})
+            row["policy"] = summary.get("policy")
+            row["seed"] = summary.get("seed")
+        row["error"] = error
+        rows.append(row)
+    cols = ["point_id", *sweep.keys, "status", "policy", "seed", *SUMMARY_KEYS, "run_dir", "error"]
+    cols = list(dict.fromkeys(cols))
+    sweep.out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(sweep.out_dir / INDEX_FILE, [{k: ("" if v is None else v) for k, v in r.items()} for r in rows], cols)
+    return rows
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    point_fn: Callable[[dict[str, Any], dict[str, Any], str], dict[str, Any]] = run_point,
+    on_done: Callable[[Point, str], None] | None = None,
+) -> dict[str, int]:
+    """Run every unfinished point; return counts of done, failed and skipped points."""
+    sweep.out_dir.mkdir(parents=True, exist_ok=True)
+    (sweep.out_dir / "sweep-base.yaml").write_text(yaml.safe_dump(sweep.base, sort_keys=False), encoding="utf-8")
+    todo = []
+    skipped = 0
+    for pt in sweep.points:
+        run_dir = sweep.out_dir / pt.point_id
+        if (run_dir / SUMMARY_FILE).is_file():
+            skipped += 1
+            continue
+        if run_dir.exists():  # an earlier failure: try again cleanly
+            shutil.rmtree(run_dir)
+        todo.append(pt)
+    counts = {"done": 0, "failed": 0, "skipped": skipped}
+
+    def finished(pt: Point, error: BaseException | str | None) -> None:
+        if error is not None:
+            run_dir = sweep.out_dir / pt.point_id
+            run_dir.mkdir(parents=True, exist_ok=True)
+            text = error if isinstance(error, str) else "".join(traceback.format_exception(error))
+            (run_dir / "error.txt").write_text(text, encoding="utf-8")
+            counts["failed"] += 1
+        else:
+            counts["done"] += 1
+        write_index(sweep)
+        if on_done:
+            on_done(pt, "failed" if error is not None else "done")
+
+    if backend == "ray":
+        _run_ray(sweep, todo, address, point_fn, finished)
+    elif workers <= 1:
+        for pt in todo:
+            try:
+                point_fn(sweep.base, pt.overrides, str(sweep.out_dir / pt.point_id))
+                finished(pt, None)
+            except Exception as exc:  # a failing point must not stop the sweep
+                finished(pt, exc)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            futures = {
+                pool.submit(point_fn, sweep.base, pt.overrides, str(sweep.out_dir / pt.point_id)): pt for pt in todo
+            }
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                finished(futures[fut], exc)
+    write_index(sweep)
+    return counts
+
+
+def _run_ray(sweep: Sweep, todo: list[Point], address: str | None, point_fn, finished) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ScenarioError(
+            ["--backend ray needs Ray: pip install 'fedwireless[ray]' (or pip install ray)"], "sweep"
+        ) from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(point_fn)
+        refs = {remote.remote(sweep.base, pt.overrides, str(sweep.out_dir.resolve() / pt.point_id)): pt for pt in todo}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            ref = ready[0]
+            try:
+                ray.get(ref)
+                finished(refs[ref], None)
+            except Exception as exc:
+                finished(refs[ref], f"{type(exc).__name__}: {exc}")
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def point_dirs(sweep_dir: Path) -> list[tuple[dict[str, Any], Path]]:
+    """(index row, run dir) of every finished point of a sweep directory."""
+    import pandas as pd
+
+    index = pd.read_csv(sweep_dir / INDEX_FILE)
+    out = []
+    for _, row in index.iterrows():
+        if row["status"] == "done":
+            out.append((row.to_dict(), sweep_dir / str(row["run_dir"])))
+    return out

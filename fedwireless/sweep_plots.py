@@ -1,0 +1,160 @@
+"""Plots of a sweep directory, from index.csv and each point's tables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from fedwireless.plots import _plt, _save, pareto_front
+from fedwireless.sweep import point_dirs
+
+
+def _label(row: dict, keys: list[str], policy: dict) -> str:
+    """Group label: the policy with its parameters, plus every other swept key except the seed."""
+    params = " ".join(f"{k}={v}" for k, v in sorted((policy.get("params") or {}).items()))
+    parts = [f"{policy.get('name')} {params}".strip()]
+    for k in keys:
+        if k != "seed" and not k.startswith("policy") and k in row:
+            parts.append(f"{k.split('.')[-1]}={row[k]}")
+    return ", ".join(parts)
+
+
+def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    index = pd.read_csv(sweep_dir / "index.csv")
+    fixed = {
+        "point_id",
+        "status",
+        "policy",
+        "seed",
+        "run_dir",
+        "error",
+        "final_accuracy",
+        "final_loss",
+        "total_energy_j",
+        "sim_time_s",
+        "total_uplink_bits",
+        "wall_time_s",
+    }
+    keys = [c for c in index.columns if c not in fixed]
+    runs, rounds, devices = [], [], []
+    for row, run_dir in point_dirs(sweep_dir):
+        policy = yaml.safe_load((run_dir / "scenario.yaml").read_text())["policy"]
+        label = _label(row, keys, policy)
+        r = pd.read_csv(run_dir / "rounds.csv").assign(group=label, point=row["point_id"])
+        d = pd.read_csv(run_dir / "devices.csv").assign(group=label, point=row["point_id"])
+        k = d["device"].nunique()
+        n_rounds = int(r["round"].max())
+        runs.append(
+            {
+                **row,
+                "group": label,
+                "energy_per_device_round_j": r["energy_j"].sum() / (k * max(n_rounds, 1)),
+                "mean_queue_j": d["queue"].mean(),
+                "V": (policy.get("params") or {}).get("V"),
+            }
+        )
+        rounds.append(r)
+        devices.append(d)
+    if not runs:
+        raise FileNotFoundError(f"{sweep_dir}: no finished points to plot")
+    return pd.DataFrame(runs), pd.concat(rounds), pd.concat(devices), keys
+
+
+def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    plt = _plt()
+    sweep_dir = Path(sweep_dir)
+    out = Path(out_dir) if out_dir else sweep_dir
+    runs, rounds, devices, keys = _tables(sweep_dir)
+    written = []
+
+    # 1. Energy vs accuracy across groups: mean ± std over seeds, Pareto front marked.
+    g = (
+        runs.groupby("group")
+        .agg(
+            e=("energy_per_device_round_j", "mean"),
+            e_sd=("energy_per_device_round_j", "std"),
+            a=("final_accuracy", "mean"),
+            a_sd=("final_accuracy", "std"),
+            n=("seed", "count"),
+        )
+        .fillna(0.0)
+    )
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, r in g.iterrows():
+        ax.errorbar(r.e, r.a, xerr=r.e_sd, yerr=r.a_sd, fmt="o", capsize=3, label=f"{name} (n={int(r.n)})")
+    front = pareto_front(list(zip(g.e, g.a)))
+    ax.plot(g.e.iloc[front], g.a.iloc[front], "k--", lw=1, label="Pareto front (less energy, more accuracy)")
+    ax.set_xlabel("average energy per device per round (J)")
+    ax.set_ylabel("final accuracy")
+    ax.set_title("Energy vs accuracy (mean ± std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    written.append(_save(fig, out / "energy_vs_accuracy.png"))
+
+    # 2. Accuracy vs round and vs simulated time per group (mean over seeds, shaded spread).
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for name, part in rounds.groupby("group"):
+        by_round = part.groupby("round")
+        mean, sd = by_round["accuracy"].mean(), by_round["accuracy"].std().fillna(0)
+        axes[0].plot(mean.index, mean, label=name)
+        axes[0].fill_between(mean.index, mean - sd, mean + sd, alpha=0.15)
+        axes[1].plot(by_round["sim_time_s"].mean(), mean, label=name)
+    axes[0].set_xlabel("round")
+    axes[1].set_xlabel("simulated time (s)")
+    axes[0].set_ylabel("accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Accuracy per policy (mean over seeds, shaded ± std)")
+    written.append(_save(fig, out / "accuracy_per_policy.png"))
+
+    # 3. Per-device average energy against its budget.
+    per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))
+    per_dev = per_dev.replace([np.inf, -np.inf], np.nan).reset_index()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    names = sorted(per_dev["group"].unique())
+    ratios = [(per_dev[per_dev.group == n].e / per_dev[per_dev.group == n].b).dropna() for n in names]
+    if any(len(r) for r in ratios):
+        ax.boxplot([r if len(r) else [np.nan] for r in ratios], tick_labels=names)
+        ax.axhline(1.0, color="red", ls="--", label="budget")
+        ax.set_ylabel("average energy per round / budget")
+        ax.legend()
+    else:
+        data = [per_dev[per_dev.group == n].e for n in names]
+        ax.boxplot(data, tick_labels=names)
+        ax.set_ylabel("average energy per round (J) — no budgets set")
+    ax.set_title("Per-device average energy against its budget")
+    ax.tick_params(axis="x", rotation=30, labelsize=7)
+    written.append(_save(fig, out / "device_energy_vs_budget.png"))
+
+    # 4. Lyapunov: energy, accuracy and queue backlog against V.
+    lyap = runs[(runs["policy"] == "lyapunov") & runs["V"].notna()]
+    if len(lyap) and lyap["V"].nunique() > 1:
+        by_v = (
+            lyap.groupby("V")
+            .agg(e=("energy_per_device_round_j", "mean"), a=("final_accuracy", "mean"), q=("mean_queue_j", "mean"))
+            .sort_index()
+        )
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+        axes[0].plot(by_v.index, by_v.e, "o-", color="tab:red", label="energy per device per round (J)")
+        axes[0].set_xscale("log")
+        axes[0].set_xlabel("V")
+        axes[0].set_ylabel("energy per device per round (J)", color="tab:red")
+        twin = axes[0].twinx()
+        twin.plot(by_v.index, by_v.a, "s-", color="tab:blue", label="final accuracy")
+        twin.set_ylabel("final accuracy", color="tab:blue")
+        axes[0].set_title("Lyapunov: energy and accuracy vs V")
+        axes[1].plot(by_v.index, by_v.q, "o-")
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel("V")
+        axes[1].set_ylabel("time-average virtual queue (J)")
+        axes[1].set_title("Lyapunov: queue backlog vs V (grows ~ O(V))")
+        for ax in axes:
+            ax.grid(alpha=0.3)
+        written.append(_save(fig, out / "lyapunov_vs_V.png"))
+    else:
+        print("note: no lyapunov points with several V values; skipping the V plot")
+    return written

@@ -1,0 +1,137 @@
+"""Sweeps: expansion, validation of every point, resume, failure isolation, worker-count independence, plots."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from fedwireless.cli import main
+from fedwireless.plots import pareto_front
+from fedwireless.scenario import ScenarioError
+from fedwireless.sweep import SweepConfig, expand, load_sweep, run_sweep
+from fedwireless.sweep_plots import plot_sweep
+
+SCENARIO = {
+    "rounds": 4,
+    "deadline_s": 5.0,
+    "devices": [{"count": 6, "energy_budget_j": 0.05, "compute": {"j_per_flop": 1e-10}}],
+    "federated": {"ranks": [4, 8, 16]},
+    "surrogate": {},
+    "output": {"plots": False},
+}
+
+
+def sweep_file(tmp_path, **body):
+    f = tmp_path / "sweep.yaml"
+    data = {"name": "t", "scenario": SCENARIO, "out": str(tmp_path / "out"), **body}
+    f.write_text(yaml.safe_dump(data))
+    return f
+
+
+def test_grid_times_zip_with_stable_unique_ids():
+    cfg = SweepConfig(
+        scenario={},
+        grid={"seed": [0, 1], "policy.name": ["uniform", "greedy"]},
+        zip={"rounds": [2, 3], "deadline_s": [1.0, 2.0]},
+    )
+    points = expand(cfg)
+    assert len(points) == 8
+    assert len({p.point_id for p in points}) == 8
+    assert [p.point_id for p in points] == [p.point_id for p in expand(cfg)]
+    assert points[1].overrides == {"seed": 0, "policy.name": "uniform", "rounds": 3, "deadline_s": 2.0}
+
+
+def test_every_point_is_validated_before_anything_runs(tmp_path):
+    f = sweep_file(tmp_path, grid={"policy.params.V": [1.0, -2.0]}, zip={})
+    f.write_text(f.read_text().replace("surrogate: {}", "surrogate: {}\n  policy: {name: lyapunov}"))
+    with pytest.raises(ScenarioError, match="V: must be > 0, got -2"):
+        load_sweep(f)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ScenarioError, match="same length"):
+        load_sweep(sweep_file(tmp_path, zip={"seed": [0, 1], "rounds": [2]}))
+
+
+def test_resume_and_failure_isolation(tmp_path, capsys):
+    # The second zip point names a data file that does not exist: it validates, but fails at run time.
+    f = sweep_file(
+        tmp_path,
+        grid={"policy": [{"name": "uniform"}, {"name": "lyapunov", "params": {"V": 5.0}}]},
+        zip={"task.dataset": [{"name": "sentiment"}, {"name": "csv", "path": str(tmp_path / "missing.csv")}]},
+    )
+    f.write_text(f.read_text().replace("surrogate: {}", "surrogate: null"))
+    tiny = {
+        "task.model.hidden_size": 16,
+        "task.model.num_layers": 1,
+        "task.model.num_heads": 2,
+        "task.model.num_kv_heads": 1,
+        "task.model.intermediate_size": 32,
+        "task.model.max_seq_len": 16,
+        "task.pretrain.steps": 5,
+        "task.dataset.num_train": 60,
+        "task.dataset.num_test": 20,
+        "task.dataset.num_public": 30,
+        "task.local_steps": 1,
+        "rounds": 2,
+    }
+    data = yaml.safe_load(f.read_text())
+    for k, v in tiny.items():
+        node = data["scenario"]
+        parts = k.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = v
+    data["zip"]["task.dataset"] = [
+        {**d, "num_train": 60, "num_test": 20, "num_public": 30} for d in data["zip"]["task.dataset"]
+    ]
+    f.write_text(yaml.safe_dump(data))
+    assert main(["sweep", str(f), "--no-plots"]) == 1  # one point failed
+    index = (tmp_path / "out" / "index.csv").read_text()
+    assert index.count(",done,") == 2 and index.count(",failed,") == 2
+    assert "FileNotFoundError" in index or "missing.csv" in index
+    capsys.readouterr()
+    # Rerun: finished points are skipped, failed ones are tried again (and fail again).
+    assert main(["sweep", str(f), "--no-plots"]) == 1
+    assert "skipped (already finished) 2" in capsys.readouterr().out
+
+
+def test_same_results_whatever_the_number_of_workers(tmp_path):
+    grid = {"seed": [0, 1], "policy": [{"name": "uniform"}, {"name": "lyapunov", "params": {"V": 2.0}}]}
+    one = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "w1")
+    two = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "w2")
+    assert run_sweep(one, workers=1)["done"] == 4
+    assert run_sweep(two, workers=2)["done"] == 4
+    for pt in one.points:
+        for table in ("rounds.csv", "devices.csv"):
+            assert (tmp_path / "w1" / pt.point_id / table).read_bytes() == (
+                tmp_path / "w2" / pt.point_id / table
+            ).read_bytes()
+    written = plot_sweep(tmp_path / "w1")
+    names = {p.name for p in written}
+    assert {"energy_vs_accuracy.png", "accuracy_per_policy.png", "device_energy_vs_budget.png"} <= names
+    assert all(p.stat().st_size > 5000 for p in written)
+
+
+def test_lyapunov_v_plot(tmp_path):
+    grid = {"policy": [{"name": "lyapunov", "params": {"V": v}} for v in (0.1, 10.0, 1000.0)]}
+    sweep = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "v")
+    run_sweep(sweep)
+    assert "lyapunov_vs_V.png" in {p.name for p in plot_sweep(tmp_path / "v")}
+
+
+def test_pareto_front():
+    pts = [(1.0, 0.5), (2.0, 0.7), (1.5, 0.4), (3.0, 0.7), (0.5, 0.2)]
+    assert pareto_front(pts) == [4, 0, 1]
+
+
+@pytest.mark.ray
+def test_ray_backend_gives_the_same_results(tmp_path):
+    pytest.importorskip("ray")
+    grid = {"seed": [0, 1]}
+    local = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "local")
+    remote = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "ray")
+    run_sweep(local)
+    assert run_sweep(remote, backend="ray")["done"] == 2
+    for pt in local.points:
+        assert (tmp_path / "local" / pt.point_id / "rounds.csv").read_bytes() == (
+            tmp_path / "ray" / pt.point_id / "rounds.csv"
+        ).read_bytes()
