@@ -1,28 +1,36 @@
-"""Per-round resource allocation: module switching, power and bandwidth (numpy, scipy, cvxpy; no simpy, no torch)."""
+"""Per-round resource allocation: module switching, power and bandwidth (numpy, scipy, cvxpy; no simpy, no torch).
 
-from optimizers.policies import POLICIES, EnergyCap, make_policy, split_energy_min, validate_policy_params
-from optimizers.solvers import (
-    energy_min_bandwidth,
-    energy_min_bandwidth_cvxpy,
-    min_completion_time_s,
-    min_power_for_deadline_w,
-    tx_power_for_window_w,
-)
-from optimizers.types import Allocation, Policy, RoundOutcome, RoundState
+Names are imported on first use, so that checking a scenario's policy (`validate_policy_params`) does not
+pay for numpy and scipy.
+"""
 
-__all__ = [
-    "POLICIES",
-    "Allocation",
-    "EnergyCap",
-    "Policy",
-    "RoundOutcome",
-    "RoundState",
-    "energy_min_bandwidth",
-    "energy_min_bandwidth_cvxpy",
-    "make_policy",
-    "min_completion_time_s",
-    "min_power_for_deadline_w",
-    "split_energy_min",
-    "tx_power_for_window_w",
-    "validate_policy_params",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from optimizers.params import POLICY_PARAMS, validate_policy_params
+
+_LAZY = {
+    "POLICIES": "optimizers.policies",
+    "EnergyCap": "optimizers.policies",
+    "make_policy": "optimizers.policies",
+    "split_energy_min": "optimizers.policies",
+    "energy_min_bandwidth": "optimizers.solvers",
+    "energy_min_bandwidth_cvxpy": "optimizers.solvers",
+    "min_completion_time_s": "optimizers.solvers",
+    "min_power_for_deadline_w": "optimizers.solvers",
+    "tx_power_for_window_w": "optimizers.solvers",
+    "Allocation": "optimizers.types",
+    "Policy": "optimizers.types",
+    "RoundOutcome": "optimizers.types",
+    "RoundState": "optimizers.types",
+}
+
+__all__ = ["POLICY_PARAMS", "validate_policy_params", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'optimizers' has no attribute {name!r}")

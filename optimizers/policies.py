@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import channels
+from optimizers.params import validate_policy_params
 from optimizers.solvers import energy_min_bandwidth, energy_min_bandwidth_cvxpy, tx_power_for_window_w
 from optimizers.types import Allocation, RoundOutcome, RoundState
 
@@ -434,40 +435,6 @@ POLICIES: dict[str, Callable[..., Any]] = {
     "energy-min": EnergyMin,
     "lyapunov": Lyapunov,
 }
-
-# Rules per parameter: (check, message). Checked before any run starts.
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "V": (lambda v: isinstance(v, (int, float)) and v > 0, "must be > 0"),
-    "rank": (lambda v: v is None or (isinstance(v, int) and v >= 0), "must be a non-negative integer"),
-    "power_w": (lambda v: v is None or (isinstance(v, (int, float)) and v > 0), "must be > 0"),
-    "bandwidth_hz": (lambda v: v is None or (isinstance(v, (int, float)) and v > 0), "must be > 0"),
-    "solver": (lambda v: v in ("lambertw", "cvxpy"), "must be one of lambertw, cvxpy"),
-    "which": (lambda v: v in ("smallest", "largest"), "must be one of smallest, largest"),
-    "max_iterations": (lambda v: isinstance(v, int) and v >= 1, "must be an integer >= 1"),
-    "ema": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "must be in (0, 1]"),
-    "prior_gain": (lambda v: isinstance(v, (int, float)) and v >= 0, "must be >= 0"),
-    "energy_cap_j": (lambda v: isinstance(v, (int, float)) and v > 0, "must be > 0"),
-}
-
-
-def _allowed(name: str) -> list[str]:
-    import inspect
-
-    params = inspect.signature(POLICIES[name].__init__).parameters
-    return [p for p in params if p not in ("self", "rng")] + ["energy_cap_j"]
-
-
-def validate_policy_params(name: str, params: Mapping[str, Any]) -> None:
-    """Raise ValueError naming the parameter, the rule and the value (or the known policy names)."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
-    allowed = _allowed(name)
-    for key, value in params.items():
-        if key not in allowed:
-            raise ValueError(f"unknown parameter {key!r} for policy {name!r}; allowed: {', '.join(allowed)}")
-        check, rule = _RULES.get(key, (lambda v: True, ""))
-        if not check(value):
-            raise ValueError(f"{key}: {rule}, got {value!r}")
 
 
 def make_policy(name: str, params: Mapping[str, Any], rng: np.random.Generator) -> Any:

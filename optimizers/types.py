@@ -8,7 +8,6 @@ from typing import Protocol
 
 import numpy as np
 
-
 PLANNING_MARGIN = 1e-3  # share of each upload window kept free
 
 

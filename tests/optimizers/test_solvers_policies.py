@@ -218,3 +218,14 @@ def test_energy_cap_wrapper_skips_expensive_devices():
     capped = make_policy("uniform", {"energy_cap_j": 0.05}, rng).decide(st)
     assert (capped.module >= 0).sum() < (plain.module >= 0).sum()
     assert "energy-cap" in capped.skip_reason
+
+
+def test_parameter_table_matches_the_policy_constructors():
+    import inspect
+
+    from optimizers import POLICY_PARAMS
+
+    assert set(POLICY_PARAMS) == set(POLICIES)
+    for name, cls in POLICIES.items():
+        params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "rng")]
+        assert tuple(params) == POLICY_PARAMS[name], name
