@@ -199,6 +199,7 @@ class World:
         )
         self.fading_lin = np.ones(self.num_devices)
         self.now_s = 0.0
+        self._gain_cache: np.ndarray | None = None
 
     # ----------------------------------------------------------------- helpers
     def _fading_params(self) -> dict[str, float]:
@@ -263,6 +264,7 @@ class World:
     # ----------------------------------------------------------------- time
     def start_round(self) -> None:
         """Round boundary: re-associate moved devices; redraw fading when coherence is per round."""
+        self._gain_cache = None
         self.serving = self._strongest_cell()
         if self._fading is None:
             f = self.scenario.channel.fading
@@ -277,6 +279,7 @@ class World:
         dt = t_s - self.now_s
         if dt <= 0:
             return
+        self._gain_cache = None
         moved = np.zeros(self.num_devices)
         speeds = self.speed_mps()
         for sl, rw in self._mobility:
@@ -308,10 +311,12 @@ class World:
 
     # ----------------------------------------------------------------- what the round sees
     def gain_lin(self) -> np.ndarray:
-        """[K] power gain to the serving cell: path loss, shadowing and fading."""
-        k = np.arange(self.num_devices)
-        large_db = -self.pathloss_db()[k, self.serving] + self.shadow_db[k, self.serving]
-        return channels.db_to_lin(large_db) * self.fading_lin
+        """[K] power gain to the serving cell: path loss, shadowing and fading (cached until the world changes)."""
+        if self._gain_cache is None:
+            k = np.arange(self.num_devices)
+            large_db = -self.pathloss_db()[k, self.serving] + self.shadow_db[k, self.serving]
+            self._gain_cache = channels.db_to_lin(large_db) * self.fading_lin
+        return self._gain_cache
 
     def distance_m(self) -> np.ndarray:
         return self._d2d_m()[np.arange(self.num_devices), self.serving]

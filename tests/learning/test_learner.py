@@ -102,3 +102,14 @@ def test_only_small_ranks_arriving_keeps_the_global_at_full_rank(tmp_path, metho
     lr.aggregate(lr.train_clients([(0, 2), (1, 2)]))
     assert np.isfinite(lr.evaluate()["loss"])
     assert all(v.shape[0] == 4 for k, v in lr.global_state.items() if k.endswith("lora_A.weight"))
+
+
+def test_causal_lm_task_reports_token_accuracy_and_perplexity(tmp_path):
+    task = TaskConfig.model_validate({**TASK.model_dump(), "kind": "causal-lm"})
+    lr = learner(tmp_path, FederatedConfig(ranks=[4]), task=task)
+    before = lr.evaluate()
+    assert set(before) == {"accuracy", "loss", "perplexity"}
+    assert before["perplexity"] == pytest.approx(np.exp(before["loss"]))
+    for _ in range(3):
+        lr.aggregate(lr.train_clients([(0, 4), (1, 4)]))
+    assert lr.evaluate()["loss"] < before["loss"]

@@ -1,0 +1,55 @@
+"""Scale without training: the learning-curve surrogate with the full channel, mobility and default policy.
+
+Wall time of 200 rounds for 100, 1,000 and 10,000 devices (the 10,000 case runs 20 rounds and is
+scaled, said in the output), results files included.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fedwireless.runner import run_scenario  # noqa: E402
+from fedwireless.scenario import validate  # noqa: E402
+
+
+def scenario(k: int, rounds: int) -> dict:
+    static, moving = k // 2, k - k // 2
+    return {
+        "name": f"scale-{k}",
+        "rounds": rounds,
+        "deadline_s": 5.0,
+        "base_stations": [{"position_m": [0, 0], "bandwidth_mhz": 100}, {"position_m": [800, 0], "bandwidth_mhz": 100}],
+        "channel": {"coherence": "per-round", "shadowing": {"enabled": True}},
+        "devices": [
+            {"count": static, "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
+             "energy_budget_j": 0.5},
+            {"count": moving, "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
+             "mobility": {"kind": "random-waypoint", "speed_mps": [1, 15]}, "availability": 0.9},
+        ],
+        "federated": {"ranks": [4, 8, 16], "clients_per_round": min(k, 100)},
+        "policy": {"name": "uniform"},
+        "surrogate": {"noise_std": 0.002},
+        "output": {"plots": False},
+    }
+
+
+def main() -> None:
+    print("surrogate learning, 2 cells, half the devices moving, uniform policy (100 clients per round)")
+    print(f"{'devices':>8s} {'rounds':>7s} {'wall s':>9s} {'s per 200 rounds':>17s} {'ms per device-round':>20s}")
+    for k, rounds in ((100, 200), (1000, 200), (10000, 20)):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run_scenario(validate(scenario(k, rounds)), Path(tmp) / "run")
+            wall = time.perf_counter() - t0
+        per200 = wall * 200 / rounds
+        note = "" if rounds == 200 else f"  (scaled from {rounds} rounds)"
+        print(f"{k:8d} {rounds:7d} {wall:9.2f} {per200:17.1f} {1e3 * wall / (k * rounds):20.4f}{note}")
+
+
+if __name__ == "__main__":
+    main()
