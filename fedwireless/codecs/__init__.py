@@ -1,57 +1,49 @@
-"""Update codecs: each turns a dict of tensors into real bytes and back.
+"""Update codecs: turn a model update (name -> tensor) into real bytes and back.
 
-The bytes are what the simulated uplink and downlink carry (bits = 8 × len). Payloads are
-self-describing (a length-prefixed JSON header with names, shapes and per-tensor scales, then the
-body) and deterministic: the same update always gives the same bytes. Never pickle.
+Light to import: the parameter checks, registry and ratio need neither torch nor nncodec; the codec
+classes and wrappers load on first use (module `__getattr__`).
 
-Validation (`validate_codec_params`) imports neither torch nor nncodec, so `fedwireless validate` stays fast.
+    codec = make_codec("nncodec", {"qp": -38})
+    payload = codec.encode(update)           # bytes; the link carries 8 * len(payload) bits
+    decoded = codec.decode(payload)          # same names and shapes, float32
+
+Known codecs: none, fp16, int8, topk, nncodec. See `params.wrapper_hints` for ErrorFeedback and
+DifferenceCoder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
 from typing import Any
 
-# name -> {param: (check, rule)}
-_PARAMS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "none": {},
-    "fp16": {},
-    "int8": {},
-    "topk": {"ratio": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "must be in (0, 1]")},
-    "nncodec": {
-        "qp": (
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and -64 <= v <= 64,
-            "must be an integer in [-64, 64]",
-        ),
-        "unstructured_sparsity": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "must be in [0, 1)"),
-        "structured_sparsity": (lambda v: isinstance(v, (int, float)) and 0 <= v < 1, "must be in [0, 1)"),
-    },
+from fedwireless.codecs.params import CODEC_PARAM_SPECS, CODECS, validate_codec_params, wrapper_hints
+from fedwireless.codecs.ratio import bytes_per_param, paper_compression_ratio, paper_compression_ratio_rounds
+from fedwireless.codecs.registry import make_codec
+
+_LAZY = {
+    "Codec": "fedwireless.codecs.base",
+    "BaseCodec": "fedwireless.codecs.base",
+    "num_float_params": "fedwireless.codecs.base",
+    "ErrorFeedback": "fedwireless.codecs.feedback",
+    "DifferenceCoder": "fedwireless.codecs.feedback",
+    "encode_and_reconstruct": "fedwireless.codecs.feedback",
+    "nnc_step_size": "fedwireless.codecs.nnc",
 }
-CODECS = tuple(_PARAMS)
+
+__all__ = [
+    "CODECS",
+    "CODEC_PARAM_SPECS",
+    "bytes_per_param",
+    "make_codec",
+    "paper_compression_ratio",
+    "paper_compression_ratio_rounds",
+    "validate_codec_params",
+    "wrapper_hints",
+    *_LAZY,
+]
 
 
-def validate_codec_params(name: str, params: Mapping[str, Any]) -> None:
-    """Raise ValueError naming the parameter, the rule and the value, or listing the known codecs."""
-    if name not in _PARAMS:
-        raise ValueError(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
-    rules = _PARAMS[name]
-    for key, value in params.items():
-        if key not in rules:
-            allowed = ", ".join(rules) or "none"
-            raise ValueError(f"unknown parameter {key!r} for codec {name!r}; allowed: {allowed}")
-        check, rule = rules[key]
-        if not check(value):
-            raise ValueError(f"{key}: {rule}, got {value!r}")
-
-
-def make_codec(name: str, params: Mapping[str, Any] | None = None) -> Any:
-    """Build a codec by name (imports torch; nncodec only for 'nncodec')."""
-    params = dict(params or {})
-    validate_codec_params(name, params)
-    if name == "nncodec":
-        from fedwireless.codecs.nnc import NNCodec
-
-        return NNCodec(**params)
-    from fedwireless.codecs import simple
-
-    return {"none": simple.RawFloat32, "fp16": simple.Float16, "int8": simple.Int8, "topk": simple.TopK}[name](**params)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fedwireless.codecs' has no attribute {name!r}")

@@ -1,168 +1,177 @@
-"""Plain codecs: float32, float16, uniform int8, top-k sparsification; and client-side error feedback."""
+"""Baseline update codecs: raw float32, float16, per-tensor int8, and top-k sparsification."""
 
 from __future__ import annotations
 
-import json
-import struct
+import math
+from typing import Any
 
 import numpy as np
-import torch
 
-MAGIC = b"FWC1"
+from fedwireless.codecs.base import BaseCodec
+from fedwireless.codecs.container import Entry, take
 
-
-def pack(codec: str, entries: list[dict], body: bytes) -> bytes:
-    """MAGIC | uint32 header length | JSON header (sorted keys) | body."""
-    header = json.dumps({"codec": codec, "tensors": entries}, sort_keys=True, separators=(",", ":")).encode()
-    return MAGIC + struct.pack("<I", len(header)) + header + body
-
-
-def unpack(payload: bytes, codec: str) -> tuple[list[dict], memoryview]:
-    if payload[:4] != MAGIC:
-        raise ValueError("payload: not a fedwireless codec payload (bad magic bytes)")
-    (n,) = struct.unpack("<I", payload[4:8])
-    header = json.loads(payload[8 : 8 + n])
-    if header["codec"] != codec:
-        raise ValueError(f"payload: encoded with codec {header['codec']!r}, cannot decode with {codec!r}")
-    return header["tensors"], memoryview(payload)[8 + n :]
+_F32 = np.dtype("<f4")
+_F16 = np.dtype("<f2")
+_I8 = np.dtype("i1")
+FP16_MAX = float(np.finfo(np.float16).max)  # 65504
 
 
-def _as_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to(torch.float32).contiguous().cpu().numpy()
-
-
-class RawFloat32:
-    """Lossless: little-endian float32."""
+class NoneCodec(BaseCodec):
+    """Raw little-endian float32: lossless (bitwise) for float32 input; 4 bytes per parameter + header."""
 
     name = "none"
     lossless = True
+    requires_finite = False  # bytes are copied, NaN/inf survive bitwise
 
-    def encode(self, tensors: dict[str, torch.Tensor]) -> bytes:
-        entries, chunks = [], []
-        for name in sorted(tensors):
-            a = _as_numpy(tensors[name]).astype("<f4")
-            entries.append({"name": name, "shape": list(a.shape)})
-            chunks.append(a.tobytes())
-        return pack(self.name, entries, b"".join(chunks))
+    def _encode_floats(self, entries, floats):
+        return b"".join(x.astype(_F32).tobytes() for x in floats), {}
 
-    def decode(self, payload: bytes) -> dict[str, torch.Tensor]:
-        entries, body = unpack(payload, self.name)
-        out, pos = {}, 0
+    def _decode_floats(self, entries, blob, meta):
+        out, pos = [], 0
         for e in entries:
-            n = int(np.prod(e["shape"], dtype=np.int64))
-            a = np.frombuffer(body, dtype="<f4", count=n, offset=pos).reshape(e["shape"])
-            out[e["name"]] = torch.from_numpy(a.copy())
-            pos += 4 * n
+            chunk, pos = take(blob, pos, 4 * e.numel, f"tensor {e.name!r}")
+            out.append(np.frombuffer(chunk, dtype=_F32).astype(np.float32))
         return out
 
 
-class Float16:
-    """IEEE half precision: relative error ≤ 2⁻¹¹ in the normal range."""
+class FP16Codec(BaseCodec):
+    """IEEE half precision (round to nearest even): relative error <= 2**-11 for |x| >= 2**-14 (normal
+    range), absolute error <= 2**-25 below it; 2 bytes per parameter. |x| > 65504 is a ValueError."""
 
     name = "fp16"
     lossless = False
 
-    def encode(self, tensors: dict[str, torch.Tensor]) -> bytes:
-        entries, chunks = [], []
-        for name in sorted(tensors):
-            a = _as_numpy(tensors[name]).astype("<f2")
-            entries.append({"name": name, "shape": list(a.shape)})
-            chunks.append(a.tobytes())
-        return pack(self.name, entries, b"".join(chunks))
+    def _encode_floats(self, entries, floats):
+        for e, x in zip(entries, floats):
+            if x.size and float(np.abs(x).max()) > FP16_MAX:
+                raise ValueError(
+                    f"tensors[{e.name!r}]: |value| {float(np.abs(x).max()):.6g} exceeds the float16 range "
+                    f"(<= {FP16_MAX}); use codec 'none' or 'int8'"
+                )
+        return b"".join(x.astype(_F16).tobytes() for x in floats), {}
 
-    def decode(self, payload: bytes) -> dict[str, torch.Tensor]:
-        entries, body = unpack(payload, self.name)
-        out, pos = {}, 0
+    def _decode_floats(self, entries, blob, meta):
+        out, pos = [], 0
         for e in entries:
-            n = int(np.prod(e["shape"], dtype=np.int64))
-            a = np.frombuffer(body, dtype="<f2", count=n, offset=pos).reshape(e["shape"]).astype(np.float32)
-            out[e["name"]] = torch.from_numpy(a)
-            pos += 2 * n
+            chunk, pos = take(blob, pos, 2 * e.numel, f"tensor {e.name!r}")
+            out.append(np.frombuffer(chunk, dtype=_F16).astype(np.float32))
         return out
 
 
-class Int8:
-    """Uniform symmetric per-tensor quantization: step = max|x|/127, error ≤ step/2."""
+class Int8Codec(BaseCodec):
+    """Uniform symmetric int8, one scale per tensor.
+
+    step s = max|x| / 127 (stored as float32), q = clip(round_half_even(x / s), -127, 127), x_hat = q * s.
+    Hence |x - x_hat| <= s / 2 (up to float32 rounding of the product). All-zero tensors store s = 0.
+    Body per tensor: float32 s, then n int8 levels: 1 byte per parameter + 4 bytes per tensor.
+    """
 
     name = "int8"
     lossless = False
 
-    def encode(self, tensors: dict[str, torch.Tensor]) -> bytes:
-        entries, chunks = [], []
-        for name in sorted(tensors):
-            a = _as_numpy(tensors[name])
-            peak = float(np.max(np.abs(a))) if a.size else 0.0
-            step = peak / 127.0 if peak > 0 else 1.0
-            q = np.clip(np.rint(a / step), -127, 127).astype(np.int8)
-            entries.append({"name": name, "shape": list(a.shape), "step": step})
-            chunks.append(q.tobytes())
-        return pack(self.name, entries, b"".join(chunks))
+    @staticmethod
+    def step(x: np.ndarray) -> np.float32:
+        """The per-tensor quantization step s (float32) that `encode` uses for the flat array `x`."""
+        return np.float32(float(np.abs(x).max()) / 127.0) if x.size else np.float32(0.0)
 
-    def decode(self, payload: bytes) -> dict[str, torch.Tensor]:
-        entries, body = unpack(payload, self.name)
-        out, pos = {}, 0
+    def _encode_floats(self, entries, floats):
+        parts = []
+        for x in floats:
+            s = self.step(x)
+            if s > 0:
+                q = np.clip(np.rint(x.astype(np.float64) / np.float64(s)), -127, 127).astype(_I8)
+            else:
+                q = np.zeros(x.size, dtype=_I8)
+            parts += [np.array([s], dtype=_F32).tobytes(), q.tobytes()]
+        return b"".join(parts), {}
+
+    def _decode_floats(self, entries, blob, meta):
+        out, pos = [], 0
         for e in entries:
-            n = int(np.prod(e["shape"], dtype=np.int64))
-            q = np.frombuffer(body, dtype=np.int8, count=n, offset=pos).reshape(e["shape"])
-            out[e["name"]] = torch.from_numpy(q.astype(np.float32) * np.float32(e["step"]))
-            pos += n
+            chunk, pos = take(blob, pos, 4 + e.numel, f"tensor {e.name!r}")
+            s = np.frombuffer(chunk[:4], dtype=_F32)[0]
+            out.append(np.frombuffer(chunk[4:], dtype=_I8).astype(np.float32) * s)
         return out
 
 
-class TopK:
-    """Per-tensor top-k by magnitude: keeps ceil(ratio·n) entries as (uint32 index, float32 value).
+def topk_indices(magnitude: np.ndarray, k: int) -> np.ndarray:
+    """Ascending indices of the `k` largest entries of `magnitude`; ties go to the lowest index.
 
-    Meant to be used with `ErrorFeedback`, which keeps what was not sent for the next round.
+    O(n) via `np.partition` on the k-th largest value, then an exact tie break, so the selection is
+    deterministic (equal to a stable descending sort's first k, which the tests check).
+    """
+    n = magnitude.size
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= n:
+        return np.arange(n, dtype=np.int64)
+    thr = np.partition(magnitude, n - k)[n - k]
+    above = np.flatnonzero(magnitude > thr)
+    ties = np.flatnonzero(magnitude == thr)[: k - above.size]
+    idx = np.concatenate([above, ties])
+    idx.sort()
+    return idx
+
+
+def index_dtype(n: int) -> np.dtype:
+    """Narrowest unsigned little-endian integer that indexes n entries."""
+    if n <= 1 << 8:
+        return np.dtype("u1")
+    if n <= 1 << 16:
+        return np.dtype("<u2")
+    return np.dtype("<u4")
+
+
+class TopKCodec(BaseCodec):
+    """Top-k magnitude sparsification: keep k = ceil(ratio * n) entries, send their indices and values.
+
+    ``scope="tensor"`` (default): k per tensor from its own n, so every non-empty tensor keeps at least one
+    entry. ``scope="global"``: k = ceil(ratio * N) over all N float entries of the update, taken by
+    magnitude across tensors. Ties go to the lowest (global, row-major) index. Kept values are exact
+    float32; the rest decode to 0. Body per tensor: k indices (u8/u16/u32, the narrowest that indexes the
+    tensor, ascending) then k float32 values; the k's are in the header. Meant to run inside
+    :class:`ErrorFeedback` (``error_feedback: true``, the default hint) so dropped mass is sent later.
     """
 
     name = "topk"
     lossless = False
 
-    def __init__(self, ratio: float = 0.1) -> None:
-        self.ratio = ratio
+    def _ks(self, floats: list[np.ndarray]) -> list[np.ndarray]:
+        ratio = self.params["ratio"]
+        if self.params["scope"] == "tensor":
+            return [topk_indices(np.abs(x), math.ceil(ratio * x.size)) for x in floats]
+        sizes = [x.size for x in floats]
+        total = int(sum(sizes))
+        if total == 0:
+            return [np.zeros(0, dtype=np.int64) for _ in floats]
+        flat = np.concatenate([np.abs(x) for x in floats])
+        gidx = topk_indices(flat, math.ceil(ratio * total))
+        bounds = np.cumsum([0, *sizes])
+        cut = np.searchsorted(gidx, bounds)
+        return [gidx[cut[i] : cut[i + 1]] - bounds[i] for i in range(len(floats))]
 
-    def encode(self, tensors: dict[str, torch.Tensor]) -> bytes:
-        entries, chunks = [], []
-        for name in sorted(tensors):
-            a = _as_numpy(tensors[name]).ravel()
-            k = min(a.size, int(np.ceil(self.ratio * a.size)))
-            # Stable order (ties broken by index) so the bytes are deterministic.
-            idx = np.sort(np.argsort(-np.abs(a), kind="stable")[:k]).astype("<u4")
-            entries.append({"name": name, "shape": list(tensors[name].shape), "k": int(k)})
-            chunks.append(idx.tobytes() + a[idx].astype("<f4").tobytes())
-        return pack(self.name, entries, b"".join(chunks))
+    def _encode_floats(self, entries, floats):
+        parts, ks = [], []
+        for x, idx in zip(floats, self._ks(floats)):
+            ks.append(int(idx.size))
+            parts += [idx.astype(index_dtype(x.size)).tobytes(), x[idx].astype(_F32).tobytes()]
+        return b"".join(parts), {"k": ks}
 
-    def decode(self, payload: bytes) -> dict[str, torch.Tensor]:
-        entries, body = unpack(payload, self.name)
-        out, pos = {}, 0
-        for e in entries:
-            k = e["k"]
-            idx = np.frombuffer(body, dtype="<u4", count=k, offset=pos)
-            val = np.frombuffer(body, dtype="<f4", count=k, offset=pos + 4 * k)
-            dense = np.zeros(int(np.prod(e["shape"], dtype=np.int64)), dtype=np.float32)
-            dense[idx] = val
-            out[e["name"]] = torch.from_numpy(dense.reshape(e["shape"]))
-            pos += 8 * k
+    def _decode_floats(self, entries: list[Entry], blob: bytes, meta: dict[str, Any]):
+        ks = meta.get("k")
+        if not isinstance(ks, list) or len(ks) != len(entries):
+            raise ValueError("payload: top-k header lacks one k per float tensor")
+        out, pos = [], 0
+        for e, k in zip(entries, ks):
+            idt = index_dtype(e.numel)
+            ib, pos = take(blob, pos, k * idt.itemsize, f"indices of {e.name!r}")
+            vb, pos = take(blob, pos, 4 * k, f"values of {e.name!r}")
+            idx = np.frombuffer(ib, dtype=idt).astype(np.int64)
+            if k and (idx.max() >= e.numel):
+                raise ValueError(
+                    f"payload: index {int(idx.max())} out of range for {e.name!r} ({e.numel} entries)"
+                )
+            x = np.zeros(e.numel, dtype=np.float32)
+            x[idx] = np.frombuffer(vb, dtype=_F32)
+            out.append(x)
         return out
-
-
-class ErrorFeedback:
-    """Client-side error accumulation around any codec (Seide et al. 2014; Karimireddy et al. 2019).
-
-    Sends encode(update + residual) and keeps residual = (update + residual) − decoded, so the sum of
-    what the server decodes tracks the sum of the true updates up to the current residual.
-    """
-
-    def __init__(self, codec) -> None:
-        self.codec = codec
-        self.residual: dict[str, torch.Tensor] = {}
-
-    def encode(self, update: dict[str, torch.Tensor]) -> tuple[bytes, dict[str, torch.Tensor]]:
-        corrected = {}
-        for k, v in update.items():
-            r = self.residual.get(k)
-            corrected[k] = v + r if r is not None and r.shape == v.shape else v.clone()
-        payload = self.codec.encode(corrected)
-        decoded = self.codec.decode(payload)
-        self.residual = {k: corrected[k] - decoded[k] for k in corrected}
-        return payload, decoded

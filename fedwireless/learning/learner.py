@@ -5,7 +5,8 @@ gets real updates (real encoded bytes, real FLOPs), hands back the ones that arr
 aggregation, and asks for an evaluation.
 
 Clients send differential updates (Δ = trained − received) encoded by the scenario's codec; the
-server adds the decoded Δ to what it sent. Lossy codecs run with client-side error feedback.
+server adds the decoded Δ to what it sent. Lossy codecs run with client-side error feedback where
+the codec asks for it (`error_feedback`, default on for topk and nncodec).
 The downlink payload is the encoded global state; its size is real, and clients start from the
 exact global (downlink quantization error is not modelled).
 """
@@ -21,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fedwireless.codecs import make_codec
-from fedwireless.codecs.simple import ErrorFeedback
+from fedwireless.codecs import make_codec, wrapper_hints
+from fedwireless.codecs.feedback import ErrorFeedback
 from fedwireless.learning import aggregate as agg
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.data import WordTokenizer, load_splits, partition
@@ -152,6 +153,7 @@ class Learner:
 
         self.parts = partition(self.train_labels, num_devices, task.partition, data_rng, device_groups)
         self.codec = make_codec(federated.codec.name, federated.codec.params)
+        self._error_feedback = wrapper_hints(federated.codec.name, federated.codec.params)["error_feedback"]
         self._feedback: dict[int, ErrorFeedback] = {}
 
         if self.full:
@@ -291,7 +293,7 @@ class Learner:
         return causal_lm_loss(logits, ids, mask)
 
     def _encode(self, device: int, delta: State) -> tuple[bytes, State]:
-        if self.codec.lossless:
+        if self.codec.lossless or not self._error_feedback:
             payload = self.codec.encode(delta)
             return payload, self.codec.decode(payload)
         ef = self._feedback.setdefault(device, ErrorFeedback(self.codec))

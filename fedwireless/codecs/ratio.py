@@ -1,0 +1,70 @@
+"""Compression ratio of a federated round as NNCodec's FL paper counts it.
+
+Source: "Efficient Federated Learning Tiny Language Models for Mobile Network Feature Prediction"
+(arXiv 2504.01947), REFERENCE.md: per round, K clients each upload one update and the server broadcasts
+one update to each of the K clients, against 2K float32 transfers of all P parameters:
+
+    CR = (sum_k client_bytes_k + K * server_broadcast_bytes) / (2 * K * 4 * P)
+
+(The paper reports 0.16-1.52 % for its TLMs.) Over R rounds the byte counts are summed and the
+denominator is R * 2K * 4P.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+FLOAT32_BYTES = 4
+
+
+def _check(name: str, value: float, positive: bool) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or (positive and value == 0)
+    ):
+        rule = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name}: must be a number {rule}, got {value!r}")
+
+
+def paper_compression_ratio(
+    client_bytes_total: float, server_broadcast_bytes: float, num_clients: int, num_params: int
+) -> float:
+    """(client_bytes_total + K * server_broadcast_bytes) / (2K * 4 bytes * num_params), one round.
+
+    `client_bytes_total` sums the K uploads; `server_broadcast_bytes` is one downlink payload.
+    """
+    _check("client_bytes_total", client_bytes_total, positive=False)
+    _check("server_broadcast_bytes", server_broadcast_bytes, positive=False)
+    _check("num_clients", num_clients, positive=True)
+    _check("num_params", num_params, positive=True)
+    return (client_bytes_total + num_clients * server_broadcast_bytes) / (
+        2 * num_clients * FLOAT32_BYTES * num_params
+    )
+
+
+def paper_compression_ratio_rounds(
+    client_bytes_per_round: Sequence[float],
+    server_broadcast_bytes_per_round: Sequence[float],
+    num_clients: int,
+    num_params: int,
+) -> float:
+    """The same ratio over R rounds: sum of numerators / (R * 2K * 4 * num_params)."""
+    if len(client_bytes_per_round) != len(server_broadcast_bytes_per_round) or not client_bytes_per_round:
+        raise ValueError(
+            "client_bytes_per_round, server_broadcast_bytes_per_round: must be non-empty, equal lengths, "
+            f"got {len(client_bytes_per_round)} and {len(server_broadcast_bytes_per_round)}"
+        )
+    ratios = [
+        paper_compression_ratio(c, s, num_clients, num_params)
+        for c, s in zip(client_bytes_per_round, server_broadcast_bytes_per_round)
+    ]
+    return sum(ratios) / len(ratios)
+
+
+def bytes_per_param(payload_bytes: float, num_params: int) -> float:
+    """Payload size per parameter (float32 uncompressed = 4.0)."""
+    _check("payload_bytes", payload_bytes, positive=False)
+    _check("num_params", num_params, positive=True)
+    return payload_bytes / num_params
