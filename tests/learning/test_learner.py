@@ -113,3 +113,12 @@ def test_causal_lm_task_reports_token_accuracy_and_perplexity(tmp_path):
     for _ in range(3):
         lr.aggregate(lr.train_clients([(0, 4), (1, 4)]))
     assert lr.evaluate()["loss"] < before["loss"]
+
+
+def test_nncodec_payload_crosses_the_uplink(tmp_path):
+    lr = learner(tmp_path, FederatedConfig(ranks=[4], codec={"name": "nncodec", "params": {"qp": -38}}))
+    raw = learner(tmp_path, FederatedConfig(ranks=[4])).train_clients([(0, 4)])[0]
+    ups = lr.train_clients([(0, 4), (1, 4)])
+    assert all(len(u.payload) < len(raw.payload) for u in ups)
+    lr.aggregate(ups)
+    assert np.isfinite(lr.evaluate()["loss"])
