@@ -31,9 +31,7 @@ CODEC_SETTINGS = [
 ]
 
 
-def tiny_lm_update(
-    cfg: dict[str, int], rng: np.random.Generator, std: float = 1e-3
-) -> dict[str, torch.Tensor]:
+def tiny_lm_update(cfg: dict[str, int], rng: np.random.Generator, std: float = 1e-3) -> dict[str, torch.Tensor]:
     """Llama-style (RMSNorm, SwiGLU, tied embeddings) state-dict shapes filled with N(0, std^2)."""
     d, hd = cfg["dim"], cfg["dim"] // cfg["heads"]
     kv = cfg["kv_heads"] * hd

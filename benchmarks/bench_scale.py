@@ -26,10 +26,17 @@ def scenario(k: int, rounds: int) -> dict:
         "base_stations": [{"position_m": [0, 0], "bandwidth_mhz": 100}, {"position_m": [800, 0], "bandwidth_mhz": 100}],
         "channel": {"coherence": "per-round", "shadowing": {"enabled": True}},
         "devices": [
-            {"count": static, "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
-             "energy_budget_j": 0.5},
-            {"count": moving, "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
-             "mobility": {"kind": "random-waypoint", "speed_mps": [1, 15]}, "availability": 0.9},
+            {
+                "count": static,
+                "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
+                "energy_budget_j": 0.5,
+            },
+            {
+                "count": moving,
+                "placement": {"kind": "disc", "center_m": [400, 0], "radius_m": 900},
+                "mobility": {"kind": "random-waypoint", "speed_mps": [1, 15]},
+                "availability": 0.9,
+            },
         ],
         "federated": {"ranks": [4, 8, 16], "clients_per_round": min(k, 100)},
         "policy": {"name": "uniform"},

@@ -144,9 +144,7 @@ def unpack(payload: bytes, codec: str) -> tuple[list[Entry], dict[str, torch.Ten
     return entries, raw, payload[pos:], meta
 
 
-def assemble(
-    entries: list[Entry], floats: list[np.ndarray], raw: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
+def assemble(entries: list[Entry], floats: list[np.ndarray], raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rebuild the name -> tensor dict in the original order; floats become float32 tensors."""
     out: dict[str, torch.Tensor] = {}
     it = iter(floats)
@@ -170,7 +168,5 @@ def float_entries(entries: list[Entry]) -> list[Entry]:
 def take(blob: bytes, pos: int, nbytes: int, what: str) -> tuple[bytes, int]:
     """Slice `nbytes` of the codec blob at `pos`, ValueError if the payload is too short."""
     if pos + nbytes > len(blob):
-        raise ValueError(
-            f"payload: truncated in {what} (needs {pos + nbytes} bytes of body, has {len(blob)})"
-        )
+        raise ValueError(f"payload: truncated in {what} (needs {pos + nbytes} bytes of body, has {len(blob)})")
     return blob[pos : pos + nbytes], pos + nbytes

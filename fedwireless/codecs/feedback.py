@@ -14,9 +14,7 @@ import torch
 from fedwireless.codecs.base import Codec
 
 
-def encode_and_reconstruct(
-    codec: Codec, tensors: dict[str, torch.Tensor]
-) -> tuple[bytes, dict[str, torch.Tensor]]:
+def encode_and_reconstruct(codec: Codec, tensors: dict[str, torch.Tensor]) -> tuple[bytes, dict[str, torch.Tensor]]:
     """Payload and what the receiver will decode from it.
 
     Uses the codec's own `encode_and_reconstruct` when it has one (a stateful `DifferenceCoder` must not
@@ -124,9 +122,7 @@ class DifferenceCoder:
                 out[name] = d
         return out
 
-    def encode_and_reconstruct(
-        self, update: dict[str, torch.Tensor]
-    ) -> tuple[bytes, dict[str, torch.Tensor]]:
+    def encode_and_reconstruct(self, update: dict[str, torch.Tensor]) -> tuple[bytes, dict[str, torch.Tensor]]:
         """Sender side: payload of the difference, and the update the receiver will reconstruct."""
         self._claim("sender")
         payload, decoded_diff = encode_and_reconstruct(self.codec, self._diff(update))

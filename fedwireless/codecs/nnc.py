@@ -125,9 +125,7 @@ def nnc_compress(
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         model = nnr_model.NNRModel(arrays)
-        approx_data = approximator.init_approx_data(
-            arrays, model.model_info, qp_density=QP_DENSITY, scan_order=0
-        )
+        approx_data = approximator.init_approx_data(arrays, model.model_info, qp_density=QP_DENSITY, scan_order=0)
         approx_info = approximator.ApproxInfo(
             approx_data,
             model.model_info,
@@ -232,9 +230,7 @@ class NNCodecCodec(BaseCodec):
             try:
                 decoded = nnc_decompress(blob)
             except (SystemExit, AssertionError, Exception) as exc:
-                raise ValueError(
-                    f"payload: not a decodable NNC bitstream ({type(exc).__name__}: {exc})"
-                ) from exc
+                raise ValueError(f"payload: not a decodable NNC bitstream ({type(exc).__name__}: {exc})") from exc
         out, i = [], 0
         for e in entries:
             if e.numel == 0:

@@ -109,9 +109,7 @@ CODEC_PARAM_SPECS: dict[str, dict[str, ParamSpec]] = {
         "nonweight_qp": ParamSpec(
             "int", -75, low=-128, high=64, doc="quantization parameter of 1-D/0-D tensors (nncodec default)"
         ),
-        "use_dq": ParamSpec(
-            "bool", False, doc="dependent (trellis) quantization: fewer bytes, error <= 2 steps"
-        ),
+        "use_dq": ParamSpec("bool", False, doc="dependent (trellis) quantization: fewer bytes, error <= 2 steps"),
         "unstructured_sparsity": ParamSpec(
             "float", 0.0, low=0.0, high=1.0, high_open=True, doc="fraction of entries zeroed by magnitude"
         ),
@@ -139,12 +137,8 @@ def resolve_codec_params(name: str, params: Mapping[str, Any] | None = None) -> 
         raise ValueError(f"params: must be a mapping of parameter names to values, got {params!r}")
     unknown = sorted(set(params) - set(specs))
     if unknown:
-        raise ValueError(
-            f"{unknown[0]}: unknown parameter of codec {name!r}; known parameters: {', '.join(specs)}"
-        )
-    return {
-        key: spec.check(key, params[key]) if key in params else spec.default for key, spec in specs.items()
-    }
+        raise ValueError(f"{unknown[0]}: unknown parameter of codec {name!r}; known parameters: {', '.join(specs)}")
+    return {key: spec.check(key, params[key]) if key in params else spec.default for key, spec in specs.items()}
 
 
 def validate_codec_params(name: str, params: Mapping[str, Any]) -> None:

@@ -18,12 +18,7 @@ FLOAT32_BYTES = 4
 
 
 def _check(name: str, value: float, positive: bool) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < 0
-        or (positive and value == 0)
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
         rule = "> 0" if positive else ">= 0"
         raise ValueError(f"{name}: must be a number {rule}, got {value!r}")
 
@@ -39,9 +34,7 @@ def paper_compression_ratio(
     _check("server_broadcast_bytes", server_broadcast_bytes, positive=False)
     _check("num_clients", num_clients, positive=True)
     _check("num_params", num_params, positive=True)
-    return (client_bytes_total + num_clients * server_broadcast_bytes) / (
-        2 * num_clients * FLOAT32_BYTES * num_params
-    )
+    return (client_bytes_total + num_clients * server_broadcast_bytes) / (2 * num_clients * FLOAT32_BYTES * num_params)
 
 
 def paper_compression_ratio_rounds(

@@ -168,9 +168,7 @@ class TopKCodec(BaseCodec):
             vb, pos = take(blob, pos, 4 * k, f"values of {e.name!r}")
             idx = np.frombuffer(ib, dtype=idt).astype(np.int64)
             if k and (idx.max() >= e.numel):
-                raise ValueError(
-                    f"payload: index {int(idx.max())} out of range for {e.name!r} ({e.numel} entries)"
-                )
+                raise ValueError(f"payload: index {int(idx.max())} out of range for {e.name!r} ({e.numel} entries)")
             x = np.zeros(e.numel, dtype=np.float32)
             x[idx] = np.frombuffer(vb, dtype=_F32)
             out.append(x)
