@@ -257,8 +257,8 @@ def _run_ray(sweep: Sweep, todo: list[Point], address: str | None, point_fn, fin
             try:
                 ray.get(ref)
                 finished(refs[ref], None)
-            except Exception as exc:
-                finished(refs[ref], f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # RayTaskError carries the worker's traceback in its text
+                finished(refs[ref], "".join(traceback.format_exception(exc)))
     finally:
         if started:
             ray.shutdown()
