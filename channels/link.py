@@ -95,8 +95,8 @@ def min_bandwidth_hz(
 
     With a = p·g/N0 and c = s·N0·ln2/(t·g·p): x = −W₋₁(−c·e^(−c))/c − 1 and b = a/x. The rate
     grows with b towards a/ln2, so where s/t ≥ a/ln2 no bandwidth suffices and the result is inf.
-    For tiny c (bits far below what the link can carry) W₋₁ loses precision; there the asymptotic
-    solution b = s·ln2 / (t·ln(1 + a·t·ln2... )) is refined by Newton steps on the exact equation.
+    For tiny c (bits far below what the link can carry) W₋₁ loses precision, so every result is
+    polished by a few Newton steps on the exact equation b·log2(1 + a/b) = s/t.
     """
     s = np.asarray(bits, dtype=float)
     t = np.asarray(time_s, dtype=float)

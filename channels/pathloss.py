@@ -216,7 +216,8 @@ def los_probability(model: str, d2d_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> np
         p = (18.0 / d2d + np.exp(-d2d / 63.0) * (1.0 - 18.0 / d2d)) * (
             1.0 + c * 5.0 / 4.0 * (d2d / 100.0) ** 3 * np.exp(-d2d / 150.0)
         )
-        return np.where(d2d <= 18.0, 1.0, p)
+        # The spec's UMa formula slightly exceeds 1 beyond 18 m for hUT > 13 m: a probability is clipped.
+        return np.where(d2d <= 18.0, 1.0, np.minimum(p, 1.0))
     if model == "rma":
         return np.where(d2d <= 10.0, 1.0, np.exp(-(d2d - 10.0) / 1000.0)) * np.ones_like(h_ut)
     return np.ones(np.broadcast_shapes(d2d.shape, h_ut.shape))

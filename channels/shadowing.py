@@ -49,14 +49,14 @@ class ShadowingProcess:
         self.sigma_db = np.broadcast_to(np.asarray(sigma_db, dtype=float), self.shadow_db.shape).copy()
         self.decorrelation_m = np.broadcast_to(np.asarray(decorrelation_m, dtype=float), self.shadow_db.shape)
         if np.any(self.decorrelation_m <= 0):
-            raise ValueError("decorrelation_m: must be > 0")
+            raise ValueError(f"decorrelation_m: must be > 0, got {np.ravel(self.decorrelation_m)[:3].tolist()}")
         self.rng = rng
 
     def step(self, moved_m: ArrayLike) -> np.ndarray:
         """Advance each device by the distance it moved [n]; return the new shadowing in dB."""
         moved = np.broadcast_to(np.asarray(moved_m, dtype=float), self.shadow_db.shape)
         if np.any(moved < 0):
-            raise ValueError("moved_m: must be >= 0")
+            raise ValueError(f"moved_m: must be >= 0, got {moved[moved < 0][:3].tolist()}")
         a = np.exp(-moved / self.decorrelation_m)
         n = self.rng.standard_normal(self.shadow_db.shape)
         self.shadow_db = a * self.shadow_db + np.sqrt(1.0 - a**2) * self.sigma_db * n

@@ -80,7 +80,8 @@ def run_round(
         remaining = float(dev.uplink_bits)
         try:
             while remaining > 0:
-                world.advance_to(t0 + env.now)
+                if correlated:  # a per-round channel holds still until the round ends
+                    world.advance_to(t0 + env.now)
                 gain = float(world.gain_lin()[dev.device])
                 first_gain = gain if first_gain is None else first_gain
                 rate = float(channels.shannon_rate_bps(dev.bandwidth_hz, dev.power_w, gain, noise))

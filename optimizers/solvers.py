@@ -36,6 +36,18 @@ def _bandwidth_at(lam: float, a: np.ndarray, c: np.ndarray, b_min: np.ndarray) -
     return np.maximum(b, b_min)
 
 
+def _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_max_w, total_bandwidth_hz):
+    """Each device's minimum bandwidth at p_max, or None when the cell cannot carry them all in time."""
+    if len(bits) == 0:
+        return np.zeros(0)
+    if np.any(window_s <= 0):
+        return None
+    b_min = channels.min_bandwidth_hz(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
+    if not np.all(np.isfinite(b_min)) or b_min.sum() > total_bandwidth_hz * (1 + 1e-9):
+        return None
+    return b_min
+
+
 def energy_min_bandwidth(
     bits: np.ndarray,
     window_s: np.ndarray,
@@ -52,14 +64,9 @@ def energy_min_bandwidth(
     Returns (bandwidth_hz [n], power_w [n], feasible). Infeasible when some window is ≤ 0 or the
     minimum bandwidths at p_max already exceed the pool; then the caller must drop or downgrade.
     """
-    n = len(bits)
-    if n == 0:
-        return np.zeros(0), np.zeros(0), True
-    if np.any(window_s <= 0):
-        return np.zeros(n), np.zeros(n), False
-    b_min = channels.min_bandwidth_hz(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
-    if not np.all(np.isfinite(b_min)) or b_min.sum() > total_bandwidth_hz * (1 + 1e-12):
-        return np.zeros(n), np.zeros(n), False
+    b_min = _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_max_w, total_bandwidth_hz)
+    if b_min is None or len(bits) == 0:
+        return np.zeros(len(bits)), np.zeros(len(bits)), b_min is not None
     a = LN2 * bits / window_s
     c = noise_psd_w_per_hz * window_s / gain_lin
     # λ = −dE/db at the optimum; b(λ) decreases in λ. λ = c gives b = a (W0(0) = 0); bracket from there.
@@ -104,14 +111,10 @@ def energy_min_bandwidth_cvxpy(
     """
     import cvxpy as cp
 
+    b_min = _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_max_w, total_bandwidth_hz)
+    if b_min is None or len(bits) == 0:
+        return np.zeros(len(bits)), np.zeros(len(bits)), b_min is not None
     n = len(bits)
-    if n == 0:
-        return np.zeros(0), np.zeros(0), True
-    if np.any(window_s <= 0):
-        return np.zeros(n), np.zeros(n), False
-    b_min = channels.min_bandwidth_hz(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
-    if not np.all(np.isfinite(b_min)) or b_min.sum() > total_bandwidth_hz * (1 + 1e-9):
-        return np.zeros(n), np.zeros(n), False
     scale_hz = 1e6
     a = LN2 * bits / window_s / scale_hz
     c_mj = noise_psd_w_per_hz * window_s / gain_lin * scale_hz * 1e3
