@@ -28,8 +28,8 @@ that correlated neighbouring samples do not leak between train and test); the re
 training data.
 
 Predicted span: the target value's tokens after ``--> target =`` plus the closing </s> (a bare ``▁``
-piece before the value is left out, being fixed by the format; ``▁-`` of a negative value is kept). `span_start` is
-the index in the sequence of its first token; `loss_mask` is 1 on the span. The metrics in
+piece before the value is left out, being fixed by the format; ``▁-`` of a negative value is kept).
+`span_start` is the index in the sequence of its first token; `loss_mask` is 1 on the span. The metrics in
 `fedwireless.cellular.metrics` use it (masked) or ignore it (the paper's unmasked variant).
 """
 
