@@ -125,7 +125,8 @@ def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int) -> 
 
     Initialisation follows llama2.c `Transformer._init_weights`: every matrix and the embedding
     ~ N(0, 0.02²); the residual-output projections (llama2.c `wo` and `w3`, here `o_proj` and
-    `up_proj`) ~ N(0, (0.02/sqrt(2·n_layers))²); RMSNorm weights 1. The global torch RNG is not used.
+    `up_proj`) ~ N(0, (0.02/sqrt(2·n_layers))²); RMSNorm weights 1. The global torch RNG state is left as
+    it was (transformers' default init, which uses it, runs inside `torch.random.fork_rng`).
     """
     import math
 
@@ -133,7 +134,8 @@ def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int) -> 
     from transformers import LlamaForCausalLM
 
     config = tlm_config(size, vocab_size, max_seq_len)
-    model = LlamaForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):  # transformers' own init draws from the global RNG; undo that
+        model = LlamaForCausalLM(config)
     gen = torch.Generator().manual_seed(int(torch_seed))
     std_out = 0.02 / math.sqrt(2 * config.num_hidden_layers)
     with torch.no_grad():
