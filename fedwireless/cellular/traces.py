@@ -27,7 +27,8 @@ standard relations, all computed here with numpy only:
    N_RE = −174 dBm/Hz + 10 log10(15 kHz) + NF_UE and RE activity a_j = 1/6 + 5/6·load_j (reference
    signals always on, data REs in proportion to the cell load).
 6. **RSRQ** = N_RB · RSRP / RSSI (TS 36.214 §5.1.3), RSSI = 12 N_RB (a_s RSRP_s + Σ_j a_j RSRP_j + N_RE):
-   −3 dB in an empty interference-free cell, −10.8 dB in a fully loaded one.
+   −3 dB in an empty interference-free cell, −10.8 dB in a fully loaded one. RSRP and RSRQ are clipped
+   to the UE reporting ranges (TS 36.133): [−140, −44] dBm and [−19.5, −3] dB.
 7. **MCS**: link adaptation on the reported SINR (true SINR + `cqi_error_db` Gaussian error) through
    3GPP TS 38.214 Table 5.1.3.1-1 (MCS index table 1, up to 64QAM) spectral efficiencies SE_m =
    Q_m·R_m/1024; MCS m needs SINR_m with α·log2(1 + SINR_m) = SE_m (attenuated Shannon bound, 3GPP TR
@@ -218,9 +219,9 @@ DEFAULT_AREAS: dict[str, AreaSpec] = {
                      10.0, 44.0, ("B3", "B1"), 0.25),
     "Avenue": AreaSpec("Avenue", "uma", (30.0, 60.0), (1500.0, 200.0), (6000.0, 0.0), 4, (30.0, 150.0),
                        25.0, 46.0, ("B3", "B1"), 0.6),
-    "Highway": AreaSpec("Highway", "rma", (80.0, 130.0), (6000.0, 60.0), (10000.0, 0.0), 4, (50.0, 200.0),
+    "Highway": AreaSpec("Highway", "rma", (80.0, 130.0), (6000.0, 60.0), (10000.0, 0.0), 4, (30.0, 100.0),
                         35.0, 46.0, ("B20", "B3"), 0.3),
-    "Tunnel": AreaSpec("Tunnel", "uma", (60.0, 90.0), (1500.0, 30.0), (18000.0, 0.0), 3, (40.0, 80.0),
+    "Tunnel": AreaSpec("Tunnel", "uma", (60.0, 90.0), (1500.0, 30.0), (18000.0, 0.0), 3, (150.0, 300.0),
                        25.0, 46.0, ("B20", "B3"), 0.2, tunnel=True),
 }  # fmt: skip
 
@@ -261,7 +262,8 @@ class RadioParams:
     shannon_alpha: float = 0.6
     overhead: float = 0.14
     sinr_ceiling_db: float = 30.0  # impairment-limited SINR (64QAM EVM budget, TS 36.104 §6.5.2)
-    handover_hysteresis_db: float = 3.0  # A3 offset on the fading-free RSRP
+    handover_hysteresis_db: float = 3.0  # A3 offset on the filtered fading-free RSRP
+    l3_filter_k: int = 4  # TS 36.331 filterCoefficient (fc4), applied once per sample
     load_rho_per_s: float = 0.97  # time correlation of a cell's load per second
     load_sigma: float = 0.15  # stationary std of the load around its mean
     ping_base_ms: float = 18.0
@@ -297,12 +299,15 @@ def _area_traces(
     s_m = s0 + np.concatenate([[0.0], np.cumsum(speed_kmh[:-1] / 3.6 * dt)])
     x_m, y_m = _route_point(spec, s_m)
 
-    # Sites: spread evenly along the route (random phase), pushed off the road in a random direction.
-    s_sites = np.mod(rng.uniform(0, perimeter_m) + perimeter_m * np.arange(n_sites) / n_sites, perimeter_m)
-    sx, sy = _route_point(spec, s_sites)
+    # Sites: evenly spread along the route's long (x) side with a small jitter, alternately below and
+    # above the route at a random distance `cell_offset_m`.
+    w, h = spec.route_size_m
+    jitter = rng.uniform(-0.1, 0.1, size=n_sites) * w / n_sites
+    sx = spec.origin_m[0] + w * (np.arange(n_sites) + 0.5) / n_sites + jitter
     offset = rng.uniform(*spec.cell_offset_m, size=n_sites)
-    angle = rng.uniform(0, 2 * np.pi, size=n_sites)
-    cx, cy = (sx + offset * np.cos(angle))[site_of], (sy + offset * np.sin(angle))[site_of]
+    below = np.arange(n_sites) % 2 == 0
+    sy = spec.origin_m[1] + np.where(below, -offset, h + offset)
+    cx, cy = sx[site_of], sy[site_of]
     bands = [spec.bands[c % n_bands] for c in range(n_cells)]
     fc_hz = np.array([BANDS[b][0] * 1e6 for b in bands])
     n_rb = np.array([BANDS[b][1] for b in bands])
@@ -360,15 +365,17 @@ def _area_traces(
     rsrp_nofade_dbm = p_re_dbm[None, :] - pl_db - shadow_db
     rsrp_all_dbm = rsrp_nofade_dbm + fading_db
 
-    # Serving cell: strongest fading-free RSRP with hysteresis (A3-like handover).
+    # Serving cell: A3-like handover on the layer-3 filtered, fading-free RSRP (TS 36.331 §5.5.3.2:
+    # F_n = (1 − a) F_{n−1} + a M_n, a = 1/2^(k/4)) when a neighbour beats the server by the hysteresis.
+    a_l3 = 0.5 ** (p.l3_filter_k / 4.0)
+    filt = rsrp_nofade_dbm[0].copy()
     serving = np.empty(num_rows, dtype=int)
-    serving[0] = int(np.argmax(rsrp_nofade_dbm[0]))
+    serving[0] = int(np.argmax(filt))
     for k in range(1, num_rows):
-        best = int(np.argmax(rsrp_nofade_dbm[k]))
+        filt = (1.0 - a_l3) * filt + a_l3 * rsrp_nofade_dbm[k]
+        best = int(np.argmax(filt))
         cur = serving[k - 1]
-        serving[k] = (
-            best if rsrp_nofade_dbm[k, best] > rsrp_nofade_dbm[k, cur] + p.handover_hysteresis_db else cur
-        )
+        serving[k] = best if filt[best] > filt[cur] + p.handover_hysteresis_db else cur
 
     # Cell loads: AR(1) in time around the area mean, clipped to [0.02, 0.95].
     rho_l = p.load_rho_per_s**dt
@@ -389,6 +396,9 @@ def _area_traces(
     sinr_db = -10.0 * np.log10(1.0 / sinr_raw + 10.0 ** (-p.sinr_ceiling_db / 10.0))
     rssi_mw = 12.0 * n_rb[serving] * (activity[rows, serving] * rsrp_s_mw + interf_mw + noise_re_mw)
     rsrq_db = 10.0 * np.log10(n_rb[serving] * rsrp_s_mw / rssi_mw)
+    # UE reporting ranges (TS 36.133 Tables 9.1.4-1, 9.1.7-1): RSRP [−140, −44] dBm, RSRQ [−19.5, −3] dB.
+    rsrq_db = np.clip(rsrq_db, -19.5, -3.0)
+    rsrp_report_dbm = np.clip(rsrp_all_dbm[rows, serving], -140.0, -44.0)
 
     # Link adaptation on the reported SINR.
     req_db = _mcs_required_sinr_db(p.shannon_alpha)
@@ -406,7 +416,7 @@ def _area_traces(
     serving_bands = np.array(bands, dtype=object)[serving]
     return {
         "x_m": x_m, "y_m": y_m, "speed_kmh": speed_kmh, "cell_id": cell_id_base + serving,
-        "band": serving_bands, "frequency_mhz": fc_hz[serving] / 1e6, "rsrp_dbm": rsrp_all_dbm[rows, serving],
+        "band": serving_bands, "frequency_mhz": fc_hz[serving] / 1e6, "rsrp_dbm": rsrp_report_dbm,
         "rsrq_db": rsrq_db, "sinr_db": sinr_db, "mcs": mcs, "resource_blocks": rb.astype(int),
         "datarate_mbps": datarate_mbps, "ping_ms": ping_ms,
         # Diagnostics (not in TRACE_COLUMNS): distance to the serving cell and its LOS state.
