@@ -5,6 +5,7 @@
 - `tokenize`: rows as text, in-memory SentencePiece tokenizer, per-area clients and padded batches.
 - `tlm`: llama2.c-style TLM sizes 0/1/2 as `transformers` Llama models.
 - `metrics`: next-token accuracy / perplexity on the predicted span (masked) or all tokens (paper).
+- `benchmark`: centralised training of a TLM on generated traces (step time, accuracy reached).
 
 Modules import torch/transformers/sentencepiece only inside the functions that need them.
 """

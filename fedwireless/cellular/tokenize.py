@@ -16,7 +16,7 @@ piece), identity normalisation (so decode(encode(text)) == text for single-space
 Vocabulary size: the paper's size-0 tokenizer has 237 pieces. With column names as single symbols and
 digits split, our row texts contain too few distinct strings to learn 237 pieces: BPE can only merge
 ``▁`` with ``-`` (digits never merge), so the vocabulary saturates at 3 specials + the symbols + the
-characters + 1 merge (28 for the default format). `vocab_size` is therefore an upper bound
+characters + 1 merge (24 for the default format). `vocab_size` is therefore an upper bound
 (`hard_vocab_limit=False`); `TabularTokenizer.vocab_size` is what the model needs. To reproduce the
 paper's 409,472 parameters exactly, build the model with `vocab_size=max(tokenizer.vocab_size, 237)`;
 the unused embedding rows are never produced as inputs. (The paper's 237 presumably come from raw
