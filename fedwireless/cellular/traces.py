@@ -1,9 +1,10 @@
 """Synthetic LTE drive-test traces in five areas, in the spirit of the Berlin V2X cellular table.
 
 A vehicle drives laps of a closed route in each area (Residential, Park, Avenue, Highway, Tunnel), one
-area after the other, sampled every `sample_period_s`. A few cells (base stations) stand along each
-route; the vehicle is served by the strongest one with a handover hysteresis. Each row is derived from
-standard relations, all computed here with numpy only:
+area after the other, sampled every `sample_period_s`. A few base-station sites stand along each route,
+alternately on either side, each carrying one cell per band of the area (reuse 1); the vehicle is served
+by the strongest cell after layer-3 filtering, with an A3 handover hysteresis (TS 36.331 §5.5.3.2).
+Each row is derived from standard relations, all computed here with numpy only:
 
 1. **Path loss** (3GPP TR 38.901 §7.4.1, Table 7.4.1-1): UMi street canyon (Residential, Park), UMa
    (Avenue, and the cells above the Tunnel), RMa (Highway). LOS/NLOS state per link from the §7.4.2
