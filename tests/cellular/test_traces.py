@@ -1,0 +1,176 @@
+"""Drive-test generator: exact relations, radio-model statistics with named tolerances, determinism."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from fedwireless.cellular.traces import (
+    AREAS,
+    DEFAULT_AREAS,
+    MCS_SPECTRAL_EFFICIENCY,
+    TRACE_COLUMNS,
+    RadioParams,
+    _ar1_along,
+    _mcs_required_sinr_db,
+    generate_traces,
+    los_probability,
+    pathloss_db,
+)
+
+ROWS = 1500
+SEED = 20240401
+# Named tolerances / thresholds of the statistical checks (all at the fixed seed above).
+MIN_TUNNEL_HIGHWAY_SINR_GAP_DB = 5.0  # tunnel mean SINR at least this far below highway's (measured ≈ 14 dB)
+MIN_SPEARMAN_SINR_DATARATE = 0.7  # rank correlation SINR -> data rate (measured ≈ 0.84)
+MIN_SPEARMAN_SINR_MCS = 0.95  # link adaptation is monotone up to the CQI error (measured ≈ 0.99)
+MAX_SPEARMAN_DISTANCE_RSRP = -0.4  # RSRP falls with distance in every open-air area (measured −0.5..−0.8)
+MIN_PING_GAP_LOW_SINR_MS = 10.0  # retransmissions: ping at SINR < MCS-0 need − 2 dB vs > 10 dB (≈ 23 ms)
+MIN_HANDOVERS_PER_AREA = 5
+AR1_LAG1_ABS_TOL = 0.01  # lag-1 autocorrelation of a 200k-step AR(1) (std ≈ 0.002)
+
+
+@pytest.fixture(scope="module")
+def df():
+    return generate_traces(ROWS, np.random.default_rng(SEED), include_diagnostics=True)
+
+
+def test_columns_rows_and_time(df):
+    assert list(df.columns[: len(TRACE_COLUMNS)]) == list(TRACE_COLUMNS)
+    assert list(df["area"].unique()) == list(AREAS)
+    assert (df.groupby("area").size() == ROWS).all()
+    assert np.allclose(np.diff(df["time_s"]), 1.0)
+
+
+def test_determinism(df):
+    again = generate_traces(ROWS, np.random.default_rng(SEED), include_diagnostics=True)
+    assert again.equals(df)
+    other = generate_traces(ROWS, np.random.default_rng(SEED + 1), include_diagnostics=True)
+    assert not np.allclose(other["rsrp_dbm"], df["rsrp_dbm"])
+
+
+def test_speeds_in_area_ranges(df):
+    for area, g in df.groupby("area"):
+        lo, hi = DEFAULT_AREAS[area].speed_range_kmh
+        assert g["speed_kmh"].between(lo, hi).all(), area
+
+
+def test_tunnel_sinr_below_highway(df):
+    sinr = df.groupby("area")["sinr_db"].mean()
+    assert sinr["Highway"] - sinr["Tunnel"] > MIN_TUNNEL_HIGHWAY_SINR_GAP_DB
+    assert (~df.loc[df.area == "Tunnel", "serving_los"]).all()
+
+
+def test_datarate_and_mcs_increase_with_sinr(df):
+    assert spearmanr(df["sinr_db"], df["datarate_mbps"])[0] > MIN_SPEARMAN_SINR_DATARATE
+    assert spearmanr(df["sinr_db"], df["mcs"])[0] > MIN_SPEARMAN_SINR_MCS
+
+
+def test_rsrp_decreases_with_distance(df):
+    for area in ("Residential", "Park", "Avenue", "Highway"):
+        g = df[df.area == area]
+        assert spearmanr(g["serving_distance_m"], g["rsrp_dbm"])[0] < MAX_SPEARMAN_DISTANCE_RSRP, area
+
+
+def test_ping_grows_when_sinr_falls(df):
+    low = df.loc[df.sinr_db < _mcs_required_sinr_db(0.6)[0] - 2.0, "ping_ms"]
+    high = df.loc[df.sinr_db > 10.0, "ping_ms"]
+    assert len(low) > 20
+    assert low.mean() - high.mean() > MIN_PING_GAP_LOW_SINR_MS
+
+
+def test_handovers_happen_within_area_cells(df):
+    for area, g in df.groupby("area"):
+        assert (g["cell_id"].diff().fillna(0) != 0).sum() >= MIN_HANDOVERS_PER_AREA, area
+    assert df.groupby("cell_id")["area"].nunique().max() == 1  # cell ids are unique per area
+
+
+def test_reporting_ranges(df):
+    assert df["rsrq_db"].between(-19.5, -3.0).all()
+    assert df["rsrp_dbm"].between(-140.0, -44.0).all()
+    assert df["sinr_db"].max() < 30.0  # impairment ceiling
+    assert df["mcs"].between(0, 28).all()
+
+
+def test_datarate_formula_exact(df):
+    # Reference re-derivation, row by row: RB x 12 x 14 x 1000 x SE(MCS) x (1 - 0.14) / 1e6.
+    for _, r in df.sample(50, random_state=0).iterrows():
+        q, rate = [(2, 120), (2, 157), (2, 193), (2, 251), (2, 308), (2, 379), (2, 449), (2, 526), (2, 602),
+                   (2, 679), (4, 340), (4, 378), (4, 434), (4, 490), (4, 553), (4, 616), (4, 658), (6, 438),
+                   (6, 466), (6, 517), (6, 567), (6, 616), (6, 666), (6, 719), (6, 772), (6, 822), (6, 873),
+                   (6, 910), (6, 948)][int(r.mcs)]  # fmt: skip
+        expected = r.resource_blocks * 12 * 14 * 1000 * (q * rate / 1024) * 0.86 / 1e6
+        assert r.datarate_mbps == pytest.approx(expected, rel=1e-12)
+    assert MCS_SPECTRAL_EFFICIENCY[0] == pytest.approx(0.2344, abs=1e-4)
+    assert MCS_SPECTRAL_EFFICIENCY[-1] == pytest.approx(5.5547, abs=1e-4)
+
+
+def test_isolated_cell_sinr_and_rsrq_rederived():
+    # One site, one band, constant load: no interference, so (TS 36.214 / module docstring)
+    # SINR = 1 / (N/RSRP + 1/SINR_max) and RSRQ = 10 log10(RSRP / (12 (a RSRP + N))), a = 1/6 + 5/6 load.
+    spec = replace(DEFAULT_AREAS["Park"], num_sites=1, bands=("B3",), mean_load=0.3)
+    radio = RadioParams(load_sigma=0.0)
+    out = generate_traces(
+        200, np.random.default_rng(3), areas=("Park",), area_specs={"Park": spec}, radio=radio
+    )
+    out = out[out.rsrp_dbm.between(-139.9, -44.1)]  # reported values not clipped
+    rsrp_mw = 10 ** (out.rsrp_dbm.to_numpy() / 10)
+    noise_mw = 10 ** ((-174 + 10 * math.log10(15e3) + radio.noise_figure_db) / 10)
+    sinr = -10 * np.log10(noise_mw / rsrp_mw + 10 ** (-radio.sinr_ceiling_db / 10))
+    assert np.allclose(out.sinr_db, sinr)
+    a = 1 / 6 + 5 / 6 * 0.3
+    rsrq = np.clip(10 * np.log10(rsrp_mw / (12 * (a * rsrp_mw + noise_mw))), -19.5, -3.0)
+    assert np.allclose(out.rsrq_db, rsrq)
+    assert (out.cell_id == out.cell_id.iloc[0]).all()
+
+
+def test_pathloss_reference_points():
+    # Scalar re-derivation of TR 38.901 Table 7.4.1-1 at fc = 3.5 GHz, d2D = 100 m.
+    d3d_uma = math.hypot(100.0, 23.5)
+    assert float(pathloss_db("uma", 100.0, 3.5e9, los=True, h_bs_m=25.0)) == pytest.approx(
+        28.0 + 22 * math.log10(d3d_uma) + 20 * math.log10(3.5)
+    )
+    nlos = 13.54 + 39.08 * math.log10(d3d_uma) + 20 * math.log10(3.5)
+    assert float(pathloss_db("uma", 100.0, 3.5e9, los=False, h_bs_m=25.0)) == pytest.approx(nlos)
+    d3d_umi = math.hypot(100.0, 8.5)
+    umi_nlos = 35.3 * math.log10(d3d_umi) + 22.4 + 21.3 * math.log10(3.5)
+    assert float(pathloss_db("umi", 100.0, 3.5e9, los=False, h_bs_m=10.0)) == pytest.approx(umi_nlos)
+    # Beyond the breakpoint (UMa d'BP = 4 * 24 * 0.5 * fc / c = 560 m at 3.5 GHz): 40 log10 slope.
+    pl = pathloss_db("uma", np.array([1000.0, 2000.0]), 3.5e9, los=True, h_bs_m=25.0)
+    d3 = np.hypot([1000.0, 2000.0], 23.5)
+    assert pl[1] - pl[0] == pytest.approx(40 * math.log10(d3[1] / d3[0]))
+    # RMa LOS below the breakpoint: 20 log10(40 pi d fc / 3) + ... (h = 5 m), d2D = 500 m, fc = 0.8 GHz.
+    d3 = math.hypot(500.0, 33.5)
+    rma = (20 * math.log10(40 * math.pi * d3 * 0.8 / 3) + min(0.03 * 5**1.72, 10) * math.log10(d3)
+           - min(0.044 * 5**1.72, 14.77) + 0.002 * math.log10(5) * d3)  # fmt: skip
+    assert float(pathloss_db("rma", 500.0, 0.8e9, los=True, h_bs_m=35.0)) == pytest.approx(rma)
+
+
+def test_los_probability_shape():
+    d = np.array([5.0, 18.0, 50.0, 200.0, 1000.0])
+    for model in ("uma", "umi", "rma"):
+        p = los_probability(model, d)
+        assert p[0] == 1.0 and np.all(np.diff(p) <= 0)
+    assert los_probability("umi", 50.0) == pytest.approx(18 / 50 + math.exp(-50 / 36) * (1 - 18 / 50))
+
+
+def test_ar1_lag1_correlation():
+    rho = math.exp(-1 / 37)
+    x = _ar1_along(200_000, rho, np.random.default_rng(1))
+    assert np.corrcoef(x[:-1], x[1:])[0, 1] == pytest.approx(rho, abs=AR1_LAG1_ABS_TOL)
+    assert x.std() == pytest.approx(1.0, abs=0.05)
+
+
+def test_rows_per_area_mapping_and_errors():
+    small = generate_traces({"Park": 5, "Tunnel": 3}, np.random.default_rng(0), areas=("Park", "Tunnel"))
+    assert small.groupby("area").size().to_dict() == {"Park": 5, "Tunnel": 3}
+    with pytest.raises(ValueError, match="unknown area"):
+        generate_traces(10, np.random.default_rng(0), areas=("Moon",))
+    with pytest.raises(ValueError, match="num_rows_per_area"):
+        generate_traces(1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="sample_period_s"):
+        generate_traces(10, np.random.default_rng(0), sample_period_s=0)
+    with pytest.raises(ValueError, match="model must be one of"):
+        pathloss_db("rural", 10.0, 1e9, los=True, h_bs_m=10.0)
