@@ -32,9 +32,7 @@ def evaluate(model, task, batch_size: int = 256) -> dict[str, float]:
         for b in task.test_batches(batch_size):
             logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
             for masked in (True, False):
-                nll, n = token_nll_sum(
-                    logits, b["input_ids"], b["attention_mask"], b["loss_mask"], masked=masked
-                )
+                nll, n = token_nll_sum(logits, b["input_ids"], b["attention_mask"], b["loss_mask"], masked=masked)
                 if masked:
                     keep = b["loss_mask"][:, 1:].bool() & b["attention_mask"][:, 1:].bool()
                 else:
@@ -83,9 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     warmup = max(1, args.steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
-        lambda s: (
-            min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))
-        ),
+        lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)),
     )
     # Pool every client's training sequences into one data set (centralised baseline).
     from fedwireless.cellular.tokenize import Sequences

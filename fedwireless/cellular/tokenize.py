@@ -126,9 +126,7 @@ class TabularTokenizer:
         import sentencepiece as spm
 
         if vocab_size < len(symbols) + 4:
-            raise ValueError(
-                f"vocab_size must be >= {len(symbols) + 4} (symbols + specials), got {vocab_size}"
-            )
+            raise ValueError(f"vocab_size must be >= {len(symbols) + 4} (symbols + specials), got {vocab_size}")
         if model_type not in ("bpe", "unigram"):
             raise ValueError(f"model_type must be 'bpe' or 'unigram', got {model_type!r}")
         buf = io.BytesIO()
@@ -295,9 +293,7 @@ class TabularTextTask:
             part = df[df[client_column] == c]
             n_test = int(round(test_fraction * len(part)))
             if n_test < 1 or len(part) - n_test < 1:
-                raise ValueError(
-                    f"client {c!r} has {len(part)} rows: too few for test_fraction={test_fraction}"
-                )
+                raise ValueError(f"client {c!r} has {len(part)} rows: too few for test_fraction={test_fraction}")
             train_parts[c] = part.iloc[: len(part) - n_test]
             test_parts.append(part.iloc[len(part) - n_test :])
         train_text = {c: format_rows(p, self.fmt) for c, p in train_parts.items()}
@@ -338,6 +334,4 @@ class TabularTextTask:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         for i in range(0, len(self.test), batch_size):
-            yield pad_batch(
-                self.test, np.arange(i, min(i + batch_size, len(self.test))), self.tokenizer.pad_id
-            )
+            yield pad_batch(self.test, np.arange(i, min(i + batch_size, len(self.test))), self.tokenizer.pad_id)

@@ -112,9 +112,7 @@ def test_isolated_cell_sinr_and_rsrq_rederived():
     # SINR = 1 / (N/RSRP + 1/SINR_max) and RSRQ = 10 log10(RSRP / (12 (a RSRP + N))), a = 1/6 + 5/6 load.
     spec = replace(DEFAULT_AREAS["Park"], num_sites=1, bands=("B3",), mean_load=0.3)
     radio = RadioParams(load_sigma=0.0)
-    out = generate_traces(
-        200, np.random.default_rng(3), areas=("Park",), area_specs={"Park": spec}, radio=radio
-    )
+    out = generate_traces(200, np.random.default_rng(3), areas=("Park",), area_specs={"Park": spec}, radio=radio)
     out = out[out.rsrp_dbm.between(-139.9, -44.1)]  # reported values not clipped
     rsrp_mw = 10 ** (out.rsrp_dbm.to_numpy() / 10)
     noise_mw = 10 ** ((-174 + 10 * math.log10(15e3) + radio.noise_figure_db) / 10)

@@ -21,15 +21,11 @@ def test_few_steps_reduce_span_loss():
     losses = []
     for _ in range(STEPS):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = span_loss(
-            logits, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], masked=False
-        )
+        loss = span_loss(logits, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], masked=False)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert losses[0] - losses[-1] > MIN_LOSS_DROP_NATS
-    acc = next_token_accuracy(
-        logits, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], masked=False
-    )
+    acc = next_token_accuracy(logits, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], masked=False)
     assert 0.0 <= acc <= 1.0
