@@ -47,9 +47,7 @@ Each row is derived from standard relations, all computed here with numpy only:
 Returned as a `pandas.DataFrame` with the columns of `TRACE_COLUMNS`. Randomness only from the
 `numpy.random.Generator` passed in.
 
-Path-loss helpers `pathloss_db` / `los_probability` are private stand-ins with the signature of the
-future `channels.pathloss_db(model, d2d_m, fc_hz, los=..., h_bs_m=..., h_ut_m=...)` and
-`channels.los_probability(model, d2d_m)`; swap the import once `channels` provides them.
+Path loss and LOS probability come from `channels` (the same TR 38.901 code as the co-simulator's world).
 """
 
 from __future__ import annotations
@@ -60,6 +58,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import j0, ndtr
+
+from channels.pathloss import los_probability, pathloss_db
 
 if TYPE_CHECKING:  # pandas is imported lazily by generate_traces
     import pandas as pd
@@ -92,94 +92,6 @@ MCS_SPECTRAL_EFFICIENCY = np.array([q * r / 1024.0 for q, r in MCS_TABLE_1])  # 
 # ---------------------------------------------------------------------------------------------------
 # Path loss and LOS probability, TR 38.901 Table 7.4.1-1 and §7.4.2. Private stand-ins for `channels`.
 # ---------------------------------------------------------------------------------------------------
-PATHLOSS_MODELS = ("uma", "umi", "rma")
-_RMA_H_BUILDING_M = 5.0  # RMa default average building height h (Table 7.4.1-1 note)
-_RMA_W_STREET_M = 20.0  # RMa default average street width W
-
-
-def _check_model(model: str) -> str:
-    if model not in PATHLOSS_MODELS:
-        raise ValueError(f"model must be one of {', '.join(PATHLOSS_MODELS)}, got {model!r}")
-    return model
-
-
-def los_probability(model: str, d2d_m: np.ndarray | float) -> np.ndarray:
-    """LOS probability of TR 38.901 Table 7.4.2-1 (outdoor UE, h_UT ≤ 13 m so C'(h_UT) = 0 for UMa).
-
-    UMi: 1 for d ≤ 18 m, else 18/d + exp(−d/36)(1 − 18/d); UMa: same with 63 m; RMa: 1 for d ≤ 10 m,
-    else exp(−(d − 10)/1000).
-    """
-    _check_model(model)
-    d = np.asarray(d2d_m, dtype=float)
-    if np.any(d < 0):
-        raise ValueError(f"d2d_m must be >= 0, got min {d.min()}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if model == "rma":
-            p = np.where(d <= 10.0, 1.0, np.exp(-(d - 10.0) / 1000.0))
-        else:
-            d1, d2 = 18.0, (36.0 if model == "umi" else 63.0)
-            p = np.where(d <= d1, 1.0, d1 / d + np.exp(-d / d2) * (1.0 - d1 / d))
-    return p
-
-
-def pathloss_db(
-    model: str,
-    d2d_m: np.ndarray | float,
-    fc_hz: float,
-    *,
-    los: np.ndarray | bool,
-    h_bs_m: float,
-    h_ut_m: float = 1.5,
-) -> np.ndarray:
-    """Path loss [dB] of TR 38.901 Table 7.4.1-1 for `model` in {"uma", "umi", "rma"}.
-
-    Distances below 10 m are clipped to 10 m (the table's validity range starts there). UMa uses
-    h_E = 1 m, exact for h_UT ≤ 13 m (C(d2D, h_UT) = 0); larger h_UT is rejected. NLOS is
-    max(PL_LOS, PL'_NLOS) as the table prescribes. RMa uses h = 5 m, W = 20 m.
-    """
-    _check_model(model)
-    if fc_hz <= 0:
-        raise ValueError(f"fc_hz must be > 0, got {fc_hz}")
-    if h_bs_m <= h_ut_m:
-        raise ValueError(f"h_bs_m must exceed h_ut_m={h_ut_m}, got {h_bs_m}")
-    if model == "uma" and not (1.5 <= h_ut_m <= 13.0):
-        raise ValueError(f"h_ut_m must be in [1.5, 13] m for uma (h_E = 1 m), got {h_ut_m}")
-    d2d = np.maximum(np.asarray(d2d_m, dtype=float), 10.0)
-    los_arr = np.broadcast_to(np.asarray(los, dtype=bool), d2d.shape)
-    fc_ghz = fc_hz / 1e9
-    d3d = np.sqrt(d2d**2 + (h_bs_m - h_ut_m) ** 2)
-    if model in ("uma", "umi"):
-        h_e = 1.0
-        d_bp = 4.0 * (h_bs_m - h_e) * (h_ut_m - h_e) * fc_hz / SPEED_OF_LIGHT_M_S
-        if model == "uma":
-            pl1 = 28.0 + 22.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-            pl2 = (28.0 + 40.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-                   - 9.0 * np.log10(d_bp**2 + (h_bs_m - h_ut_m) ** 2))  # fmt: skip
-            nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(fc_ghz) - 0.6 * (h_ut_m - 1.5)
-        else:
-            pl1 = 32.4 + 21.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-            pl2 = (32.4 + 40.0 * np.log10(d3d) + 20.0 * np.log10(fc_ghz)
-                   - 9.5 * np.log10(d_bp**2 + (h_bs_m - h_ut_m) ** 2))  # fmt: skip
-            nlos = 35.3 * np.log10(d3d) + 22.4 + 21.3 * np.log10(fc_ghz) - 0.3 * (h_ut_m - 1.5)
-        pl_los = np.where(d2d <= d_bp, pl1, pl2)
-    else:
-        h, w = _RMA_H_BUILDING_M, _RMA_W_STREET_M
-        d_bp = 2.0 * np.pi * h_bs_m * h_ut_m * fc_hz / SPEED_OF_LIGHT_M_S
-
-        def _pl1(d: np.ndarray) -> np.ndarray:
-            return (20.0 * np.log10(40.0 * np.pi * d * fc_ghz / 3.0)
-                    + min(0.03 * h**1.72, 10.0) * np.log10(d) - min(0.044 * h**1.72, 14.77)
-                    + 0.002 * np.log10(h) * d)  # fmt: skip
-
-        d3d_bp = np.sqrt(d_bp**2 + (h_bs_m - h_ut_m) ** 2)
-        pl_los = np.where(d2d <= d_bp, _pl1(d3d), _pl1(np.asarray(d3d_bp)) + 40.0 * np.log10(d3d / d3d_bp))
-        nlos = (161.04 - 7.1 * np.log10(w) + 7.5 * np.log10(h)
-                - (24.37 - 3.7 * (h / h_bs_m) ** 2) * np.log10(h_bs_m)
-                + (43.42 - 3.1 * np.log10(h_bs_m)) * (np.log10(d3d) - 3.0)
-                + 20.0 * np.log10(fc_ghz) - (3.2 * np.log10(11.75 * h_ut_m) ** 2 - 4.97))  # fmt: skip
-    return np.where(los_arr, pl_los, np.maximum(pl_los, nlos))
-
-
 # Shadow-fading σ [dB] and decorrelation distance [m] per (model, LOS) (TR 38.901 Tables 7.4.1-1, 7.5-6),
 # and LOS-state correlation distance [m] (Table 7.6.3.1-2).
 _SHADOW_SIGMA_DB = {("uma", True): 4.0, ("uma", False): 6.0, ("umi", True): 4.0, ("umi", False): 7.82,

@@ -16,8 +16,6 @@ from fedwireless.cellular.traces import (
     _ar1_along,
     _mcs_required_sinr_db,
     generate_traces,
-    los_probability,
-    pathloss_db,
 )
 
 ROWS = 1500
@@ -124,34 +122,13 @@ def test_isolated_cell_sinr_and_rsrq_rederived():
     assert (out.cell_id == out.cell_id.iloc[0]).all()
 
 
-def test_pathloss_reference_points():
-    # Scalar re-derivation of TR 38.901 Table 7.4.1-1 at fc = 3.5 GHz, d2D = 100 m.
-    d3d_uma = math.hypot(100.0, 23.5)
-    assert float(pathloss_db("uma", 100.0, 3.5e9, los=True, h_bs_m=25.0)) == pytest.approx(
-        28.0 + 22 * math.log10(d3d_uma) + 20 * math.log10(3.5)
-    )
-    nlos = 13.54 + 39.08 * math.log10(d3d_uma) + 20 * math.log10(3.5)
-    assert float(pathloss_db("uma", 100.0, 3.5e9, los=False, h_bs_m=25.0)) == pytest.approx(nlos)
-    d3d_umi = math.hypot(100.0, 8.5)
-    umi_nlos = 35.3 * math.log10(d3d_umi) + 22.4 + 21.3 * math.log10(3.5)
-    assert float(pathloss_db("umi", 100.0, 3.5e9, los=False, h_bs_m=10.0)) == pytest.approx(umi_nlos)
-    # Beyond the breakpoint (UMa d'BP = 4 * 24 * 0.5 * fc / c = 560 m at 3.5 GHz): 40 log10 slope.
-    pl = pathloss_db("uma", np.array([1000.0, 2000.0]), 3.5e9, los=True, h_bs_m=25.0)
-    d3 = np.hypot([1000.0, 2000.0], 23.5)
-    assert pl[1] - pl[0] == pytest.approx(40 * math.log10(d3[1] / d3[0]))
-    # RMa LOS below the breakpoint: 20 log10(40 pi d fc / 3) + ... (h = 5 m), d2D = 500 m, fc = 0.8 GHz.
-    d3 = math.hypot(500.0, 33.5)
-    rma = (20 * math.log10(40 * math.pi * d3 * 0.8 / 3) + min(0.03 * 5**1.72, 10) * math.log10(d3)
-           - min(0.044 * 5**1.72, 14.77) + 0.002 * math.log10(5) * d3)  # fmt: skip
-    assert float(pathloss_db("rma", 500.0, 0.8e9, los=True, h_bs_m=35.0)) == pytest.approx(rma)
+def test_generator_uses_the_channels_pathloss():
+    # One path-loss implementation in the project: the generator's is the co-simulator's.
+    import channels.pathloss
+    import fedwireless.cellular.traces as traces
 
-
-def test_los_probability_shape():
-    d = np.array([5.0, 18.0, 50.0, 200.0, 1000.0])
-    for model in ("uma", "umi", "rma"):
-        p = los_probability(model, d)
-        assert p[0] == 1.0 and np.all(np.diff(p) <= 0)
-    assert los_probability("umi", 50.0) == pytest.approx(18 / 50 + math.exp(-50 / 36) * (1 - 18 / 50))
+    assert traces.pathloss_db is channels.pathloss.pathloss_db
+    assert traces.los_probability is channels.pathloss.los_probability
 
 
 def test_ar1_lag1_correlation():
@@ -170,5 +147,3 @@ def test_rows_per_area_mapping_and_errors():
         generate_traces(1, np.random.default_rng(0))
     with pytest.raises(ValueError, match="sample_period_s"):
         generate_traces(10, np.random.default_rng(0), sample_period_s=0)
-    with pytest.raises(ValueError, match="model must be one of"):
-        pathloss_db("rural", 10.0, 1e9, los=True, h_bs_m=10.0)
