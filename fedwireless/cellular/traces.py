@@ -89,9 +89,6 @@ MCS_TABLE_1 = (
 MCS_SPECTRAL_EFFICIENCY = np.array([q * r / 1024.0 for q, r in MCS_TABLE_1])  # bit/s/Hz, [29]
 
 
-# ---------------------------------------------------------------------------------------------------
-# Path loss and LOS probability, TR 38.901 Table 7.4.1-1 and §7.4.2. Private stand-ins for `channels`.
-# ---------------------------------------------------------------------------------------------------
 # Shadow-fading σ [dB] and decorrelation distance [m] per (model, LOS) (TR 38.901 Tables 7.4.1-1, 7.5-6),
 # and LOS-state correlation distance [m] (Table 7.6.3.1-2).
 _SHADOW_SIGMA_DB = {("uma", True): 4.0, ("uma", False): 6.0, ("umi", True): 4.0, ("umi", False): 7.82,
