@@ -130,6 +130,8 @@ class Simulation:
         self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
         self.round_index = 0
         self.sim_time_s = 0.0
+        self._cr_bits = 0
+        self._cr_clients = 0
         self.round_rows: list[dict[str, Any]] = []
         self.device_rows: list[dict[str, Any]] = []
         self.timing_rows: list[dict[str, Any]] = []
@@ -225,6 +227,9 @@ class Simulation:
         )
         self.sim_time_s += round_s
         t_sim = time.perf_counter()
+        # The paper's compression ratio counts every trained client's full upload and one broadcast each.
+        self._cr_bits += sum(p.uplink_bits + p.downlink_bits for p in plays)
+        self._cr_clients += len(plays)
 
         arrived = [by_device[p.device] for p in plays if p.arrived]
         self.learner.aggregate(arrived)
@@ -362,9 +367,13 @@ class Simulation:
             "updates_arrived": int(sum(r["arrived"] for r in rr)),
             "wall_time_s": wall_time_s,
         }
-        for extra in ("perplexity",):
+        for extra in ("perplexity", "span_accuracy", "span_perplexity", "all_tokens_accuracy", "all_tokens_perplexity"):
             if extra in last:
                 out[f"final_{extra}"] = last[extra]
+        params = getattr(self.learner, "compression_params", None)
+        if params is not None and self._cr_clients:
+            # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (REFERENCE.md).
+            out["compression_ratio"] = self._cr_bits / (2 * self._cr_clients * 32 * params())
         out.update(self.learner.info())
         out.setdefault("learning", "real")
         out["fedwireless_version"] = __version__
@@ -413,6 +422,8 @@ def run_scenario(
         write_csv(stage / "rounds.csv", sim.round_rows, _columns(ROUND_COLUMNS, sim.round_rows))
         write_csv(stage / "devices.csv", sim.device_rows, DEVICE_COLUMNS)
         write_csv(stage / "timing.csv", sim.timing_rows)
+        for name, blob in getattr(sim.learner, "artifacts", {}).items():
+            (stage / name).write_bytes(blob)
         summary = sim.summary(time.perf_counter() - t0)
         if plots if plots is not None else sc.output.plots:
             from fedwireless.plots import plot_run

@@ -261,6 +261,11 @@ def _cross_checks(sc: Scenario) -> list[str]:
                 f"base_stations[{i}].pathloss.params: only the log-distance model takes parameters, "
                 f"got {dict(bs.pathloss.params)}"
             )
+    if sc.task.model.source == "tlm" and sc.federated.training != "full":
+        problems.append(
+            "federated.training: a TLM is trained from scratch (no pre-trained base for LoRA), so it needs 'full', "
+            f"got {sc.federated.training!r}"
+        )
     from optimizers import validate_policy_params
 
     try:

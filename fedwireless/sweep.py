@@ -34,13 +34,25 @@ from fedwireless.scenario import (
 )
 
 INDEX_FILE = "index.csv"
-SUMMARY_KEYS = ("final_accuracy", "final_loss", "total_energy_j", "sim_time_s", "total_uplink_bits", "wall_time_s")
+SUMMARY_KEYS = (
+    "final_accuracy",
+    "final_loss",
+    "final_perplexity",
+    "compression_ratio",
+    "total_energy_j",
+    "sim_time_s",
+    "total_uplink_bits",
+    "total_downlink_bits",
+    "updates_arrived",
+    "wall_time_s",
+)
 
 
 class SweepConfig(Section):
     name: str | None = None
     base: str | None = None  # scenario file, relative to the sweep file
     scenario: dict[str, Any] | None = None  # or an inline scenario
+    set: dict[str, Any] = Field(default_factory=dict)  # overrides applied to every point (dotted keys)
     grid: dict[str, list[Any]] = Field(default_factory=dict)  # Cartesian product
     zip: dict[str, list[Any]] = Field(default_factory=dict)  # varied together (equal lengths)
     out: str | None = None  # default: runs/sweeps/<name>
@@ -113,6 +125,8 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
         base = load_scenario_dict(p.parent / cfg.base)
     else:
         base = dict(cfg.scenario or {})
+    if cfg.set:
+        base = apply_overrides(base, cfg.set)
     name = cfg.name or p.stem
     points = expand(cfg)
     problems = []

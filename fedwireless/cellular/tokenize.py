@@ -43,15 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fedwireless.cellular.columns import DEFAULT_FEATURES, DEFAULT_TARGET
+
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
 TARGET_MARKER = "-->"
 EQUALS = "="
-
-DEFAULT_FEATURES = ("speed_kmh", "cell_id", "rsrp_dbm", "rsrq_db", "sinr_db")
-DEFAULT_TARGET = "datarate_mbps"
 
 
 @dataclass(frozen=True)

@@ -60,16 +60,12 @@ import numpy as np
 from scipy.special import j0, ndtr
 
 from channels.pathloss import los_probability, pathloss_db
+from fedwireless.cellular.columns import AREAS, TRACE_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported lazily by generate_traces
     import pandas as pd
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
-AREAS = ("Residential", "Park", "Avenue", "Highway", "Tunnel")
-TRACE_COLUMNS = (
-    "time_s", "x_m", "y_m", "speed_kmh", "area", "cell_id", "band", "frequency_mhz", "rsrp_dbm",
-    "rsrq_db", "sinr_db", "mcs", "resource_blocks", "datarate_mbps", "ping_ms",
-)  # fmt: skip
 
 # LTE bands used by the cells: name -> (DL centre frequency MHz, bandwidth in resource blocks).
 BANDS: dict[str, tuple[float, int]] = {

@@ -6,13 +6,17 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
 
-DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl")
+DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x")
+CELLULAR_DATASETS = ("cellular", "berlin-v2x")
 
 
 class DatasetConfig(Section):
-    name: Literal["sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl"] = "sentiment"
+    # cellular: generated drive-test traces (fedwireless.cellular.traces); berlin-v2x: a Berlin V2X
+    # cellular table the user has (CSV, or parquet with pyarrow) at `path`.
+    name: Literal["sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x"] = "sentiment"
     # Files (glue-*, csv, jsonl): training file, test file; the public (pre-training) text is the
     # training file's text without labels unless `public_path` is given.
     path: str | None = None
@@ -27,18 +31,44 @@ class DatasetConfig(Section):
     label_noise: float = Field(0.05, ge=0, lt=0.5)  # fraction of training labels flipped
     max_train: int | None = Field(None, ge=2)  # cap on rows read from a file
     max_test: int | None = Field(None, ge=1)
+    # Cellular tables (cellular, berlin-v2x): rows as text `k = v ... --> target = value`.
+    rows_per_area: int = Field(2000, ge=10)  # generated traces
+    areas: list[str] | None = None  # generated: areas driven (default all five); berlin-v2x: areas kept
+    features: list[str] = Field(default_factory=lambda: list(DEFAULT_FEATURES), min_length=1)
+    target: str = DEFAULT_TARGET
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # last fraction of each area's rows, in time order
+    tokenizer_vocab: int = Field(237, ge=16)  # SentencePiece upper bound (the paper's size-0 vocabulary)
+    column_map: dict[str, str | None] = Field(default_factory=dict)  # berlin-v2x: our name -> file column
+    datarate_scale: float = Field(1e-6, gt=0)  # berlin-v2x: file data-rate unit -> Mbit/s
 
     @model_validator(mode="after")
     def _files_for_file_datasets(self) -> DatasetConfig:
-        if self.name != "sentiment" and not self.path:
+        if self.name not in ("sentiment", "cellular") and not self.path:
             raise ValueError(f"path is required for the {self.name!r} data set")
+        if self.name in CELLULAR_DATASETS:
+            known = [c for c in TRACE_COLUMNS if c not in ("time_s", "area")]
+            bad = [c for c in (*self.features, self.target) if c not in known]
+            if bad:
+                raise ValueError(f"features/target: unknown column(s) {bad}; known: {', '.join(known)}")
+            if self.target in self.features:
+                raise ValueError(f"target {self.target!r} must not also be a feature")
+            if self.name == "cellular" and self.areas is not None:
+                unknown = [a for a in self.areas if a not in AREAS]
+                if unknown or not self.areas:
+                    raise ValueError(f"areas: must name some of {', '.join(AREAS)}, got {self.areas}")
         return self
 
 
 class ModelConfig(Section):
-    # tiny-llama: a Llama built from these dimensions with random init; local: a save_pretrained directory.
-    source: Literal["tiny-llama", "local"] = "tiny-llama"
+    # tiny-llama: a Llama built from these dimensions, pre-trained on the public split; local: a
+    # save_pretrained directory; tlm: the cellular paper's llama2.c-style sizes 0/1/2, trained from
+    # scratch (the dimension fields below do not apply; max_seq_len follows the longest row).
+    source: Literal["tiny-llama", "local", "tlm"] = "tiny-llama"
     path: str | None = None
+    size: Literal[0, 1, 2] = 0  # tlm
+    # tlm: embedding rows = max(tokenizer pieces, min_vocab_size); 237 gives the paper's 409,472
+    # parameters for size 0 (our tokenizer needs fewer pieces; the extra rows are never input).
+    min_vocab_size: int = Field(237, ge=1)
     hidden_size: int = Field(64, ge=8)
     num_layers: int = Field(2, ge=1)
     num_heads: int = Field(4, ge=1)
@@ -69,8 +99,10 @@ class PretrainConfig(Section):
 
 class PartitionConfig(Section):
     # iid: shuffled equal shares; dirichlet: label shares per device ~ Dir(alpha); by-group: each device
-    # group prefers one label (group index mod number of labels) for `group_share` of its data.
-    kind: Literal["iid", "dirichlet", "by-group"] = "iid"
+    # group prefers one label (group index mod number of labels) for `group_share` of its data;
+    # by-area (cellular data): each device holds one area's rows — the area named like its device group,
+    # else areas in turn by device index; devices of the same area split its rows.
+    kind: Literal["iid", "dirichlet", "by-group", "by-area"] = "iid"
     alpha: float = Field(0.5, gt=0)
     group_share: float = Field(0.8, ge=0, le=1)
 
@@ -78,6 +110,9 @@ class PartitionConfig(Section):
 class EvalConfig(Section):
     max_samples: int | None = Field(None, ge=1)  # None: the whole test split
     batch_size: int = Field(256, ge=1)
+    # Causal LM on cellular rows: which tokens `accuracy`/`perplexity` count. span: the predicted target
+    # value and </s> (ours); all: every real token (the paper's unmasked variant). Both are reported.
+    tokens: Literal["span", "all"] = "span"
 
 
 class TaskConfig(Section):
@@ -90,7 +125,24 @@ class TaskConfig(Section):
     batch_size: int = Field(16, ge=1)
     lr: float = Field(3.5e-3, gt=0)  # AdamW, fresh each round (clients keep no optimizer state)
     max_grad_norm: float | None = Field(1.0, gt=0)
+    # Causal LM on cellular rows: tokens in the training loss (all: next-token prediction over the whole
+    # row, as the paper trains; span: only the predicted value).
+    train_tokens: Literal["all", "span"] = "all"
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TaskConfig:
+        cellular = self.dataset.name in CELLULAR_DATASETS
+        if cellular != (self.model.source == "tlm"):
+            raise ValueError(
+                "model.source 'tlm' and the cellular data sets (cellular, berlin-v2x) go together, got "
+                f"model.source={self.model.source!r} with dataset.name={self.dataset.name!r}"
+            )
+        if cellular and self.kind != "causal-lm":
+            raise ValueError(f"kind: cellular rows are a next-token (causal-lm) task, got {self.kind!r}")
+        if self.partition.kind == "by-area" and not cellular:
+            raise ValueError(f"partition.kind 'by-area' needs a cellular data set, got {self.dataset.name!r}")
+        return self
 
 
 class CodecConfig(Section):

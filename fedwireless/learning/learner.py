@@ -7,8 +7,15 @@ aggregation, and asks for an evaluation.
 Clients send differential updates (Δ = trained − received) encoded by the scenario's codec; the
 server adds the decoded Δ to what it sent. Lossy codecs run with client-side error feedback where
 the codec asks for it (`error_feedback`, default on for topk and nncodec).
-The downlink payload is the encoded global state; its size is real, and clients start from the
-exact global (downlink quantization error is not modelled).
+LoRA: the downlink payload is the encoded global adapter; its size is real, and clients start from the
+exact global (downlink quantization error is not modelled there). Full-parameter training codes the
+downlink closed-loop: the server sends encode(global − clients' copy) and every client adds the decoded
+difference to its copy, so a lossy downlink changes what clients train from, and its error is carried
+into the next round's difference instead of accumulating. The first round's model comes from the
+shared seed (its download is not billed).
+With `difference_coding`, each client codes its update minus its previous decoded update (a dropped
+upload is assumed recovered: the co-simulator does not model the retransmission that keeps sender and
+receiver references in step).
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ import numpy as np
 import torch
 
 from fedwireless.codecs import make_codec, wrapper_hints
-from fedwireless.codecs.feedback import ErrorFeedback
+from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.learning import aggregate as agg
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import CELLULAR_DATASETS, FederatedConfig, TaskConfig
 from fedwireless.learning.data import WordTokenizer, load_splits, partition
 from fedwireless.learning.models import (
     causal_lm_loss,
@@ -103,14 +110,73 @@ class Learner:
     ) -> None:
         _quiet_transformers()
         t0 = time.perf_counter()
+        self._cache_dir = cache_dir
         self.task, self.fed = task, federated
         self.torch_seed = int(torch_seed)
         self.round = 0
         self.full = federated.training == "full"
         self.ranks = (0,) if self.full else tuple(federated.ranks)
         self.classification = task.kind == "classification"
+        self.cellular = task.dataset.name in CELLULAR_DATASETS
+        self.train_span: np.ndarray | None = None  # cellular rows: 1 on the predicted span
+        self.test_span: np.ndarray | None = None
+        self.device_area: list[str] | None = None
+        self.artifacts: dict[str, bytes] = {}  # files saved with the run (e.g. the tokenizer)
 
         data_rng = np.random.default_rng(partition_rng.integers(0, 2**63))
+        if self.cellular:
+            model = self._prepare_cellular(data_rng, device_groups, num_devices)
+        else:
+            model = self._prepare_text(data_rng, device_groups, num_devices)
+        model.eval()
+        self._base_matmul = matmul_params(model)
+
+        self.codec = make_codec(federated.codec.name, federated.codec.params)
+        hints = wrapper_hints(federated.codec.name, federated.codec.params)
+        self._error_feedback = hints["error_feedback"] and not self.codec.lossless
+        self._difference_coding = hints["difference_coding"]
+        self._senders: dict[int, object] = {}
+
+        if self.full:
+            self.model = model
+            self.global_full = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.client_view = {k: v.clone() for k, v in self.global_full.items()}
+            self._downlink = self._broadcast_full()
+            self._trainable_count = {0: sum(p.numel() for p in model.parameters())}
+            self._adapter_matmul = {0: 0}
+        else:
+            self._build_lora(model)
+        self.setup_s = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ data and base model
+    def _prepare_cellular(self, data_rng: np.random.Generator, device_groups: Sequence[str], num_devices: int):
+        from fedwireless.cellular.source import area_partition, load_cellular
+        from fedwireless.cellular.tlm import build_tlm
+
+        task, m = self.task, self.task.model
+        data = load_cellular(task.dataset, data_rng)
+        self.label_names: tuple[str, ...] = ()
+        self.num_labels = 0
+        self.areas = data.areas
+        self.pad_id = data.pad_id
+        self.train_ids, self.train_mask, self.train_span = data.train_ids, data.train_mask, data.train_span
+        self.train_labels = data.train_area
+        n_test = min(len(data.test_ids), task.eval.max_samples or len(data.test_ids))
+        self.test_ids, self.test_mask = data.test_ids[:n_test], data.test_mask[:n_test]
+        self.test_span = data.test_span[:n_test]
+        self.test_labels = data.test_area[:n_test]
+        self.artifacts["tokenizer.model"] = data.tokenizer_bytes
+        self.tokenizer_pieces = data.tokenizer_pieces
+        if task.partition.kind == "by-area":
+            self.parts, self.device_area = area_partition(data.train_area, data.areas, list(device_groups), data_rng)
+        else:  # iid / dirichlet over areas / by-group over areas
+            self.parts = partition(data.train_area, num_devices, task.partition, data_rng, device_groups)
+        self.base_cache = "none (trained from scratch)"
+        self.vocab_size = max(data.tokenizer_pieces, m.min_vocab_size)
+        return build_tlm(m.size, self.vocab_size, data.max_seq_len, torch_seed=self.torch_seed + 1)
+
+    def _prepare_text(self, data_rng: np.random.Generator, device_groups: Sequence[str], num_devices: int):
+        task = self.task
         splits = load_splits(task.dataset, data_rng)
         self.label_names = splits.train.label_names
         self.num_labels = len(self.label_names)
@@ -136,35 +202,21 @@ class Learner:
 
         # Base model: pre-trained once on the public split and cached, or read from a local directory.
         self.base_cache = "local"
+        self.pad_id = self.tokenizer.pad_id
         if m.source == "local":
             with seeded(self.torch_seed + 1):
                 model = load_local(m.path, task.kind, self.num_labels, self.tokenizer.pad_id)
         else:
             pub_ids, pub_mask = self.tokenizer.encode(splits.public, L)
             base_dir, hit = pretrained_base(
-                m, task.pretrain, self.tokenizer.vocab, pub_ids, pub_mask, self.torch_seed, cache_dir
+                m, task.pretrain, self.tokenizer.vocab, pub_ids, pub_mask, self.torch_seed, self._cache_dir
             )
             self.base_cache = "hit" if hit else "miss"
             self.base_dir = base_dir
             with seeded(self.torch_seed + 1):  # the fresh classification head
                 model = load_local(base_dir, task.kind, self.num_labels, self.tokenizer.pad_id)
-        model.eval()
-        self._base_matmul = matmul_params(model)
-
         self.parts = partition(self.train_labels, num_devices, task.partition, data_rng, device_groups)
-        self.codec = make_codec(federated.codec.name, federated.codec.params)
-        self._error_feedback = wrapper_hints(federated.codec.name, federated.codec.params)["error_feedback"]
-        self._feedback: dict[int, ErrorFeedback] = {}
-
-        if self.full:
-            self.model = model
-            self.global_full = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            self._last_global_delta = {k: torch.zeros_like(v) for k, v in self.global_full.items()}
-            self._trainable_count = {0: sum(p.numel() for p in model.parameters())}
-            self._adapter_matmul = {0: 0}
-        else:
-            self._build_lora(model)
-        self.setup_s = time.perf_counter() - t0
+        return model
 
     # ------------------------------------------------------------------ LoRA set-up
     def _build_lora(self, model: torch.nn.Module) -> None:
@@ -265,8 +317,15 @@ class Learner:
 
     def downlink_payload(self) -> bytes:
         if self.full:
-            return self.codec.encode(self._last_global_delta)
+            return self._downlink
         return self.codec.encode(self._last_broadcast)
+
+    def _broadcast_full(self) -> bytes:
+        """Closed-loop downlink: code global − clients' copy, and move the copy by what clients decode."""
+        diff = {k: self.global_full[k].float() - self.client_view[k].float() for k in self.global_full}
+        payload, decoded = encode_and_reconstruct(self.codec, diff)
+        self.client_view = {k: self.client_view[k] + decoded[k].to(self.client_view[k].dtype) for k in diff}
+        return payload
 
     def _batches(self, device: int, rank: int) -> tuple[list[tuple[torch.Tensor, ...]], int]:
         rng = np.random.default_rng([self.torch_seed, self.round, device, rank])
@@ -281,23 +340,33 @@ class Learner:
             take = order[pos : pos + bs]
             pos += bs
             ids = torch.from_numpy(self.train_ids[take])
-            batches.append((ids, torch.from_numpy(self.train_mask[take]), torch.from_numpy(self.train_labels[take])))
+            batch = (ids, torch.from_numpy(self.train_mask[take]), torch.from_numpy(self.train_labels[take]))
+            if self.train_span is not None:
+                batch += (torch.from_numpy(self.train_span[take]),)
+            batches.append(batch)
             tokens += ids.numel()
         return batches, tokens
 
     def _loss(self, model, batch) -> torch.Tensor:
-        ids, mask, labels = batch
+        ids, mask, labels = batch[:3]
         logits = model(input_ids=ids, attention_mask=mask).logits
         if self.classification:
             return torch.nn.functional.cross_entropy(logits, labels)
+        if len(batch) > 3 and self.task.train_tokens == "span":
+            return causal_lm_loss(logits, ids, batch[3])
         return causal_lm_loss(logits, ids, mask)
 
     def _encode(self, device: int, delta: State) -> tuple[bytes, State]:
-        if self.codec.lossless or not self._error_feedback:
-            payload = self.codec.encode(delta)
-            return payload, self.codec.decode(payload)
-        ef = self._feedback.setdefault(device, ErrorFeedback(self.codec))
-        return ef.encode(delta)
+        """Payload of a client's update and what the server decodes from it (one sender per client)."""
+        sender = self._senders.get(device)
+        if sender is None:
+            sender = DifferenceCoder(self.codec) if self._difference_coding else self.codec
+            if self._error_feedback:
+                sender = ErrorFeedback(sender)
+            self._senders[device] = sender
+        if isinstance(sender, ErrorFeedback):
+            return sender.encode(delta)
+        return encode_and_reconstruct(sender, delta)
 
     def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[ClientUpdate]:
         """Train each (device, rank) from the current global model; same results in any order."""
@@ -306,10 +375,10 @@ class Learner:
         for device, rank in assignments:
             batches, tokens = self._batches(device, rank)
             if self.full:
-                self.model.load_state_dict(self.global_full)
+                self.model.load_state_dict(self.client_view)
                 params = list(self.model.parameters())
                 loss = local_train(self.model, params, batches, self._loss, self.task.lr, self.task.max_grad_norm)
-                start = self.global_full
+                start = self.client_view
                 trained = {k: v.detach() for k, v in self.model.state_dict().items()}
             else:
                 start = self._start_state(rank)
@@ -334,17 +403,18 @@ class Learner:
         return out
 
     def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
+        if self.full:
+            if updates:  # clients' Δ are relative to their copy of the global
+                deltas = [{k: u.state[k] - self.client_view[k] for k in u.state} for u in updates]
+                mean = agg.fedavg_deltas(deltas, [u.num_samples for u in updates])
+                self.global_full = {k: self.global_full[k] + mean[k] for k in self.global_full}
+            self._downlink = self._broadcast_full()
+            return
         if not updates:
             return
         w = [u.num_samples for u in updates]
         states = [u.state for u in updates]
         method = self.fed.aggregation
-        if self.full:
-            deltas = [{k: u.state[k] - self.global_full[k] for k in u.state} for u in updates]
-            mean = agg.fedavg_deltas(deltas, w)
-            self.global_full = {k: self.global_full[k] + mean[k] for k in self.global_full}
-            self._last_global_delta = mean
-            return
         if method == "fedavg":
             self.global_state = agg.fedavg(states, w, self.r_max)
             self._last_broadcast = self.global_state
@@ -385,33 +455,50 @@ class Learner:
         model = self._eval_model()
         model.eval()
         bs = self.task.eval.batch_size
-        total_loss, correct, count = 0.0, 0.0, 0
+        # Counted tokens: "all" (every real next token) and, on cellular rows, "span" (the predicted value).
+        sums = {"all": [0.0, 0.0, 0]} if not self.classification else {"label": [0.0, 0.0, 0]}
+        if self.test_span is not None:
+            sums["span"] = [0.0, 0.0, 0]
         for i in range(0, len(self.test_ids), bs):
             ids = torch.from_numpy(self.test_ids[i : i + bs])
             mask = torch.from_numpy(self.test_mask[i : i + bs])
             logits = model(input_ids=ids, attention_mask=mask).logits
             if self.classification:
                 labels = torch.from_numpy(self.test_labels[i : i + bs])
-                total_loss += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
-                correct += float((logits.argmax(-1) == labels).sum())
-                count += len(labels)
-            else:
-                targets = ids[:, 1:]
-                valid = mask[:, 1:] == 1
-                lp = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
-                ).reshape(targets.shape)
-                total_loss += float(lp[valid].sum())
-                correct += float((logits[:, :-1].argmax(-1) == targets)[valid].sum())
-                count += int(valid.sum())
-        loss = total_loss / max(count, 1)
-        out = {"accuracy": correct / max(count, 1), "loss": loss}
-        if not self.classification:
-            out["perplexity"] = float(np.exp(loss))
-        return out
+                s = sums["label"]
+                s[0] += float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+                s[1] += float((logits.argmax(-1) == labels).sum())
+                s[2] += len(labels)
+                continue
+            targets = ids[:, 1:]
+            lp = torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+            ).reshape(targets.shape)
+            hit = logits[:, :-1].argmax(-1) == targets
+            valid = {"all": mask[:, 1:] == 1}
+            if self.test_span is not None:
+                valid["span"] = valid["all"] & (torch.from_numpy(self.test_span[i : i + bs, 1:]) == 1)
+            for key, v in valid.items():
+                s = sums[key]
+                s[0] += float(lp[v].sum())
+                s[1] += float(hit[v].sum())
+                s[2] += int(v.sum())
+        out: dict[str, float] = {}
+        for key, (nll, hits, count) in sums.items():
+            out[key] = {"accuracy": hits / max(count, 1), "loss": nll / max(count, 1)}
+        if self.classification:
+            return out["label"]
+        if self.test_span is None:
+            return {**out["all"], "perplexity": float(np.exp(out["all"]["loss"]))}
+        primary = out[self.task.eval.tokens]
+        result = {**primary, "perplexity": float(np.exp(primary["loss"]))}
+        for key, name in (("span", "span"), ("all", "all_tokens")):
+            result[f"{name}_accuracy"] = out[key]["accuracy"]
+            result[f"{name}_perplexity"] = float(np.exp(out[key]["loss"]))
+        return result
 
     def info(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "learning": "real",
             "training_path": "sequential",
             "base_cache": self.base_cache,
@@ -420,6 +507,22 @@ class Learner:
             "trainable_params": {str(r): int(n) for r, n in self._trainable_count.items()},
             "setup_s": round(self.setup_s, 3),
         }
+        if self.cellular:
+            out["metric_tokens"] = (
+                "span: the predicted target value and </s>"
+                if self.task.eval.tokens == "span"
+                else "all: every real next token (the paper's unmasked variant)"
+            )
+            out["tokenizer_pieces"] = self.tokenizer_pieces
+            out["model_vocab"] = self.vocab_size
+            out["model_params"] = int(sum(p.numel() for p in self.model.parameters()))
+            if self.device_area is not None:
+                out["device_area"] = list(self.device_area)
+        return out
+
+    def compression_params(self) -> int:
+        """Parameters an uncompressed update would carry (the denominator of the paper's ratio)."""
+        return int(self._trainable_count[max(self._trainable_count)])
 
 
 __all__ = ["ClientUpdate", "Learner", "local_train"]
