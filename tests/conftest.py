@@ -16,6 +16,8 @@ TINY = {
     "task.dataset.num_train": 200,
     "task.dataset.num_test": 50,
     "task.dataset.num_public": 100,
+    "task.dataset.rows_per_area": 60,
+    "task.eval.max_samples": 50,
     "task.local_steps": 2,
     "task.batch_size": 8,
 }

@@ -139,7 +139,7 @@ class Learner:
 
         if self.full:
             self.model = model
-            self.global_full = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.global_full = self._full_state()
             self.client_view = {k: v.clone() for k, v in self.global_full.items()}
             self._downlink = self._broadcast_full()
             self._trainable_count = {0: sum(p.numel() for p in model.parameters())}
@@ -147,6 +147,17 @@ class Learner:
         else:
             self._build_lora(model)
         self.setup_s = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ full-parameter state
+    def _full_state(self) -> State:
+        """Every parameter once: tied weights (the TLM's embedding and output layer) are sent once."""
+        return {k: p.detach().clone() for k, p in self.model.named_parameters()}
+
+    def _load_full(self, state: State) -> None:
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        tied = {k for k in missing if k not in state and "lm_head" in k}
+        if unexpected or set(missing) - tied:
+            raise RuntimeError(f"full-parameter state does not fit the model: missing {missing}, extra {unexpected}")
 
     # ------------------------------------------------------------------ data and base model
     def _prepare_cellular(self, data_rng: np.random.Generator, device_groups: Sequence[str], num_devices: int):
@@ -375,11 +386,11 @@ class Learner:
         for device, rank in assignments:
             batches, tokens = self._batches(device, rank)
             if self.full:
-                self.model.load_state_dict(self.client_view)
+                self._load_full(self.client_view)
                 params = list(self.model.parameters())
                 loss = local_train(self.model, params, batches, self._loss, self.task.lr, self.task.max_grad_norm)
                 start = self.client_view
-                trained = {k: v.detach() for k, v in self.model.state_dict().items()}
+                trained = self._full_state()
             else:
                 start = self._start_state(rank)
                 self._load_adapter(rank, start)
@@ -447,7 +458,7 @@ class Learner:
         if not self.full:
             self._load_adapter(self.r_max, self.global_state)
         else:
-            self.model.load_state_dict(self.global_full)
+            self._load_full(self.global_full)
         return self.model
 
     @torch.no_grad()

@@ -14,6 +14,7 @@ from fedwireless.scenario import ScenarioError, apply_overrides, load_scenario, 
 
 REPO = Path(__file__).resolve().parents[2]
 
+CELL = {"kind": "causal-lm", "dataset": {"name": "cellular"}, "model": {"source": "tlm"}}
 BAD = [
     ({"rounds": 0}, "rounds: must be >= 1, got 0"),
     ({"deadline_s": -1}, "deadline_s: must be > 0, got -1"),
@@ -45,6 +46,17 @@ BAD = [
     ({"chanel": {}}, "chanel: unknown key"),
     ({"policy": {"name": "best"}}, "policy.name: "),
     ({"seed": "abc"}, "seed: "),
+    ({"task": CELL}, "federated.training: a TLM is trained from scratch"),
+    ({"task": {**CELL, "kind": "classification"}}, "task: kind: cellular rows are a next-token (causal-lm) task"),
+    ({"task": {**CELL, "model": {"source": "tiny-llama"}}}, "model.source 'tlm' and the cellular data sets"),
+    ({"task": {"partition": {"kind": "by-area"}}}, "partition.kind 'by-area' needs a cellular data set"),
+    (
+        {"task": {**CELL, "dataset": {"name": "cellular", "features": ["rssi"]}}},
+        "task.dataset: features/target: unknown column(s) ['rssi']",
+    ),
+    ({"task": {**CELL, "dataset": {"name": "cellular", "areas": ["Moon"]}}}, "areas: must name some of"),
+    ({"task": {**CELL, "dataset": {"name": "berlin-v2x"}}}, "path is required for the 'berlin-v2x' data set"),
+    ({"task": {**CELL, "model": {"source": "tlm", "size": 3}}}, "task.model.size: must be one of 0, 1 or 2, got 3"),
 ]
 
 
