@@ -167,6 +167,9 @@ class FederatedConfig(Section):
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
     training: Literal["lora", "full"] = "lora"  # full: full-parameter differential updates
     clients_per_round: int | None = Field(None, ge=1)
+    # Train a round's LoRA clients together in one batched pass (same results as one by one); falls back
+    # to one by one for full-parameter training or lora_dropout > 0. The summary says which path ran.
+    batch_clients: bool = True
     codec: CodecConfig = Field(default_factory=CodecConfig)
 
     @field_validator("ranks")

@@ -32,6 +32,7 @@ import torch
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.learning import aggregate as agg
+from fedwireless.learning.batched import batching_applies
 from fedwireless.learning.config import CELLULAR_DATASETS, FederatedConfig, TaskConfig
 from fedwireless.learning.data import WordTokenizer, load_splits, partition
 from fedwireless.learning.models import (
@@ -111,6 +112,7 @@ class Learner:
         _quiet_transformers()
         t0 = time.perf_counter()
         self._cache_dir = cache_dir
+        self.paths_run: set[str] = set()  # "batched" and/or "sequential (why)", for the summary
         self.task, self.fed = task, federated
         self.torch_seed = int(torch_seed)
         self.round = 0
@@ -359,8 +361,10 @@ class Learner:
         return batches, tokens
 
     def _loss(self, model, batch) -> torch.Tensor:
+        return self._loss_logits(model(input_ids=batch[0], attention_mask=batch[1]).logits, batch)
+
+    def _loss_logits(self, logits: torch.Tensor, batch) -> torch.Tensor:
         ids, mask, labels = batch[:3]
-        logits = model(input_ids=ids, attention_mask=mask).logits
         if self.classification:
             return torch.nn.functional.cross_entropy(logits, labels)
         if len(batch) > 3 and self.task.train_tokens == "span":
@@ -382,6 +386,14 @@ class Learner:
     def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[ClientUpdate]:
         """Train each (device, rank) from the current global model; same results in any order."""
         self.round += 1
+        ok, why = batching_applies(full=self.full, lora_dropout=self.fed.lora_dropout, num_clients=len(assignments))
+        if not self.fed.batch_clients:
+            ok, why = False, "federated.batch_clients is false"
+        if ok:
+            self.paths_run.add("batched")
+            return self._train_batched(assignments)
+        if assignments:
+            self.paths_run.add(f"sequential ({why})")
         out = []
         for device, rank in assignments:
             batches, tokens = self._batches(device, rank)
@@ -408,6 +420,31 @@ class Learner:
                     payload,
                     len(self.parts[device]),
                     float(sum(self._step_flops(rank, b[0].numel()) for b in batches)),
+                    loss,
+                )
+            )
+        return out
+
+    def _train_batched(self, assignments: Sequence[tuple[int, int]]) -> list[ClientUpdate]:
+        from fedwireless.learning.batched import train_lora_batched
+
+        starts = [self._start_state(rank) for _, rank in assignments]
+        batches = [self._batches(device, rank)[0] for device, rank in assignments]
+        trained = train_lora_batched(
+            self.model, starts, batches, self._loss_logits, self.task.lr, self.task.max_grad_norm, self.scale
+        )
+        out = []
+        for (device, rank), start, steps, (state, loss) in zip(assignments, starts, batches, trained):
+            delta = {k: state[k].float() - start[k].float() for k in start}
+            payload, decoded = self._encode(device, delta)
+            out.append(
+                ClientUpdate(
+                    device,
+                    rank,
+                    {k: start[k] + decoded[k].to(start[k].dtype) for k in start},
+                    payload,
+                    len(self.parts[device]),
+                    float(sum(self._step_flops(rank, b[0].numel()) for b in steps)),
                     loss,
                 )
             )
@@ -511,7 +548,7 @@ class Learner:
     def info(self) -> dict[str, object]:
         out: dict[str, object] = {
             "learning": "real",
-            "training_path": "sequential",
+            "training_path": ", ".join(sorted(self.paths_run)) or "none (no client trained)",
             "base_cache": self.base_cache,
             "aggregation": self.fed.aggregation,
             "codec": self.fed.codec.name,
