@@ -90,7 +90,9 @@ def test_closed_loop_downlink_tracks_the_global_model():
             diff = (g - before[k]).float()
             err = (g - learner.client_view[k]).abs().max()
             # ... and ends within int8's half step of the global (step = max|x| / 127), never drifting.
-            assert err <= diff.abs().max() / 254 * (1 + 1e-5) + 1e-12, k
+            # (+ float32 rounding of the additions at the weights' own magnitude)
+            rounding = 4 * torch.finfo(torch.float32).eps * float(g.abs().max())
+            assert err <= diff.abs().max() / 254 * (1 + 1e-5) + rounding, k
             moved = max(moved, float(diff.abs().max()))
         assert moved > 0  # the round changed the model, so the check above was not vacuous
 
