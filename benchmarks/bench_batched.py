@@ -24,6 +24,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_round import plain_peft_round  # noqa: E402  (same folder: the one plain loop both compare to)
+
 from fedwireless.runner import Simulation  # noqa: E402
 from fedwireless.scenario import load_scenario  # noqa: E402
 
@@ -49,31 +51,6 @@ def scenario(clients: int, batched: bool):
             "federated.batch_clients": batched,
         },
     )
-
-
-def plain_peft_round(sim: Simulation, assignments: list[tuple[int, int]]) -> float:
-    """The same local training with nothing around it: load adapter, AdamW steps, clip, read adapter back."""
-    from peft import get_peft_model_state_dict, set_peft_model_state_dict
-
-    lrn = sim.learner
-    model = lrn.model
-    t0 = time.perf_counter()
-    for device, rank in assignments:
-        model.set_adapter(f"r{rank}")
-        set_peft_model_state_dict(model, lrn.global_state, adapter_name=f"r{rank}")
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=sim.sc.task.lr, weight_decay=0.0)
-        batches, _ = lrn._batches(device, rank)
-        model.train()
-        for ids, mask, labels in batches:
-            loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-        model.eval()
-        {k: v.detach().clone() for k, v in get_peft_model_state_dict(model, adapter_name=f"r{rank}").items()}
-    return time.perf_counter() - t0
 
 
 def measure(clients: int, rounds: int) -> dict[str, float]:

@@ -43,10 +43,6 @@ def _modules(state: State) -> list[str]:
     return sorted(k[: -len(A_SUFFIX)] for k in state if k.endswith(A_SUFFIX))
 
 
-def _submodule(model: torch.nn.Module, key_prefix: str) -> torch.nn.Module:
-    return model.get_submodule(key_prefix)
-
-
 def _head_module(model: torch.nn.Module, key: str) -> torch.nn.Module:
     """The module whose weight is the head key (`...score.weight`): the original behind peft's wrapper."""
     wrapper = model.get_submodule(key.removesuffix(".weight"))
@@ -129,7 +125,7 @@ def train_lora_batched(
     totals = [0.0] * num
     try:
         for m in modules:
-            handles.append(_submodule(model, m).base_layer.register_forward_hook(lora_hook(m)))
+            handles.append(model.get_submodule(m).base_layer.register_forward_hook(lora_hook(m)))
         for k in heads:
             handles.append(_head_module(model, k).register_forward_hook(head_hook(k)))
         model.train()
