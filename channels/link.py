@@ -67,9 +67,11 @@ def airtime_s(bits: ArrayLike, rate_bps: ArrayLike) -> np.ndarray:
         return np.asarray(bits, dtype=float) / np.asarray(rate_bps, dtype=float)
 
 
-def tx_energy_j(power_w: ArrayLike, airtime_s: ArrayLike) -> np.ndarray:
-    """Radiated energy p·t (circuit power is not modelled)."""
-    return np.asarray(power_w, dtype=float) * np.asarray(airtime_s, dtype=float)
+def tx_energy_j(power_w: ArrayLike, airtime_s: ArrayLike, circuit_power_w: ArrayLike = 0.0) -> np.ndarray:
+    """Transmit energy (p + P_c)·t: radiated power plus the transmit chain's circuit power over the airtime."""
+    return (np.asarray(power_w, dtype=float) + np.asarray(circuit_power_w, dtype=float)) * np.asarray(
+        airtime_s, dtype=float
+    )
 
 
 def packet_error_rate(

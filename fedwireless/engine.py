@@ -31,6 +31,7 @@ class DeviceRound:
     flops: float
     flops_per_s: float
     compute_power_w: float  # compute energy per second of local training
+    circuit_power_w: float = 0.0  # transmit-chain power drawn during airtime, besides the radiated power
     # filled by the simulation
     downlink_s: float = 0.0
     compute_s: float = 0.0  # the training's FLOPs ÷ the device's speed
@@ -72,6 +73,11 @@ def run_round(
         dev.compute_s = float(channels.compute_time_s_flops(dev.flops, dev.flops_per_s))
 
     def upload(dev: DeviceRound, draw: float):
+        if not (
+            np.isfinite(dev.bandwidth_hz) and dev.bandwidth_hz > 0 and np.isfinite(dev.power_w) and dev.power_w > 0
+        ):
+            dev.drop_reason = "no-link"  # nothing to send with: no band or no power
+            return
         got = pools[dev.cell].get(dev.bandwidth_hz)
         yield got
         dev.upload_start_s = env.now
@@ -85,6 +91,9 @@ def run_round(
                 gain = float(world.gain_lin()[dev.device])
                 first_gain = gain if first_gain is None else first_gain
                 rate = float(channels.shannon_rate_bps(dev.bandwidth_hz, dev.power_w, gain, noise))
+                if not (rate > 0 and np.isfinite(rate)):
+                    dev.drop_reason = "no-link"  # this link cannot carry a bit: give the band back at once
+                    break
                 needed = remaining / rate
                 # A per-round channel holds for the whole transfer; a correlated one for one step.
                 chunk = min(needed, step_s) if correlated else needed
@@ -95,8 +104,10 @@ def run_round(
             # Runs on arrival and on a deadline interrupt alike: bill the airtime, free the band.
             dev.upload_s = env.now - dev.upload_start_s
             dev.bits_sent = min(dev.bits_sent, float(dev.uplink_bits))
-            dev.tx_energy_j = float(channels.tx_energy_j(dev.power_w, dev.upload_s))
+            dev.tx_energy_j = float(channels.tx_energy_j(dev.power_w, dev.upload_s, dev.circuit_power_w))
             pools[dev.cell].put(dev.bandwidth_hz)
+        if dev.drop_reason:
+            return
         dev.arrival_s = env.now
         if packet_errors:
             # Chen et al. 2021 packet error rate at the SNR the upload started with.

@@ -65,6 +65,7 @@ DEVICE_COLUMNS = [
     "rank",
     "power_w",
     "bandwidth_hz",
+    "cpu_hz",
     "payload_bits",
     "flops",
     "downlink_s",
@@ -74,12 +75,13 @@ DEVICE_COLUMNS = [
     "compute_energy_j",
     "tx_energy_j",
     "energy_j",
+    "packet_error_prob",
     "arrived",
     "drop_reason",
     "queue",
     "energy_budget_j",
 ]
-DROP_REASONS = ("deadline", "packet-error")
+DROP_REASONS = ("deadline", "packet-error", "no-link")
 
 
 class RunCallbacks:
@@ -159,6 +161,7 @@ class Simulation:
         w = self.world
         flops_per_s = w.flops_per_s[:, None]
         compute_time = self._flops[None, :] / flops_per_s
+        pe = self.sc.channel.packet_errors
         return optimizers.RoundState(
             round_index=self.round_index,
             deadline_s=self.sc.deadline_s,
@@ -176,6 +179,12 @@ class Simulation:
             energy_budget_j=w.energy_budget_j.copy(),
             num_samples=self.num_samples.copy(),
             max_clients=self.sc.federated.clients_per_round,
+            circuit_power_w=w.circuit_power_w.copy(),
+            waterfall_m=pe.waterfall_m if pe.enabled else None,
+            cycles=self._flops[None, :] / w.flops_per_cycle[:, None],
+            kappa=w.kappa.copy(),
+            cpu_hz_min=w.cpu_hz_min.copy(),
+            cpu_hz_max=w.cpu_hz_max.copy(),
         )
 
     def step(self) -> dict[str, Any]:
@@ -199,6 +208,7 @@ class Simulation:
         t_train = time.perf_counter()
 
         by_device = {u.device: u for u in updates}
+        flops_per_s, compute_power_w = self._compute_speed(state, alloc)
         plays = [
             DeviceRound(
                 device=int(d),
@@ -208,8 +218,9 @@ class Simulation:
                 downlink_bits=dl_bits,
                 uplink_bits=8 * len(by_device[d].payload),
                 flops=float(by_device[d].flops),
-                flops_per_s=float(w.flops_per_s[d]),
-                compute_power_w=float(self._compute_power_w[d]),
+                flops_per_s=float(flops_per_s[d]),
+                compute_power_w=float(compute_power_w[d]),
+                circuit_power_w=float(w.circuit_power_w[d]),
                 downlink_s=float(downlink_s[d]),
             )
             for d in selected
@@ -250,6 +261,7 @@ class Simulation:
                 energy_j=energy.copy(),
                 accuracy=float(metrics["accuracy"]),
                 loss=float(metrics["loss"]),
+                rank_residual=self.learner.rank_residuals() if hasattr(self.learner, "rank_residuals") else None,
             )
         )
         queue_before = self.queue_j.copy()
@@ -276,6 +288,21 @@ class Simulation:
             }
         )
         return row
+
+    def _compute_speed(self, state, alloc) -> tuple[np.ndarray, np.ndarray]:
+        """[K] FLOP/s and compute power at each device's frequency: the chosen one where DVFS applies.
+
+        Cycles model: speed = flops_per_cycle·f, power = κ·f³ (κ·C·f² joules over C/f seconds).
+        """
+        w = self.world
+        if alloc.cpu_hz is None:
+            return w.flops_per_s, self._compute_power_w
+        use = state.dvfs & (alloc.cpu_hz > 0)
+        f = np.where(use, alloc.cpu_hz, w.cpu_hz_max)
+        return (
+            np.where(use, w.flops_per_cycle * f, w.flops_per_s),
+            np.where(use, w.kappa * f**3, self._compute_power_w),
+        )
 
     def _round_row(self, r, round_s, metrics, plays, selected, terms, dl_bits) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -329,6 +356,7 @@ class Simulation:
                 "rank": 0 if m < 0 else int(self.ranks[m]),
                 "power_w": float(alloc.power_w[d]),
                 "bandwidth_hz": float(alloc.bandwidth_hz[d]),
+                "cpu_hz": float(alloc.cpu_hz[d]) if alloc.cpu_hz is not None and m >= 0 else 0.0,
                 "payload_bits": p.uplink_bits if p else 0,
                 "flops": p.flops if p else 0.0,
                 "downlink_s": p.downlink_s if p else 0.0,
@@ -338,6 +366,7 @@ class Simulation:
                 "compute_energy_j": p.compute_energy_j if p else 0.0,
                 "tx_energy_j": p.tx_energy_j if p else 0.0,
                 "energy_j": float(energy[d]),
+                "packet_error_prob": p.packet_error_prob if p else 0.0,
                 "arrived": bool(p.arrived) if p else False,
                 "drop_reason": (p.drop_reason if p else alloc.skip_reason[d]) or "",
                 "queue": float(queue_before[d]),

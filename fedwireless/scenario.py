@@ -151,13 +151,26 @@ class ComputeConfig(Section):
     """Local-training speed and energy. Time = FLOPs / flops_per_s (REFERENCE.md, Link and energy).
 
     Energy: `j_per_flop` if given, else the CMOS model κ·cycles·f² with cycles = FLOPs / flops_per_cycle
-    (Yang et al. 2021), where flops_per_s = flops_per_cycle · cpu_hz.
+    (Yang et al. 2021), where flops_per_s = flops_per_cycle · cpu_hz is the speed at full frequency.
+    `min_cpu_hz` (cycles model only) makes the frequency a per-round decision in [min_cpu_hz, cpu_hz]
+    (DVFS): policies that choose it (`energy-min`, `lyapunov`) trade compute energy κ·C·f² against time
+    C/f; the others run at `cpu_hz`.
     """
 
     flops_per_s: float = Field(2.0e10, gt=0)  # a phone-class sustained training throughput
     j_per_flop: float | None = Field(None, gt=0)
     kappa: float = Field(1e-28, gt=0)  # effective switched capacitance (Yang et al. 2021)
     cpu_hz: float = Field(2.0e9, gt=0)
+    min_cpu_hz: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _dvfs_range(self) -> ComputeConfig:
+        if self.min_cpu_hz is not None:
+            if self.j_per_flop is not None:
+                raise ValueError("min_cpu_hz: frequency scaling needs the cycles model; remove j_per_flop")
+            if self.min_cpu_hz > self.cpu_hz:
+                raise ValueError(f"min_cpu_hz: must be <= cpu_hz ({self.cpu_hz:g}), got {self.min_cpu_hz:g}")
+        return self
 
     @property
     def flops_per_cycle(self) -> float:
@@ -172,6 +185,10 @@ class DeviceGroupConfig(Section):
     height_m: float = Field(1.5, gt=0)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     max_power_dbm: float = 23.0  # 3GPP UE power class 3
+    # Transmit-chain circuit power during airtime, on top of the radiated power: 0.1 W, the UE circuit
+    # power of Björnson et al., "Optimal design of energy-efficient multi-user MIMO systems: is massive
+    # MIMO the answer?", IEEE TWC 2015, Table 2.
+    circuit_power_w: float = Field(0.1, ge=0)
     noise_figure_db: float = Field(9.0, ge=0)  # UE receiver (downlink)
     energy_budget_j: float | None = Field(None, gt=0)  # long-term average per round; None: no budget
     availability: float = Field(1.0, ge=0, le=1)  # probability the device can take part in a round
@@ -187,7 +204,7 @@ class SurrogateConfig(Section):
 
     After a round, accuracy moves toward `max_accuracy` by
     ``rate · Σ_k p_k · r_k / (r_k + rank_half)`` of the remaining gap, where p_k is the arrived device's
-    share of the arrived samples and r_k its rank; payload sizes are those of real LoRA adapters of the
+    share of the selected devices' samples and r_k its rank; payload sizes are those of real LoRA adapters of the
     task's model at each rank, in float32. Results are labelled `learning: surrogate`.
     """
 

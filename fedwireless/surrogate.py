@@ -4,12 +4,12 @@ It answers the same questions as `fedwireless.learning.learner.Learner` (payload
 accuracy after aggregation) without torch, so 1,000 devices × 200 rounds run in seconds. It is
 never the default, and every results file it produces says `learning: surrogate`.
 
-Model (documented in `SurrogateConfig`): after a round whose arrived updates carry sample shares
-p_k and ranks r_k, accuracy moves toward `max_accuracy` by ``rate · Σ p_k · r_k / (r_k + rank_half)``
-of the remaining gap (saturating returns in rank), plus optional Gaussian noise. Loss is the binary
+Model (documented in `SurrogateConfig`): after a round whose arrived updates carry shares p_k of the
+selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
+``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus optional Gaussian noise. Loss is the binary
 cross-entropy of a calibrated classifier with that accuracy, −[a ln a + (1 − a) ln(1 − a)].
-Payload sizes are those of float32 LoRA adapters on the task's model; FLOPs follow the same
-6·N·tokens rule as the real learner (REFERENCE.md, Link and energy).
+Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
+come from the same counting function as the real learner's (`fedwireless.learning.flops`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedwireless.learning.flops import llama_lora_counts, training_step_flops
 from fedwireless.scenario import Scenario
 
 # Per-payload framing the real codec adds (names, shapes); small against the tensors themselves.
@@ -50,43 +51,54 @@ class SurrogateLearner:
         self._num_samples = np.full(k, total // k) + (np.arange(k) < total % k)
         self._num_samples = np.maximum(self._num_samples, 1)
         m = task.model
-        head_dim = m.hidden_size // m.num_heads
-        dims = {
-            "q_proj": (m.hidden_size, m.num_heads * head_dim),
-            "k_proj": (m.hidden_size, m.num_kv_heads * head_dim),
-            "v_proj": (m.hidden_size, m.num_kv_heads * head_dim),
-            "o_proj": (m.num_heads * head_dim, m.hidden_size),
-            "gate_proj": (m.hidden_size, m.intermediate_size),
-            "up_proj": (m.hidden_size, m.intermediate_size),
-            "down_proj": (m.intermediate_size, m.hidden_size),
+        classify = task.kind == "classification"
+        # Output layer: two labels for the built-in and GLUE classification sets; for a causal LM the
+        # tokenizer's vocabulary (its upper bound: the real one depends on the data).
+        head = 2 if classify else task.dataset.tokenizer_vocab
+        self._counts = {
+            r: llama_lora_counts(
+                hidden_size=m.hidden_size,
+                num_layers=m.num_layers,
+                num_heads=m.num_heads,
+                num_kv_heads=m.num_kv_heads,
+                intermediate_size=m.intermediate_size,
+                head_outputs=head,
+                target_modules=fed.target_modules,
+                rank=r,
+                head_trainable=classify,
+            )
+            for r in self.ranks
         }
-        self._per_rank_params = m.num_layers * sum(
-            sum(dims.get(t, (m.hidden_size, m.hidden_size))) for t in fed.target_modules
-        )
-        # Parameters on the training path (forward + backward) for the 6·N·tokens FLOP count.
-        self._backbone_params = m.num_layers * (
-            4 * m.hidden_size * m.hidden_size + 3 * m.hidden_size * m.intermediate_size
-        )
-        self._tokens = task.local_steps * task.batch_size * m.max_seq_len
+        # The learner pads every example to max_seq_len, so a step runs over batch · max_seq_len tokens.
+        self._step_tokens = task.batch_size * m.max_seq_len
+        self._local_steps = task.local_steps
         self._noise_rng = noise_rng
+        self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
 
     def num_samples(self) -> np.ndarray:
         return self._num_samples.copy()
 
     def adapter_params(self, rank: int) -> int:
-        return int(rank * self._per_rank_params)
+        """Parameters a client uploads: the adapters (and a classifier head) of `rank`."""
+        return int(self._counts[rank].trainable)
 
     def expected_flops(self, rank: int) -> float:
-        return 6.0 * (self._backbone_params + self.adapter_params(rank)) * self._tokens
+        return self._local_steps * training_step_flops(self._counts[rank], self._step_tokens)
 
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
+
+    def rank_residuals(self) -> dict[int, float]:
+        """The surrogate's own ε(r) = rank_half / (r + rank_half): one minus a rank-r update's progress share."""
+        h = self.cfg.rank_half
+        return {r: h / (r + h) for r in self.ranks}
 
     def downlink_payload(self) -> bytes:
         return bytes(HEADER_BYTES + 4 * self.adapter_params(max(self.ranks)))
 
     def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[SurrogateUpdate]:
+        self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
         return [
             SurrogateUpdate(
                 device=d,
@@ -104,7 +116,9 @@ class SurrogateLearner:
             return
         n = np.array([u.num_samples for u in updates], dtype=float)
         r = np.array([u.rank for u in updates], dtype=float)
-        progress = float(np.sum(n / n.sum() * r / (r + self.cfg.rank_half)))
+        # Shares of the selected data: one arrival out of twelve selected moves a twelfth as far.
+        selected = max(self._selected_samples, float(n.sum()))
+        progress = float(np.sum(n / selected * r / (r + self.cfg.rank_half)))
         gap = self.cfg.max_accuracy - self.accuracy
         self.accuracy += self.cfg.rate * progress * gap
         if self.cfg.noise_std > 0:

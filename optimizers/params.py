@@ -14,8 +14,8 @@ POLICY_PARAMS: dict[str, tuple[str, ...]] = {
     "random": ("solver",),
     "fixed-rank": ("which", "solver"),
     "greedy": ("solver",),
-    "energy-min": ("solver",),
-    "lyapunov": ("V", "solver", "max_iterations", "ema", "prior_gain"),
+    "energy-min": ("solver", "dvfs_iterations"),
+    "lyapunov": ("V", "solver", "max_iterations", "ema", "miss_penalty"),
 }
 WRAPPER_PARAMS = ("energy_cap_j",)  # accepted by every policy: wraps it in EnergyCap
 
@@ -36,7 +36,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "which": (lambda v: v in ("smallest", "largest"), "must be one of smallest, largest"),
     "max_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
     "ema": (lambda v: _number(v) and 0 < v <= 1, "must be in (0, 1]"),
-    "prior_gain": (lambda v: _number(v) and v >= 0, "must be >= 0"),
+    "miss_penalty": (lambda v: _number(v) and v > 0, "must be > 0"),
+    "dvfs_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
     "energy_cap_j": (lambda v: _number(v) and v > 0, "must be > 0"),
 }
 

@@ -13,26 +13,42 @@ import numpy as np
 
 import channels
 from optimizers.params import validate_policy_params
-from optimizers.solvers import energy_min_bandwidth, energy_min_bandwidth_cvxpy, tx_power_for_window_w
-from optimizers.types import Allocation, RoundOutcome, RoundState
+from optimizers.solvers import (
+    best_cpu_hz,
+    best_power_w,
+    energy_min_bandwidth_cvxpy,
+    energy_min_split,
+    min_bandwidth_or_inf,
+)
+from optimizers.types import PLANNING_MARGIN, Allocation, RoundOutcome, RoundState
 
 SKIP = -1
 
 
-def _finish(state: RoundState, module, power, bandwidth, reason, terms=None) -> Allocation:
+def _finish(state: RoundState, module, power, bandwidth, reason, terms=None, cpu_hz=None, q=None) -> Allocation:
     module = np.asarray(module, dtype=int)
     sel = module >= 0
+    if cpu_hz is None and state.cpu_hz_max is not None:
+        cpu_hz = state.cpu_hz_max
     return Allocation(
         module=module,
         power_w=np.where(sel, power, 0.0),
         bandwidth_hz=np.where(sel, bandwidth, 0.0),
         skip_reason=tuple("" if s else (r or "not-selected") for s, r in zip(sel, reason)),
         terms=dict(terms or {}),
+        cpu_hz=None if cpu_hz is None else np.where(sel, cpu_hz, 0.0),
+        packet_error_prob=None if q is None else np.where(sel, q, 0.0),
     )
 
 
 def _initial_reasons(state: RoundState) -> list[str]:
-    return ["" if a else "unavailable" for a in state.available]
+    """'unavailable', 'no-link' (the uplink cannot carry a bit) or '' for devices that may be planned."""
+    link = state.link_ok()
+    return ["unavailable" if not a else ("" if ok else "no-link") for a, ok in zip(state.available, link)]
+
+
+def _candidates(reason: list[str]) -> np.ndarray:
+    return np.flatnonzero(np.array([r == "" for r in reason], dtype=bool))
 
 
 def _cap_clients(state: RoundState, candidates: np.ndarray, order_key: np.ndarray) -> np.ndarray:
@@ -42,57 +58,168 @@ def _cap_clients(state: RoundState, candidates: np.ndarray, order_key: np.ndarra
     return candidates[np.argsort(order_key[candidates], kind="stable")[: state.max_clients]]
 
 
-def split_energy_min(
-    state: RoundState, module: np.ndarray, reason: list[str], solver: str = "lambertw"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Energy-minimal bandwidth and power per cell for the chosen modules.
+def _rows(state: RoundState, module: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    """arr[k, module[k]] per device (module −1 reads column 0; callers mask by selection)."""
+    return arr[np.arange(state.num_devices), np.where(module >= 0, module, 0)]
 
-    Infeasible cells are repaired explicitly: first the device with the largest minimum bandwidth
-    moves to a smaller module if one exists, else it is dropped (reason 'infeasible'). Each repair
-    removes rank or a device, so the loop ends after at most K·M steps.
+
+def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
+    """[K] energy the allocation plans per device: compute at its CPU frequency + (p + P_c)·airtime.
+
+    Airtime is S / r(p, b) with the planned power and bandwidth (at least the whole window when the
+    power just fills it). Skipped devices spend nothing.
     """
-    solve = energy_min_bandwidth_cvxpy if solver == "cvxpy" else energy_min_bandwidth
+    sel = alloc.module >= 0
+    _, comp_e = state.compute_at(alloc.cpu_hz)
+    bits = _rows(state, alloc.module, state.payload_bits)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = channels.shannon_rate_bps(
+            alloc.bandwidth_hz, alloc.power_w, np.where(state.link_ok(), state.gain_lin, 0.0), state.noise_psd_w_per_hz
+        )
+        air = np.where(bits > 0, bits / np.where(rate > 0, rate, np.nan), 0.0)
+    air = np.where(sel, np.nan_to_num(air, nan=np.inf), 0.0)
+    tx = np.where(air > 0, (alloc.power_w + state.circuit_w) * air, 0.0)
+    return np.where(sel, _rows(state, alloc.module, comp_e) + tx, 0.0)
+
+
+def _device_windows(state: RoundState, module: np.ndarray, cpu_hz: np.ndarray | None) -> np.ndarray:
+    return _rows(state, module, state.upload_window_s(cpu_hz))
+
+
+def _repair(state: RoundState, module: np.ndarray, reason: list[str], cpu_hz, cells: np.ndarray) -> int:
+    """Make every listed cell feasible: the device needing most bandwidth at p_max moves one module
+    down (modules are ordered by rank), or is dropped with reason 'infeasible'. Returns the step count."""
+    steps = 0
+    windows = state.upload_window_s(cpu_hz)
+    for c in cells:
+        pool = state.cell_bandwidth_hz[c]
+        idx = np.flatnonzero((module >= 0) & (state.cell == c))
+        need = min_bandwidth_or_inf(
+            _rows(state, module, state.payload_bits)[idx],
+            _rows(state, module, windows)[idx],
+            state.p_max_w[idx],
+            state.gain_lin[idx],
+            state.noise_psd_w_per_hz[idx],
+        )
+        while len(idx) and not (np.all(np.isfinite(need)) and need.sum() <= pool * (1 + 1e-9)):
+            steps += 1
+            j = int(np.argmax(np.where(np.isfinite(need), need, np.inf)))
+            d = idx[j]
+            if module[d] > 0:
+                module[d] -= 1
+                need[j] = min_bandwidth_or_inf(
+                    state.payload_bits[d, module[d]],
+                    windows[d, module[d]],
+                    state.p_max_w[d],
+                    state.gain_lin[d],
+                    state.noise_psd_w_per_hz[d],
+                )
+            else:
+                module[d] = SKIP
+                reason[d] = "infeasible"
+                idx, need = np.delete(idx, j), np.delete(need, j)
+    return steps
+
+
+def split_energy_min(
+    state: RoundState,
+    module: np.ndarray,
+    reason: list[str],
+    solver: str = "lambertw",
+    *,
+    weights: np.ndarray | None = None,
+    cpu_hz: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Energy-minimal bandwidth and power per cell for the chosen modules (all cells in one bisection).
+
+    Infeasible cells are repaired explicitly (`_repair`): each step removes rank or a device, so the
+    loop ends after at most K·M steps. With circuit power, each device's power is then raised to the
+    level that minimises (p + P_c)·airtime within its window (`best_power_w`, no learning value).
+    `weights` price each device's energy (default 1).
+    """
     module = module.copy()
     k = state.num_devices
     power, bandwidth = np.zeros(k), np.zeros(k)
-    window = state.upload_window_s()
     repairs = 0
-    for c, pool in enumerate(state.cell_bandwidth_hz):
-        while True:
-            idx = np.flatnonzero((module >= 0) & (state.cell == c))
-            if len(idx) == 0:
-                break
-            m = module[idx]
-            bits, win = state.payload_bits[idx, m], window[idx, m]
-            b, p, ok = solve(bits, win, state.gain_lin[idx], state.noise_psd_w_per_hz[idx], state.p_max_w[idx], pool)
-            if ok:
-                bandwidth[idx], power[idx] = b, p
-                break
-            repairs += 1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                need = (
-                    channels.min_bandwidth_hz(
-                        bits,
-                        np.where(win > 0, win, np.nan),
-                        state.p_max_w[idx],
-                        state.gain_lin[idx],
-                        state.noise_psd_w_per_hz[idx],
-                    )
-                    if np.all(win > 0)
-                    else np.where(win > 0, 0.0, np.inf)
+    for _ in range(3):  # the repair makes every cell feasible, so a second pass only confirms it
+        idx = np.flatnonzero(module >= 0)
+        if len(idx) == 0:
+            break
+        win = _device_windows(state, module, cpu_hz)[idx]
+        bits = _rows(state, module, state.payload_bits)[idx]
+        w = None if weights is None else weights[idx]
+        if solver == "cvxpy":
+            b, p = np.zeros(len(idx)), np.zeros(len(idx))
+            ok = np.ones(len(state.cell_bandwidth_hz), dtype=bool)
+            for c in np.unique(state.cell[idx]):
+                here = state.cell[idx] == c
+                bc, pc, okc = energy_min_bandwidth_cvxpy(
+                    bits[here],
+                    win[here],
+                    state.gain_lin[idx][here],
+                    state.noise_psd_w_per_hz[idx][here],
+                    state.p_max_w[idx][here],
+                    float(state.cell_bandwidth_hz[c]),
                 )
-            need = np.where(np.isnan(need), np.inf, need)
-            worst = idx[int(np.argmax(need))]
-            if module[worst] > 0:
-                module[worst] -= 1  # modules are ordered by rank: one step smaller
-            else:
-                module[worst] = SKIP
-                reason[worst] = "infeasible"
+                b[here], p[here], ok[c] = bc, pc, okc
+        else:
+            b, p, ok = energy_min_split(
+                bits,
+                win,
+                state.gain_lin[idx],
+                state.noise_psd_w_per_hz[idx],
+                state.p_max_w[idx],
+                state.cell[idx],
+                state.cell_bandwidth_hz,
+                weights=w,
+            )
+        bad = np.flatnonzero(~ok)
+        bad = bad[np.isin(bad, state.cell[idx])]
+        if len(bad) == 0:
+            bandwidth[idx], power[idx] = b, p
+            break
+        repairs += _repair(state, module, reason, cpu_hz, bad)
+    sel = module >= 0
+    power, bandwidth = np.where(sel, power, 0.0), np.where(sel, bandwidth, 0.0)
+    circuit = state.circuit_w
+    tune = np.flatnonzero(sel & (circuit > 0))
+    if len(tune):
+        win = _device_windows(state, module, cpu_hz)[tune]
+        p_best, _ = best_power_w(
+            _rows(state, module, state.payload_bits)[tune],
+            win,
+            bandwidth[tune],
+            state.gain_lin[tune],
+            state.noise_psd_w_per_hz[tune],
+            state.p_max_w[tune],
+            circuit[tune],
+            1.0,
+            0.0,
+            None,
+        )
+        power[tune] = np.where(p_best > 0, np.maximum(p_best, power[tune]), power[tune])
     return module, power, bandwidth, repairs
 
 
+def _plannable(state: RoundState, cpu_hz: np.ndarray | None = None) -> np.ndarray:
+    """[K, M] modules a device could send in time over its whole cell at p_max."""
+    window = state.upload_window_s(cpu_hz if cpu_hz is not None else state.cpu_hz_max)
+    need = min_bandwidth_or_inf(
+        state.payload_bits,
+        window,
+        state.p_max_w[:, None],
+        state.gain_lin[:, None],
+        state.noise_psd_w_per_hz[:, None],
+    )
+    return np.isfinite(need) & (need <= state.cell_bandwidth_hz[state.cell][:, None] * (1 + 1e-9))
+
+
 class Uniform:
-    """Every available device trains one module; equal bandwidth in its cell; full power."""
+    """Every available device trains one module; equal bandwidth in its cell; full power; full CPU speed.
+
+    Devices whose uplink cannot carry a bit ('no-link') or whose module cannot even start uploading
+    before the deadline ('infeasible') are skipped; the rest try, and the engine drops late ones.
+    """
 
     name = "uniform"
 
@@ -108,14 +235,24 @@ class Uniform:
 
     def decide(self, state: RoundState) -> Allocation:
         reason = _initial_reasons(state)
-        cand = np.flatnonzero(state.available)
-        cand = _cap_clients(state, cand, -state.gain_lin)
+        m = self._module_index(state)
+        window = state.upload_window_s(state.cpu_hz_max)[:, m]
+        for d in _candidates(reason):
+            if not window[d] > 0:
+                reason[d] = "infeasible"
+        cand = _cap_clients(state, _candidates(reason), -np.nan_to_num(state.gain_lin, nan=0.0))
         module = np.full(state.num_devices, SKIP)
-        module[cand] = self._module_index(state)
+        module[cand] = m
         bandwidth = np.zeros(state.num_devices)
         for c, pool in enumerate(state.cell_bandwidth_hz):
             here = cand[state.cell[cand] == c]
-            bandwidth[here] = pool / max(len(here), 1)
+            share = pool / max(len(here), 1)
+            if np.isfinite(share) and share > 0:
+                bandwidth[here] = share
+            else:
+                module[here] = SKIP
+                for d in here:
+                    reason[d] = "infeasible"
         return _finish(state, module, state.p_max_w, bandwidth, reason)
 
     def observe(self, outcome: RoundOutcome) -> None:
@@ -159,7 +296,8 @@ class RandomPolicy:
     def decide(self, state: RoundState) -> Allocation:
         reason = _initial_reasons(state)
         draw = self.rng.integers(-1, len(state.ranks), state.num_devices)
-        module = np.where(state.available, draw, SKIP)
+        cand_mask = np.array([r == "" for r in reason], dtype=bool)
+        module = np.where(cand_mask, draw, SKIP)
         cand = np.flatnonzero(module >= 0)
         keep = _cap_clients(state, cand, self.rng.random(state.num_devices))
         module[np.setdiff1d(cand, keep)] = SKIP
@@ -180,7 +318,7 @@ class FixedRank:
 
     def decide(self, state: RoundState) -> Allocation:
         reason = _initial_reasons(state)
-        cand = _cap_clients(state, np.flatnonzero(state.available), -state.gain_lin)
+        cand = _cap_clients(state, _candidates(reason), -np.nan_to_num(state.gain_lin, nan=0.0))
         module = np.full(state.num_devices, SKIP)
         module[cand] = 0 if self.which == "smallest" else len(state.ranks) - 1
         module, p, b, repairs = split_energy_min(state, module, reason, self.solver)
@@ -200,31 +338,25 @@ class Greedy:
 
     def decide(self, state: RoundState) -> Allocation:
         reason = _initial_reasons(state)
-        order = np.argsort(-state.gain_lin, kind="stable")
+        window = state.upload_window_s(state.cpu_hz_max)
+        need = min_bandwidth_or_inf(
+            state.payload_bits,
+            window,
+            state.p_max_w[:, None],
+            state.gain_lin[:, None],
+            state.noise_psd_w_per_hz[:, None],
+        )
+        order = np.argsort(-np.nan_to_num(state.gain_lin, nan=0.0), kind="stable")
         module = np.full(state.num_devices, SKIP)
         chosen = 0
-        window = state.upload_window_s()
         used = np.zeros(len(state.cell_bandwidth_hz))
         for d in order:
-            if not state.available[d] or (state.max_clients is not None and chosen >= state.max_clients):
+            if reason[d] or (state.max_clients is not None and chosen >= state.max_clients):
                 continue
             c = state.cell[d]
             for m in range(len(state.ranks) - 1, -1, -1):
-                need = (
-                    float(
-                        channels.min_bandwidth_hz(
-                            state.payload_bits[d, m],
-                            window[d, m],
-                            state.p_max_w[d],
-                            state.gain_lin[d],
-                            state.noise_psd_w_per_hz[d],
-                        )
-                    )
-                    if window[d, m] > 0
-                    else np.inf
-                )
-                if used[c] + need <= state.cell_bandwidth_hz[c]:
-                    module[d], used[c] = m, used[c] + need
+                if used[c] + need[d, m] <= state.cell_bandwidth_hz[c]:
+                    module[d], used[c] = m, used[c] + need[d, m]
                     chosen += 1
                     break
             else:
@@ -236,30 +368,94 @@ class Greedy:
         pass
 
 
+def _dvfs_step(state: RoundState, module: np.ndarray, bandwidth: np.ndarray, cpu_hz: np.ndarray) -> np.ndarray:
+    """Given bandwidth, each DVFS device's energy-minimal CPU frequency (`best_cpu_hz`); others keep theirs."""
+    sel = np.flatnonzero((module >= 0) & state.dvfs & (bandwidth > 0))
+    if len(sel) == 0:
+        return cpu_hz
+    m = module[sel]
+    f, e = best_cpu_hz(
+        state.cycles[sel, m],
+        state.kappa[sel],
+        state.cpu_hz_min[sel],
+        state.cpu_hz_max[sel],
+        state.deadline_s - state.downlink_time_s[sel],
+        state.payload_bits[sel, m],
+        bandwidth[sel],
+        state.gain_lin[sel],
+        state.noise_psd_w_per_hz[sel],
+        state.p_max_w[sel],
+        state.circuit_w[sel],
+        PLANNING_MARGIN,
+    )
+    out = cpu_hz.copy()
+    out[sel] = np.where(np.isfinite(e), f, cpu_hz[sel])
+    return out
+
+
 class EnergyMin(FixedRank):
-    """Yang et al. 2021 style: every available device meets the deadline at least energy (largest module)."""
+    """Yang et al. 2021: every available device meets the deadline at least energy (largest module).
+
+    Where devices have a CPU frequency range, compute and upload share the round: the bandwidth split
+    (KKT, given each device's window) alternates with each device's energy-minimal frequency given its
+    bandwidth (`best_cpu_hz`), until total energy stops falling.
+    """
 
     name = "energy-min"
 
-    def __init__(self, rng: np.random.Generator, solver: str = "lambertw") -> None:
+    def __init__(self, rng: np.random.Generator, solver: str = "lambertw", dvfs_iterations: int = 4) -> None:
         super().__init__(rng, "largest", solver)
+        self.dvfs_iterations = dvfs_iterations
+
+    def decide(self, state: RoundState) -> Allocation:
+        alloc = super().decide(state)
+        if not np.any(state.dvfs & (alloc.module >= 0)):
+            return alloc
+        best, best_e = alloc, float(predicted_energy_j(state, alloc).sum())
+        cpu = state.cpu_hz_max.copy()
+        module, bandwidth = alloc.module, alloc.bandwidth_hz
+        for _ in range(self.dvfs_iterations):
+            cpu = _dvfs_step(state, module, bandwidth, cpu)
+            reason = list(best.skip_reason)
+            module, p, bandwidth, repairs = split_energy_min(state, module.copy(), reason, self.solver, cpu_hz=cpu)
+            cand = _finish(state, module, p, bandwidth, reason, {"infeasible_repairs": repairs}, cpu_hz=cpu)
+            e = float(predicted_energy_j(state, cand).sum())
+            if e < best_e * (1 - 1e-9) and np.sum(cand.module >= 0) >= np.sum(best.module >= 0):
+                best, best_e = cand, e
+            else:
+                break
+        return best
 
 
 class Lyapunov:
-    """Online drift-plus-penalty control of module switching, power and bandwidth (arXiv 2509.19306).
+    """Online drift-plus-penalty control of module switching, CPU frequency, power and bandwidth.
 
-    Virtual energy queues Q_k(t+1) = max(Q_k(t) + E_k(t) − Ē_k, 0) turn the long-term budgets into
-    a per-round price. Each round minimises V·penalty + Σ_k Q_k·E_k by alternating (a) module
-    choice per device by enumeration over {skip} ∪ modules with the other devices' bandwidth held,
-    and (b) the energy-minimal power/bandwidth split for the chosen set, until the objective stops
-    improving.
+    After arXiv 2509.19306 (switching-based federated fine-tuning under long-term energy budgets).
+    Virtual energy queues Q_k(t+1) = max(Q_k(t) + E_k(t) − Ē_k, 0) turn the budgets into a price; each
+    round minimises V·Φ_t + Σ_k Q_k·E_k.
 
-    Learning penalty (a documented proxy, calibrated online): penalty = −Σ_k w_k·ĝ(m_k), with
-    w_k = the device's share of the data and ĝ(m) the estimated accuracy gain per round from module
-    m at full participation. After each round, the observed accuracy change Δacc is attributed to
-    the modules that arrived in proportion to their data shares, and each ĝ(m) follows an
-    exponential moving average (weight `ema`) of Δacc / (data share that used m). Untried modules
-    keep the optimistic `prior_gain` so they are explored. Skip gains 0.
+    Learning penalty Φ_t, a one-round bound on how much of the ideal update is lost (the paper derives
+    an inference-risk-gap bound; its text is not available to us, so this is our own bound-style model):
+
+        Φ_t = Σ_k w_k·[1 − x_k(1 − q_k)]·G + Σ_k w_k·x_k(1 − q_k)·ε(r_k)
+
+    with w_k the device's data share, x_k ∈ {0, 1} whether it trains, q_k its packet error probability
+    at the chosen power and bandwidth (Chen et al. 2021; 0 when the scenario has no packet errors),
+    ε(r) the share of the aggregated update's energy a rank-r module cannot carry, and G (`miss_penalty`)
+    the cost of a missing update relative to a perfect one. Assumptions: the global step's error is
+    linear in the update energy that does not arrive (a first-order, L-smooth bound with bounded
+    client dissimilarity, whose constants fold into G and V); devices contribute in proportion to their
+    data. ε is estimated from what the aggregated updates show — the singular-value spectrum
+    Σ_{i>r} σ_i² / Σ σ_i² reported by the learner (`RoundOutcome.rank_residual`), an exponential moving
+    average with weight `ema` — never from noisy accuracy, so noise cannot switch training off. Before
+    the first report ε(r) = 1 − r/r_max (a flat spectrum up to the largest rank). A trained update is
+    always worth G − ε(r) > 0, so a device whose queue empties trains again.
+
+    Per round the problem is solved by alternation until the objective stops improving: (a) module
+    switching per device over {skip} ∪ modules, each at its best CPU frequency and power for the current
+    bandwidth; (b) the queue-weighted energy-minimal bandwidth split for the chosen set; (c) CPU
+    frequency (energy-minimal given bandwidth) and power (1-D bracketed search trading Q_k·energy
+    against V·w_k·(G − ε)·(1 − q_k)).
     """
 
     name = "lyapunov"
@@ -271,94 +467,157 @@ class Lyapunov:
         solver: str = "lambertw",
         max_iterations: int = 5,
         ema: float = 0.3,
-        prior_gain: float = 0.05,
+        miss_penalty: float = 1.0,
     ) -> None:
-        self.V, self.solver, self.max_iterations, self.ema, self.prior_gain = (
+        self.V, self.solver, self.max_iterations, self.ema, self.miss_penalty = (
             V,
             solver,
             max_iterations,
             ema,
-            prior_gain,
+            miss_penalty,
         )
         self.queue_j: np.ndarray | None = None
-        self.gain_est: np.ndarray | None = None
-        self._last_accuracy: float | None = None
-        self._shares: np.ndarray | None = None
+        self.residual: dict[int, float] | None = None
+        self._budget: np.ndarray | None = None
 
-    def _objective(self, state, module, energy, weights) -> tuple[float, float, float]:
-        sel = module >= 0
-        penalty = -float(np.sum(weights[sel] * self.gain_est[module[sel]]))
-        drift = float(np.sum(self.queue_j * energy))
-        return self.V * penalty + drift, penalty, drift
+    def _residuals(self, ranks: tuple[int, ...]) -> np.ndarray:
+        if self.residual is None or set(self.residual) != set(ranks):
+            r_max = max(ranks) if max(ranks) > 0 else 1
+            self.residual = {r: (0.0 if r == 0 else 1.0 - r / r_max) for r in ranks}
+        return np.array([min(max(self.residual[r], 0.0), 1.0) for r in ranks])
 
-    def _energy(self, state, module, power, bandwidth) -> np.ndarray:
-        k = np.arange(state.num_devices)
-        sel = module >= 0
-        m = np.where(sel, module, 0)
-        window = np.maximum(state.upload_window_s()[k, m], 1e-12)
-        tx = power * window  # each device transmits over its whole window (energy-minimal split)
-        return np.where(sel, state.compute_energy_j[k, m] + tx, 0.0)
-
-    def _switch(self, state: RoundState, bandwidth: np.ndarray, window: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Per device, the option in {skip} ∪ modules minimising −V·w_k·ĝ(m) + Q_k·E_k(m) at its bandwidth.
-
-        A module is an option only if it fits the device's window at p_max over that bandwidth.
-        """
-        b = bandwidth[:, None]
-        g, n0 = state.gain_lin[:, None], state.noise_psd_w_per_hz[:, None]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            need = channels.min_bandwidth_hz(
-                state.payload_bits, np.where(window > 0, window, np.nan), state.p_max_w[:, None], g, n0
+    def _options(self, state, bandwidth, value, price):
+        """[K, M] cost of each module at its best CPU frequency and power over `bandwidth` (skip = 0)."""
+        k, m = state.payload_bits.shape
+        b = np.repeat(bandwidth, m)
+        cpu = np.repeat(state.cpu_hz_max, m) if state.cpu_hz_max is not None else None
+        if state.cycles is not None and np.any(state.dvfs):
+            dv = np.repeat(state.dvfs, m) & (b > 0)
+            f, e = best_cpu_hz(
+                state.cycles.ravel(),
+                np.repeat(state.kappa, m),
+                np.repeat(state.cpu_hz_min, m),
+                np.repeat(state.cpu_hz_max, m),
+                np.repeat(state.deadline_s - state.downlink_time_s, m),
+                state.payload_bits.ravel(),
+                b,
+                np.repeat(state.gain_lin, m),
+                np.repeat(state.noise_psd_w_per_hz, m),
+                np.repeat(state.p_max_w, m),
+                np.repeat(state.circuit_w, m),
+                PLANNING_MARGIN,
+                grid=8,
+                iters=10,
             )
-            power = tx_power_for_window_w(state.payload_bits, window, b, g, n0)
-            energy = state.compute_energy_j + power * window
-        fits = (window > 0) & np.isfinite(need) & (need <= b * 1.000001)
-        score = -self.V * weights[:, None] * self.gain_est[None, :] + self.queue_j[:, None] * energy
-        score = np.where(fits, score, np.inf)
-        options = np.concatenate([np.zeros((state.num_devices, 1)), score], axis=1)  # column 0: skip
-        choice = np.argmin(options, axis=1) - 1
-        return np.where(state.available, choice, SKIP)
+            cpu = np.where(dv & np.isfinite(e), f, cpu)
+        cpu_km = None if cpu is None else cpu.reshape(k, m)
+        comp_t, comp_e = state.compute_at(cpu_km)
+        window = state.upload_window_s(cpu_km)
+        p, up = best_power_w(
+            state.payload_bits.ravel(),
+            window.ravel(),
+            b,
+            np.repeat(state.gain_lin, m),
+            np.repeat(state.noise_psd_w_per_hz, m),
+            np.repeat(state.p_max_w, m),
+            np.repeat(state.circuit_w, m),
+            np.repeat(price, m),
+            value.ravel(),
+            state.waterfall_m,
+            grid=8,
+            iters=10,
+        )
+        cost = price[:, None] * comp_e + up.reshape(k, m)
+        return np.where(np.isfinite(cost), cost, np.inf), cpu_km
+
+    def _evaluate(self, state, module, power, bandwidth, cpu, weights, eps):
+        """(objective, penalty, drift, energy [K], q [K]) of a complete plan."""
+        sel = module >= 0
+        g = self.miss_penalty
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            snr = power * state.gain_lin / (state.noise_psd_w_per_hz * bandwidth)
+            q = 1.0 - np.exp(-state.waterfall_m / snr) if state.waterfall_m is not None else np.zeros_like(snr)
+        q = np.where(sel, np.nan_to_num(q, nan=1.0), 0.0)
+        e_r = np.where(sel, eps[np.where(sel, module, 0)], 0.0)
+        delivered = np.where(sel, 1.0 - q, 0.0)
+        penalty = float(np.sum(weights * ((1.0 - delivered) * g + delivered * e_r)))
+        alloc = Allocation(
+            module, np.where(sel, power, 0.0), np.where(sel, bandwidth, 0.0), ("",) * len(module), cpu_hz=cpu
+        )
+        energy = predicted_energy_j(state, alloc)
+        drift = float(np.sum(self.queue_j * energy))
+        return self.V * penalty + drift, penalty, drift, energy, q
 
     def decide(self, state: RoundState) -> Allocation:
-        k_dev, n_mod = state.num_devices, len(state.ranks)
+        k_dev = state.num_devices
         if self.queue_j is None or len(self.queue_j) != k_dev:
             self.queue_j = np.zeros(k_dev)
-        if self.gain_est is None or len(self.gain_est) != n_mod:
-            self.gain_est = np.full(n_mod, self.prior_gain)
-        weights = state.num_samples / max(state.num_samples.sum(), 1.0)
-        self._shares = weights
+        eps = self._residuals(state.ranks)
+        total = float(np.sum(np.where(np.isfinite(state.num_samples), state.num_samples, 0.0)))
+        weights = np.nan_to_num(state.num_samples, nan=0.0) / total if total > 0 else np.zeros(k_dev)
         reason = _initial_reasons(state)
-        window = state.upload_window_s()
-        # Start: every available device at the module with the best stand-alone score.
-        module = np.full(k_dev, SKIP)
-        equal_b = state.cell_bandwidth_hz[state.cell] / np.maximum(
-            np.bincount(state.cell[state.available], minlength=len(state.cell_bandwidth_hz))[state.cell], 1
-        )
-        best_obj = np.inf
-        best = None
-        iterations = 0
+        ok = np.array([r == "" for r in reason], dtype=bool)
+        plannable = _plannable(state) & ok[:, None]
+        for d in np.flatnonzero(ok & ~plannable.any(axis=1)):
+            reason[d] = "infeasible"
+        ok &= plannable.any(axis=1)
+        value = self.V * weights[:, None] * (self.miss_penalty - eps[None, :])  # [K, M] worth of an intact update
+        price = self.queue_j
+        n_cells = len(state.cell_bandwidth_hz)
+        counts = np.bincount(state.cell[ok], minlength=n_cells)
+        equal_b = np.where(ok, state.cell_bandwidth_hz[state.cell] / np.maximum(counts[state.cell], 1), 0.0)
         bandwidth = equal_b.copy()
+        split_w = self.queue_j + 1e-6 * max(float(self.queue_j.max(initial=0.0)), 1e-12)
+        best, best_obj, iterations = None, np.inf, 0
         for it in range(self.max_iterations):
             iterations = it + 1
-            # (a) module switching given bandwidth: every device scores skip and each module at once.
-            module = self._switch(state, bandwidth, window, weights)
+            # (a) switching: every device scores skip (0) and each module at its best frequency and power.
+            cost, _ = self._options(state, bandwidth, value, price)
+            cost = np.where(plannable, cost, np.inf)
+            options = np.concatenate([np.zeros((k_dev, 1)), cost], axis=1)
+            module = np.where(ok, np.argmin(options, axis=1) - 1, SKIP)
             cand = np.flatnonzero(module >= 0)
-            keep = _cap_clients(state, cand, np.zeros(k_dev) - weights)
+            best_cost = options.min(axis=1)
+            keep = _cap_clients(state, cand, best_cost)
             module[np.setdiff1d(cand, keep)] = SKIP
-            # (b)+(c) power and bandwidth for the chosen set.
-            module_fit, power, bandwidth_new, repairs = split_energy_min(state, module, list(reason), self.solver)
-            energy = self._energy(state, module_fit, power, bandwidth_new)
-            obj, penalty, drift = self._objective(state, module_fit, energy, weights)
+            # (b) queue-weighted energy-minimal split; (c) CPU frequency, then power, per device.
+            cpu = state.cpu_hz_max.copy() if state.cpu_hz_max is not None else None
+            rs = list(reason)
+            module, power, bw_new, repairs = split_energy_min(
+                state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
+            )
+            if cpu is not None and np.any(state.dvfs):
+                cpu = _dvfs_step(state, module, bw_new, cpu)
+                module, power, bw_new, more = split_energy_min(
+                    state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
+                )
+                repairs += more
+            sel = np.flatnonzero(module >= 0)
+            if len(sel):
+                m = module[sel]
+                p_opt, c_opt = best_power_w(
+                    state.payload_bits[sel, m],
+                    state.upload_window_s(cpu)[sel, m],
+                    bw_new[sel],
+                    state.gain_lin[sel],
+                    state.noise_psd_w_per_hz[sel],
+                    state.p_max_w[sel],
+                    state.circuit_w[sel],
+                    price[sel],
+                    value[sel, m],
+                    state.waterfall_m,
+                )
+                power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])
+            obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)
             if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
-                best = (module_fit.copy(), power.copy(), bandwidth_new.copy(), penalty, drift, repairs)
+                best = (module.copy(), power.copy(), bw_new.copy(), cpu, penalty, drift, repairs, rs, q)
             else:
                 break
-            # Devices not chosen keep a bandwidth guess for the next enumeration: an equal share of what is left.
-            bandwidth = np.where(module_fit >= 0, bandwidth_new, equal_b)
-            module = module_fit
-        module, power, bandwidth, penalty, drift, repairs = best
-        final_reason = [r if r else ("budget" if self.queue_j[i] > 0 else "not-selected") for i, r in enumerate(reason)]
+            # Devices not chosen keep a bandwidth guess for the next enumeration: their equal share.
+            bandwidth = np.where(module >= 0, bw_new, equal_b)
+        module, power, bandwidth, cpu, penalty, drift, repairs, rs, q = best
+        final_reason = [r if r else ("budget" if self.queue_j[i] > 0 else "not-selected") for i, r in enumerate(rs)]
         terms = {
             "V": self.V,
             "penalty": penalty,
@@ -366,36 +625,33 @@ class Lyapunov:
             "objective": best_obj,
             "iterations": iterations,
             "infeasible_repairs": repairs,
-            "mean_queue_j": float(self.queue_j.mean()),
+            "mean_queue_j": float(self.queue_j.mean()) if k_dev else 0.0,
+            "mean_packet_error": float(q[module >= 0].mean()) if np.any(module >= 0) else 0.0,
         }
-        for r, g in zip(state.ranks, self.gain_est):
-            terms[f"gain_est_r{r}"] = float(g)
+        for r, e in zip(state.ranks, eps):
+            terms[f"residual_r{r}"] = float(e)
         self._budget = state.energy_budget_j
-        return _finish(state, module, power, bandwidth, final_reason, terms)
+        return _finish(state, module, power, bandwidth, final_reason, terms, cpu_hz=cpu, q=q)
 
     def observe(self, outcome: RoundOutcome) -> None:
-        budget = np.where(np.isfinite(self._budget), self._budget, 0.0)
-        self.queue_j = np.where(
-            np.isfinite(self._budget), np.maximum(self.queue_j + outcome.energy_j - budget, 0.0), 0.0
-        )
-        if self._last_accuracy is not None and self._shares is not None:
-            delta = outcome.accuracy - self._last_accuracy
-            arrived = outcome.arrived & (outcome.module >= 0)
-            for m in range(len(self.gain_est)):
-                share = float(self._shares[arrived & (outcome.module == m)].sum())
-                if share > 0:
-                    total = float(self._shares[arrived].sum())
-                    # Δacc attributed to module m by data share, scaled to full participation.
-                    g = delta * (share / total) / share
-                    self.gain_est[m] = (1 - self.ema) * self.gain_est[m] + self.ema * g
-        self._last_accuracy = outcome.accuracy
+        if self._budget is not None and self.queue_j is not None:
+            finite = np.isfinite(self._budget)
+            spent = np.nan_to_num(outcome.energy_j, nan=0.0, posinf=0.0)
+            self.queue_j = np.where(
+                finite, np.maximum(self.queue_j + spent - np.where(finite, self._budget, 0.0), 0.0), 0.0
+            )
+        if outcome.rank_residual and self.residual is not None:
+            for r, e in outcome.rank_residual.items():
+                if r in self.residual and np.isfinite(e):
+                    self.residual[r] = (1 - self.ema) * self.residual[r] + self.ema * float(min(max(e, 0.0), 1.0))
 
 
 class EnergyCap:
     """Wraps any policy with a hard per-round energy cap per device.
 
-    A selected device whose predicted energy (compute + transmit at the allocated power over its
-    window) exceeds `cap_j` moves to a smaller module, or is skipped with reason 'energy-cap'.
+    A selected device whose predicted energy (`predicted_energy_j`: compute + (p + P_c)·airtime at the
+    allocated power and bandwidth) exceeds `cap_j` moves to a smaller module, or is skipped with
+    reason 'energy-cap'.
     """
 
     def __init__(self, inner: Any, cap_j: float) -> None:
@@ -406,21 +662,26 @@ class EnergyCap:
         alloc = self.inner.decide(state)
         module = alloc.module.copy()
         reason = list(alloc.skip_reason)
-        k = np.arange(state.num_devices)
-        window = state.upload_window_s()
-        for d in np.flatnonzero(module >= 0):
-            while module[d] >= 0:
-                m = module[d]
-                e = state.compute_energy_j[d, m] + alloc.power_w[d] * max(window[d, m], 0.0)
-                if e <= self.cap_j:
-                    break
-                module[d] -= 1
-            if module[d] < 0:
-                reason[d] = "energy-cap"
-        del k
+        for _ in range(len(state.ranks)):
+            trial = Allocation(module, alloc.power_w, alloc.bandwidth_hz, alloc.skip_reason, cpu_hz=alloc.cpu_hz)
+            over = (module >= 0) & ~(predicted_energy_j(state, trial) <= self.cap_j)
+            if not np.any(over):
+                break
+            module = np.where(over, module - 1, module)
+        for d in np.flatnonzero((alloc.module >= 0) & (module < 0)):
+            reason[d] = "energy-cap"
         terms = dict(alloc.terms)
         terms["energy_capped"] = float(np.sum((alloc.module >= 0) & (module < 0)))
-        return _finish(state, module, alloc.power_w, alloc.bandwidth_hz, reason, terms)
+        return _finish(
+            state,
+            module,
+            alloc.power_w,
+            alloc.bandwidth_hz,
+            reason,
+            terms,
+            cpu_hz=alloc.cpu_hz,
+            q=alloc.packet_error_prob,
+        )
 
     def observe(self, outcome: RoundOutcome) -> None:
         self.inner.observe(outcome)

@@ -40,12 +40,112 @@ def _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_
     """Each device's minimum bandwidth at p_max, or None when the cell cannot carry them all in time."""
     if len(bits) == 0:
         return np.zeros(0)
-    if np.any(window_s <= 0):
+    if not np.all(np.isfinite(window_s) & (window_s > 0)) or not np.all(np.isfinite(gain_lin) & (gain_lin > 0)):
         return None
     b_min = channels.min_bandwidth_hz(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
     if not np.all(np.isfinite(b_min)) or b_min.sum() > total_bandwidth_hz * (1 + 1e-9):
         return None
     return b_min
+
+
+def min_bandwidth_or_inf(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
+    """channels.min_bandwidth_hz where the inputs allow any upload at all, inf elsewhere (never raises).
+
+    Windows ≤ 0 or non-finite, zero or non-finite gains, and zero power cannot carry a bit.
+    """
+    bits, window_s, p_max_w, gain_lin, noise = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz))
+    )
+    with np.errstate(invalid="ignore"):
+        ok = (
+            np.isfinite(window_s)
+            & (window_s > 0)
+            & np.isfinite(gain_lin)
+            & (gain_lin > 0)
+            & np.isfinite(p_max_w)
+            & (p_max_w > 0)
+            & np.isfinite(noise)
+            & (noise > 0)
+            & np.isfinite(bits)
+        )
+    safe = [np.where(ok, x, 1.0) for x in (bits, window_s, p_max_w, gain_lin, noise)]
+    need = channels.min_bandwidth_hz(*safe)
+    return np.where(ok, need, np.where(bits == 0, 0.0, np.inf))
+
+
+def energy_min_split(
+    bits: np.ndarray,
+    window_s: np.ndarray,
+    gain_lin: np.ndarray,
+    noise_psd_w_per_hz: np.ndarray,
+    p_max_w: np.ndarray,
+    cell: np.ndarray,
+    cell_bandwidth_hz: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energy-minimal bandwidth split in every cell at once (one log-price bisection per cell, vectorized).
+
+    Minimises Σ_k w_k·E_k(b_k) subject to Σ_{k in cell c} b_k ≤ B_c, p_k ≤ p_max,k, each device using
+    its whole window (module docstring). Weights w_k ≥ 0 (default 1) price each device's energy: the
+    Lyapunov policy passes its queues. Returns (bandwidth_hz [n], power_w [n], cell_feasible [C]);
+    devices in infeasible cells get 0 bandwidth and power: the caller downgrades or drops.
+    """
+    bits = np.asarray(bits, dtype=float)
+    n, n_cells = len(bits), len(cell_bandwidth_hz)
+    pools = np.asarray(cell_bandwidth_hz, dtype=float)
+    b_min = min_bandwidth_or_inf(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
+    need = np.bincount(cell, weights=np.where(np.isfinite(b_min), b_min, 0.0), minlength=n_cells)
+    bad = np.bincount(cell, weights=~np.isfinite(b_min), minlength=n_cells) > 0
+    with np.errstate(invalid="ignore"):
+        cell_ok = ~bad & (need <= pools * (1 + 1e-9)) & np.isfinite(pools)
+    b, p = np.zeros(n), np.zeros(n)
+    live = cell_ok[cell] & (bits > 0)
+    if not np.any(live):
+        return b, p, cell_ok
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    w_top = float(w[live].max()) if np.any(w[live] > 0) else 0.0
+    w = np.maximum(w, 1e-9 * w_top) if w_top > 0 else np.ones(n)
+    idx = np.flatnonzero(live)
+    cl = cell[idx]
+    a = LN2 * bits[idx] / window_s[idx]
+    c = w[idx] * noise_psd_w_per_hz[idx] * window_s[idx] / gain_lin[idx]
+    bm = b_min[idx]
+
+    def total(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bb = _bandwidth_at(lam[cl], a, c, bm)
+        return bb, np.bincount(cl, weights=bb, minlength=n_cells)
+
+    # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Bracket per cell, then bisect in log space.
+    c_max = np.full(n_cells, 1.0)
+    np.maximum.at(c_max, cl, c + 1.0)
+    c_min = np.full(n_cells, np.inf)
+    np.minimum.at(c_min, cl, c)
+    hi = c_max.copy()
+    for _ in range(200):
+        over = total(hi)[1] > pools
+        if not np.any(over):
+            break
+        hi = np.where(over, hi * 4.0, hi)
+    lo = np.where(np.isfinite(c_min), c_min * 1e-30, hi * 1e-30)
+    for _ in range(max_iter):
+        mid = np.sqrt(lo * hi)
+        over = total(mid)[1] > pools
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+        if np.all(hi / lo - 1.0 < tol):
+            break
+    bb, sums = total(hi)
+    # Rounding may leave Σ b a hair above the pool: scale down (only lowers energy's slack, keeps Σ b ≤ B).
+    scale = np.where(sums > pools, pools / np.where(sums > 0, sums, 1.0), 1.0)
+    bb = bb * scale[cl]
+    b[idx] = bb
+    p[idx] = np.minimum(
+        tx_power_for_window_w(bits[idx], window_s[idx], bb, gain_lin[idx], noise_psd_w_per_hz[idx]), p_max_w[idx]
+    )
+    return b, p, cell_ok
 
 
 def energy_min_bandwidth(
@@ -64,35 +164,217 @@ def energy_min_bandwidth(
     Returns (bandwidth_hz [n], power_w [n], feasible). Infeasible when some window is ≤ 0 or the
     minimum bandwidths at p_max already exceed the pool; then the caller must drop or downgrade.
     """
-    b_min = _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_max_w, total_bandwidth_hz)
-    if b_min is None or len(bits) == 0:
-        return np.zeros(len(bits)), np.zeros(len(bits)), b_min is not None
-    a = LN2 * bits / window_s
-    c = noise_psd_w_per_hz * window_s / gain_lin
-    # λ = −dE/db at the optimum; b(λ) decreases in λ. λ = c gives b = a (W0(0) = 0); bracket from there.
-    lo, hi = 0.0, float(np.max(c)) + 1.0
-    while _bandwidth_at(hi, a, c, b_min).sum() > total_bandwidth_hz:
-        hi *= 4.0
-        if hi > 1e300:
-            break
-    if _bandwidth_at(lo, a, c, b_min).sum() <= total_bandwidth_hz:
-        b = _bandwidth_at(lo, a, c, b_min)  # only if λ=0 fits (b→∞ at λ=0, so practically never)
-    else:
-        # Bisection in log space: λ spans many orders of magnitude across channels.
-        lo = float(np.min(c)) * 1e-30
-        for _ in range(max_iter):
-            mid = np.sqrt(lo * hi)
-            if _bandwidth_at(mid, a, c, b_min).sum() > total_bandwidth_hz:
-                lo = mid
-            else:
-                hi = mid
-            if hi / lo - 1.0 < tol:
-                break
-        b = _bandwidth_at(hi, a, c, b_min)
-    # Hand out what rounding left over in proportion (only lowers energy; keeps Σ b ≤ B).
-    b = b * min(1.0, total_bandwidth_hz / b.sum()) if b.sum() > total_bandwidth_hz else b
-    p = np.minimum(tx_power_for_window_w(bits, window_s, b, gain_lin, noise_psd_w_per_hz), p_max_w)
-    return b, p, True
+    bits = np.asarray(bits, dtype=float)
+    if len(bits) == 0:
+        return np.zeros(0), np.zeros(0), True
+    b, p, ok = energy_min_split(
+        bits,
+        np.asarray(window_s, dtype=float),
+        np.asarray(gain_lin, dtype=float),
+        np.asarray(noise_psd_w_per_hz, dtype=float),
+        np.asarray(p_max_w, dtype=float),
+        np.zeros(len(bits), dtype=int),
+        np.array([float(total_bandwidth_hz)]),
+        tol=tol,
+        max_iter=max_iter,
+    )
+    return b, p, bool(ok[0])
+
+
+def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 16, iters: int = 24) -> np.ndarray:
+    """Per row, the x in [lo, hi] (both > 0) that minimises cost(x): log-spaced grid, then golden section.
+
+    `cost` maps an [n, g] array of candidates to [n, g] costs (inf = not allowed). The grid finds the
+    best bracket even where the cost is not unimodal; golden section on log x then refines inside it.
+    Rows with lo ≥ hi return lo.
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    n = len(lo)
+    if n == 0:
+        return np.zeros(0)
+    llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
+    t = np.linspace(0.0, 1.0, grid)
+    xs = llo[:, None] + (lhi - llo)[:, None] * t[None, :]
+    costs = cost(np.exp(xs))
+    costs = np.where(np.isnan(costs), np.inf, costs)
+    j = np.argmin(costs, axis=1)
+    rows = np.arange(n)
+    best_x, best_c = xs[rows, j], costs[rows, j]
+    a = xs[rows, np.maximum(j - 1, 0)]
+    b = xs[rows, np.minimum(j + 1, grid - 1)]
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    x1, x2 = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    f1, f2 = cost(np.exp(x1)[:, None])[:, 0], cost(np.exp(x2)[:, None])[:, 0]
+    for _ in range(iters):
+        left = np.nan_to_num(f1, nan=np.inf) <= np.nan_to_num(f2, nan=np.inf)
+        b = np.where(left, x2, b)
+        a = np.where(left, a, x1)
+        x2n = np.where(left, x1, a + inv_phi * (b - a))
+        x1n = np.where(left, b - inv_phi * (b - a), x2)
+        f2n = np.where(left, f1, np.nan)
+        f1n = np.where(left, np.nan, f2)
+        fresh = cost(np.exp(np.where(left, x1n, x2n))[:, None])[:, 0]
+        f1 = np.where(left, fresh, f1n)
+        f2 = np.where(left, f2n, fresh)
+        x1, x2 = x1n, x2n
+    for x, f in ((x1, f1), (x2, f2)):
+        f = np.nan_to_num(f, nan=np.inf)
+        better = f < best_c
+        best_x, best_c = np.where(better, x, best_x), np.where(better, f, best_c)
+    return np.where(lhi > llo, np.exp(best_x), lo)
+
+
+def upload_cost(
+    power_w,
+    bits,
+    window_s,
+    bandwidth_hz,
+    gain_lin,
+    noise_psd_w_per_hz,
+    circuit_w,
+    price,
+    value,
+    waterfall_m: float | None,
+):
+    """price·(p + P_c)·airtime − value·(1 − q(p)); inf where the upload misses its window.
+
+    The per-device objective of the power subproblem: energy priced by the virtual queue against the
+    learning value of an update that arrives intact (packet error q of Chen et al. 2021).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        snr = power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz)
+        rate = bandwidth_hz * np.log2(1.0 + snr)
+        air = bits / rate
+        energy = (power_w + circuit_w) * air
+        success = np.exp(-waterfall_m / snr) if waterfall_m is not None else 1.0
+        cost = price * energy - value * success
+    fits = np.isfinite(air) & (air <= window_s * (1 + 1e-9))
+    return np.where(fits, cost, np.inf)
+
+
+def best_power_w(
+    bits,
+    window_s,
+    bandwidth_hz,
+    gain_lin,
+    noise_psd_w_per_hz,
+    p_max_w,
+    circuit_w,
+    price,
+    value,
+    waterfall_m: float | None,
+    *,
+    grid: int = 16,
+    iters: int = 24,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per device, the power in [p_fill, p_max] minimising `upload_cost` (1-D, bracketed); returns (power, cost).
+
+    p_fill is the least power that meets the window over the given bandwidth. Raising power above it
+    shortens airtime (less circuit energy) and lowers the packet error probability, at more radiated
+    energy. inf cost where even p_max misses the window.
+    """
+    args = [np.asarray(x, dtype=float) for x in (bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz)]
+    bits, window_s, bandwidth_hz, gain_lin, noise = args
+    p_max_w, circuit_w, price, value = (
+        np.broadcast_to(np.asarray(x, dtype=float), bits.shape) for x in (p_max_w, circuit_w, price, value)
+    )
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (bandwidth_hz > 0)
+            & np.isfinite(window_s)
+            & (window_s > 0)
+            & (gain_lin > 0)
+            & np.isfinite(gain_lin)
+            & (p_max_w > 0)
+        )
+    safe_b = np.where(ok, bandwidth_hz, 1.0)
+    safe_w = np.where(ok, window_s, 1.0)
+    safe_g = np.where(ok, gain_lin, 1.0)
+    p_fill = tx_power_for_window_w(bits, safe_w, safe_b, safe_g, noise)
+    ok &= np.isfinite(p_fill) & (p_fill <= p_max_w * (1 + 1e-9))
+    lo = np.clip(np.where(ok, p_fill * (1 + 1e-9), p_max_w), p_max_w * 1e-12, p_max_w)
+    lo = np.where(lo > 0, lo, 1e-30)
+    hi = np.where(p_max_w > 0, p_max_w, 1e-30)
+
+    def cost(p):
+        return upload_cost(
+            p,
+            bits[:, None],
+            safe_w[:, None],
+            safe_b[:, None],
+            safe_g[:, None],
+            noise[:, None],
+            circuit_w[:, None],
+            price[:, None],
+            value[:, None],
+            waterfall_m,
+        )
+
+    p = minimize_log_scalar(cost, lo, hi, grid=grid, iters=iters)
+    c = cost(p[:, None])[:, 0]
+    return np.where(ok, p, 0.0), np.where(ok, c, np.inf)
+
+
+def best_cpu_hz(
+    cycles,
+    kappa,
+    f_min,
+    f_max,
+    time_left_s,
+    bits,
+    bandwidth_hz,
+    gain_lin,
+    noise_psd_w_per_hz,
+    p_max_w,
+    circuit_w,
+    margin: float,
+    *,
+    grid: int = 16,
+    iters: int = 24,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per device, the CPU frequency minimising compute + upload energy within the round (Yang et al. 2021).
+
+    E(f) = κ·C·f² + (p_fill(τ) + P_c)·τ with τ(f) = (time_left − C/f)·(1 − margin): a slower CPU saves
+    compute energy (∝ f²) and leaves less time to send, which costs transmit energy. Returns
+    (cpu_hz, energy); inf energy where no frequency in range lets the upload fit at p_max.
+    """
+    cycles, kappa, f_min, f_max, time_left_s, bits, bw, g, n0, p_max_w, circuit_w = (
+        np.asarray(x, dtype=float)
+        for x in (
+            cycles,
+            kappa,
+            f_min,
+            f_max,
+            time_left_s,
+            bits,
+            bandwidth_hz,
+            gain_lin,
+            noise_psd_w_per_hz,
+            p_max_w,
+            circuit_w,
+        )
+    )
+    ok = (bw > 0) & (g > 0) & np.isfinite(g) & np.isfinite(time_left_s) & (f_max > 0)
+    safe_b, safe_g = np.where(ok, bw, 1.0), np.where(ok, g, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_air_min = bits / channels.shannon_rate_bps(safe_b, p_max_w, safe_g, n0)
+        f_need = cycles / (time_left_s - t_air_min / (1.0 - margin))
+    ok &= np.isfinite(f_need) & (f_need > 0) & (f_need <= f_max * (1 + 1e-12))
+    lo = np.where(ok, np.clip(f_need * (1 + 1e-9), f_min, f_max), f_max)
+    lo = np.where(lo > 0, lo, 1.0)
+    hi = np.where(f_max > 0, f_max, 1.0)
+
+    def energy(f):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            tau = (time_left_s[:, None] - cycles[:, None] / f) * (1.0 - margin)
+            p = tx_power_for_window_w(bits[:, None], tau, safe_b[:, None], safe_g[:, None], n0[:, None])
+            e = kappa[:, None] * cycles[:, None] * f**2 + (p + circuit_w[:, None]) * tau
+        fits = (tau > 0) & (p <= p_max_w[:, None] * (1 + 1e-9))
+        return np.where(fits, e, np.inf)
+
+    f = minimize_log_scalar(energy, lo, hi, grid=grid, iters=iters)
+    e = energy(f[:, None])[:, 0]
+    return np.where(ok, f, f_max), np.where(ok, e, np.inf)
 
 
 def energy_min_bandwidth_cvxpy(

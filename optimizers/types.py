@@ -36,6 +36,17 @@ class RoundState:
     energy_budget_j: np.ndarray  # [K] long-term average budget per round (inf = none)
     num_samples: np.ndarray  # [K]
     max_clients: int | None = None
+    # Transmit-chain circuit power drawn during airtime, on top of the radiated power [K] (None: 0 W).
+    circuit_power_w: np.ndarray | None = None
+    # Packet errors (Chen et al. 2021): the waterfall threshold m, or None when uploads never fail.
+    waterfall_m: float | None = None
+    # CPU frequency scaling (Yang et al. 2021): cycles of the local training [K, M], κ [K] and the
+    # frequency range [K]. compute_time_s / compute_energy_j are the figures at cpu_hz_max. Devices
+    # with cpu_hz_min == cpu_hz_max (or no cycles model) run at their fixed speed.
+    cycles: np.ndarray | None = None
+    kappa: np.ndarray | None = None
+    cpu_hz_min: np.ndarray | None = None
+    cpu_hz_max: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k, m = len(self.gain_lin), len(self.ranks)
@@ -53,6 +64,15 @@ class RoundState:
             _check_shape(name, getattr(self, name), (k,))
         for name in ("payload_bits", "compute_time_s", "compute_energy_j"):
             _check_shape(name, getattr(self, name), (k, m))
+        if self.circuit_power_w is not None:
+            _check_shape("circuit_power_w", self.circuit_power_w, (k,))
+        dvfs = (self.cycles, self.kappa, self.cpu_hz_min, self.cpu_hz_max)
+        if any(x is not None for x in dvfs) and any(x is None for x in dvfs):
+            raise ValueError("cycles, kappa, cpu_hz_min, cpu_hz_max: give all four or none")
+        if self.cycles is not None:
+            _check_shape("cycles", self.cycles, (k, m))
+            for name in ("kappa", "cpu_hz_min", "cpu_hz_max"):
+                _check_shape(name, getattr(self, name), (k,))
         if len(self.cell) and (self.cell.min() < 0 or self.cell.max() >= len(self.cell_bandwidth_hz)):
             raise ValueError(f"cell: indices must be in [0, {len(self.cell_bandwidth_hz)}), got {self.cell.max()}")
 
@@ -60,13 +80,58 @@ class RoundState:
     def num_devices(self) -> int:
         return len(self.gain_lin)
 
-    def upload_window_s(self) -> np.ndarray:
+    @property
+    def circuit_w(self) -> np.ndarray:
+        """[K] circuit power during airtime (0 where not given)."""
+        return np.zeros(self.num_devices) if self.circuit_power_w is None else self.circuit_power_w
+
+    @property
+    def dvfs(self) -> np.ndarray:
+        """[K] True where the device's CPU frequency is a decision (a range and a cycles model)."""
+        if self.cycles is None:
+            return np.zeros(self.num_devices, dtype=bool)
+        return self.cpu_hz_min < self.cpu_hz_max
+
+    def compute_at(self, cpu_hz: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """[K, M] compute time and energy at the given frequency ([K] or [K, M]; None: full speed).
+
+        Cycles model (Yang et al. 2021): time C/f, energy κ·C·f². Devices without DVFS keep their
+        fixed figures whatever `cpu_hz` says.
+        """
+        if cpu_hz is None or self.cycles is None:
+            return self.compute_time_s, self.compute_energy_j
+        f = np.asarray(cpu_hz, dtype=float)
+        f = f[:, None] if f.ndim == 1 else f
+        use = self.dvfs[:, None] & np.isfinite(f) & (f > 0)
+        f = np.where(use, f, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            t = np.where(use, self.cycles / f, self.compute_time_s)
+            e = np.where(use, self.kappa[:, None] * self.cycles * f**2, self.compute_energy_j)
+        return t, e
+
+    def upload_window_s(self, cpu_hz: np.ndarray | None = None) -> np.ndarray:
         """[K, M] time left for the upload after downlink and local training, less a planning margin.
 
         Energy-minimal plans use the whole window, so they would end exactly at the deadline; the
         margin keeps rounding in the simulator from turning a plan that fits into a straggler.
+        Non-finite inputs give a window of −inf (the module cannot be planned).
         """
-        return (self.deadline_s - self.downlink_time_s[:, None] - self.compute_time_s) * (1.0 - PLANNING_MARGIN)
+        compute_s, _ = self.compute_at(cpu_hz)
+        with np.errstate(invalid="ignore"):
+            w = (self.deadline_s - self.downlink_time_s[:, None] - compute_s) * (1.0 - PLANNING_MARGIN)
+        return np.where(np.isfinite(w), w, -np.inf)
+
+    def link_ok(self) -> np.ndarray:
+        """[K] True where the uplink can carry anything: finite positive gain, power and noise."""
+        with np.errstate(invalid="ignore"):
+            return (
+                np.isfinite(self.gain_lin)
+                & (self.gain_lin > 0)
+                & np.isfinite(self.p_max_w)
+                & (self.p_max_w > 0)
+                & np.isfinite(self.noise_psd_w_per_hz)
+                & (self.noise_psd_w_per_hz > 0)
+            )
 
 
 @dataclass(frozen=True)
@@ -76,7 +141,8 @@ class Allocation:
     bandwidth_hz: np.ndarray  # [K]
     skip_reason: tuple[str, ...]  # [K] '' when selected
     terms: Mapping[str, float] = field(default_factory=dict)
-    cpu_hz: np.ndarray | None = None
+    cpu_hz: np.ndarray | None = None  # [K] chosen CPU frequency (None: every device at full speed)
+    packet_error_prob: np.ndarray | None = None  # [K] the policy's own estimate, where it models errors
 
     def __post_init__(self) -> None:
         k = len(self.module)
@@ -98,6 +164,9 @@ class RoundOutcome:
     energy_j: np.ndarray  # [K] energy spent this round
     accuracy: float
     loss: float
+    # Share of the aggregated update's energy each offered rank cannot carry, ε(r) = Σ_{i>r} σ_i² / Σ σ_i²
+    # (learner: singular values of the aggregated adapter product; surrogate: its closed form); None if unknown.
+    rank_residual: Mapping[int, float] | None = None
 
 
 class Policy(Protocol):

@@ -115,6 +115,33 @@ def lora_product_sum(states: Sequence[State], weights: Sequence[float]) -> dict[
     }
 
 
+def rank_residuals(products: dict[str, torch.Tensor], ranks: Sequence[int]) -> dict[int, float]:
+    """ε(r) = Σ_{i>r} σ_i² / Σ_i σ_i² over the singular values of every module's ΔW, index by index.
+
+    The share of the aggregated update's energy that a rank-r module cannot carry. Ranks above the
+    aggregate's own rank get 0: the spectrum beyond the largest trained rank is not observable.
+    """
+    energy: torch.Tensor | None = None
+    for delta in products.values():
+        s2 = torch.linalg.svdvals(delta.to(torch.float64)) ** 2
+        if energy is None:
+            energy = s2
+        else:
+            n = max(len(energy), len(s2))
+            energy = torch.nn.functional.pad(energy, (0, n - len(energy))) + torch.nn.functional.pad(
+                s2, (0, n - len(s2))
+            )
+    if energy is None or float(energy.sum()) <= 0:
+        return {int(r): 0.0 for r in ranks}
+    total = float(energy.sum())
+    cum = torch.cumsum(energy, 0)
+    out = {}
+    for r in ranks:
+        kept = float(cum[min(r, len(cum)) - 1]) if r > 0 else total
+        out[int(r)] = max(0.0, 1.0 - kept / total)
+    return out
+
+
 def svd_factors(delta: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-r factors of ΔW: B = U_r·√S_r [out, r], A = √S_r·V_rᵀ [r, in] (zero-padded if rank(ΔW) < r)."""
     u, s, vh = torch.linalg.svd(delta.to(torch.float64), full_matrices=False)

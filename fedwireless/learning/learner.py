@@ -35,6 +35,7 @@ from fedwireless.learning import aggregate as agg
 from fedwireless.learning.batched import batching_applies
 from fedwireless.learning.config import CELLULAR_DATASETS, FederatedConfig, TaskConfig
 from fedwireless.learning.data import WordTokenizer, load_splits, partition
+from fedwireless.learning.flops import ParamCounts, training_step_flops
 from fedwireless.learning.models import (
     causal_lm_loss,
     load_local,
@@ -124,6 +125,7 @@ class Learner:
         self.test_span: np.ndarray | None = None
         self.device_area: list[str] | None = None
         self.artifacts: dict[str, bytes] = {}  # files saved with the run (e.g. the tokenizer)
+        self._rank_residual: dict[int, float] | None = None  # spectrum of the last LoRA aggregate
 
         data_rng = np.random.default_rng(partition_rng.integers(0, 2**63))
         if self.cellular:
@@ -311,15 +313,13 @@ class Learner:
         return np.array([len(p) for p in self.parts], dtype=np.int64)
 
     def _step_flops(self, rank: int, tokens: int) -> float:
-        """FLOPs of one training step (REFERENCE.md, Link and energy).
-
-        Forward 2·N·T over the matmul path N (base + adapter); backward: the input-gradient pass
-        through every weight, frozen ones included (2·N·T), plus the weight gradients of the
-        trainable parameters (2·N_train·T). Full fine-tuning gives the familiar 6·N·T.
-        """
-        n = self._base_matmul + self._adapter_matmul[rank]
-        n_train = self._trainable_count[rank] if not self.full else self._base_matmul
-        return float(tokens * (4 * n + 2 * n_train))
+        """FLOPs of one training step (`fedwireless.learning.flops`, shared with the surrogate)."""
+        counts = ParamCounts(
+            self._base_matmul,
+            self._adapter_matmul[rank],
+            self._trainable_count[rank] if not self.full else self._base_matmul,
+        )
+        return training_step_flops(counts, tokens)
 
     def expected_flops(self, rank: int) -> float:
         return self.task.local_steps * self._step_flops(rank, self.task.batch_size * self.task.model.max_seq_len)
@@ -463,6 +463,7 @@ class Learner:
         w = [u.num_samples for u in updates]
         states = [u.state for u in updates]
         method = self.fed.aggregation
+        self._rank_residual = agg.rank_residuals(agg.lora_product_sum(states, w), self.ranks)
         if method == "fedavg":
             self.global_state = agg.fedavg(states, w, self.r_max)
             self._last_broadcast = self.global_state
@@ -490,6 +491,10 @@ class Learner:
                 **head,
             }
             self._last_broadcast = stacked
+
+    def rank_residuals(self) -> dict[int, float] | None:
+        """ε(r) of the last aggregation: the share of the aggregated adapter product's energy beyond rank r."""
+        return self._rank_residual
 
     def _eval_model(self) -> torch.nn.Module:
         if not self.full:

@@ -19,6 +19,7 @@ TIME_TOL_S = 1e-9
 
 BANDWIDTH_HZ = 1e6
 POWER_W = 0.1
+CIRCUIT_W = 0.05  # transmit-chain power billed with the radiated power over the airtime
 FLOPS_PER_S = 1e10
 DL_POWER_DBM = 40.0
 DL_BANDWIDTH_MHZ = 10.0
@@ -51,6 +52,7 @@ def scenario(deadline_s: float = 100.0, rounds: int = 2) -> dict:
                 "placement": {"kind": "explicit", "positions_m": [list(p) for p in POSITIONS_M]},
                 "compute": {"flops_per_s": FLOPS_PER_S, "j_per_flop": 1e-10},
                 "noise_figure_db": NF_UE_DB,
+                "circuit_power_w": CIRCUIT_W,
             }
         ],
         "federated": {"ranks": [4]},
@@ -87,7 +89,7 @@ def test_device_times_equal_formulas(run):
         up_rate = rate_bps(BANDWIDTH_HZ, POWER_W, d_m, NF_BS_DB)
         assert row.upload_s == pytest.approx(row.payload_bits / up_rate, abs=TIME_TOL_S)
         assert row.arrival_s == pytest.approx(row.downlink_s + row.compute_s + row.upload_s, abs=TIME_TOL_S)
-        assert row.tx_energy_j == pytest.approx(POWER_W * row.upload_s, rel=1e-12)
+        assert row.tx_energy_j == pytest.approx((POWER_W + CIRCUIT_W) * row.upload_s, rel=1e-12)
         assert row.compute_energy_j == pytest.approx(row.flops * 1e-10, rel=1e-12)
         assert bool(row.arrived) and pd.isna(row.drop_reason)
 
@@ -123,6 +125,6 @@ def test_deadline_drops_the_far_device(tmp_path):
     assert dev2.drop_reason[1] == "deadline"
     # The straggler transmitted until the deadline and was billed for exactly that airtime.
     assert dev2.upload_s[1] == pytest.approx(deadline - (dev2.downlink_s[1] + dev2.compute_s[1]), abs=TIME_TOL_S)
-    assert dev2.tx_energy_j[1] == pytest.approx(POWER_W * dev2.upload_s[1], rel=1e-12)
+    assert dev2.tx_energy_j[1] == pytest.approx((POWER_W + CIRCUIT_W) * dev2.upload_s[1], rel=1e-12)
     assert rounds.round_s.iloc[1] == pytest.approx(deadline, abs=TIME_TOL_S)
     assert rounds.dropped_deadline.iloc[1] == 1

@@ -1,0 +1,69 @@
+"""FLOPs of local training, counted the same way by the real learner and the learning-curve surrogate.
+
+One training step over T tokens (REFERENCE.md, Link and energy): forward 2·N·T over the matmul path N
+(base + adapter weights a token passes through); backward, the input-gradient pass through every
+weight, frozen ones included (2·N·T), plus the weight gradients of the trainable parameters
+(2·N_train·T). Full fine-tuning gives the familiar 6·N·T. No torch here: the surrogate imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    base_matmul: int  # weights of the matrix multiplications a token passes through (no embeddings)
+    adapter_matmul: int  # LoRA A and B weights on that path (0 for full fine-tuning)
+    trainable: int  # parameters that get a weight gradient
+
+
+def training_step_flops(counts: ParamCounts, tokens: int) -> float:
+    """FLOPs of one forward + backward step over `tokens` tokens."""
+    n = counts.base_matmul + counts.adapter_matmul
+    return float(tokens * (4 * n + 2 * counts.trainable))
+
+
+def linear_shapes(hidden_size: int, num_heads: int, num_kv_heads: int, intermediate_size: int) -> dict[str, tuple]:
+    """(in, out) of each Llama decoder-layer projection; k/v follow the grouped-query heads."""
+    head_dim = hidden_size // num_heads
+    kv = num_kv_heads * head_dim
+    return {
+        "q_proj": (hidden_size, num_heads * head_dim),
+        "k_proj": (hidden_size, kv),
+        "v_proj": (hidden_size, kv),
+        "o_proj": (num_heads * head_dim, hidden_size),
+        "gate_proj": (hidden_size, intermediate_size),
+        "up_proj": (hidden_size, intermediate_size),
+        "down_proj": (intermediate_size, hidden_size),
+    }
+
+
+def llama_lora_counts(
+    *,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    num_kv_heads: int,
+    intermediate_size: int,
+    head_outputs: int,
+    target_modules: Sequence[str],
+    rank: int,
+    head_trainable: bool,
+) -> ParamCounts:
+    """Counts for a Llama with LoRA of `rank` on `target_modules` (rank 0: full fine-tuning).
+
+    `head_outputs` is the output layer's width (labels for classification, vocabulary for a causal
+    LM); `head_trainable` says whether it trains beside the adapters (a classifier head does).
+    """
+    shapes = linear_shapes(hidden_size, num_heads, num_kv_heads, intermediate_size)
+    head = hidden_size * head_outputs
+    base = num_layers * sum(i * o for i, o in shapes.values()) + head
+    if rank == 0:
+        return ParamCounts(base, 0, base)
+    unknown = [t for t in target_modules if t not in shapes]
+    if unknown:
+        raise ValueError(f"target_modules: unknown projection(s) {unknown}; known: {', '.join(shapes)}")
+    adapter = num_layers * sum(rank * (shapes[t][0] + shapes[t][1]) for t in target_modules)
+    return ParamCounts(base, adapter, adapter + (head if head_trainable else 0))
