@@ -7,7 +7,8 @@ never the default, and every results file it produces says `learning: surrogate`
 Model (documented in `SurrogateConfig`): after a round whose arrived updates carry shares p_k of the
 selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 ``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus
-optional Gaussian noise. Loss is the binary cross-entropy of a calibrated classifier with that accuracy, −[a ln a + (1 − a) ln(1 − a)].
+optional Gaussian noise. Loss is the binary cross-entropy of a calibrated classifier with that
+accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
 come from the same counting function as the real learner's (`fedwireless.learning.flops`).
 """
