@@ -119,7 +119,9 @@ def energy_min_split(
         bb = _bandwidth_at(lam[cl], a, c, bm)
         return bb, np.bincount(cl, weights=bb, minlength=n_cells)
 
-    # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Bracket per cell, then bisect in log space.
+    # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Bracket per cell, then solve
+    # g(x) = ln Σb(e^x) − ln B = 0 in x = ln λ by the Illinois variant of regula falsi (bisection
+    # while the low end still gives Σb = ∞): a handful of steps instead of ~40 bisections.
     c_max = np.full(n_cells, 1.0)
     np.maximum.at(c_max, cl, c + 1.0)
     c_min = np.full(n_cells, np.inf)
@@ -130,13 +132,40 @@ def energy_min_split(
         if not np.any(over):
             break
         hi = np.where(over, hi * 4.0, hi)
-    lo = np.where(np.isfinite(c_min), c_min * 1e-30, hi * 1e-30)
+    safe_pools = np.where(pools > 0, pools, 1.0)
+
+    def g(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(total(np.exp(x))[1] / safe_pools)
+
+    x_hi = np.log(hi)
+    # λ = 1e-12·c_min still gives every device a finite (huge) band; below it W₀ rounds to −1 (b = ∞).
+    floor = np.where(np.isfinite(c_min), c_min, hi)
+    x_lo = np.log(floor * 1e-12)
+    g_hi, g_lo = g(x_hi), g(x_lo)
+    fallback = ~(g_lo > 0)
+    x_lo = np.where(fallback, np.log(floor * 1e-30), x_lo)
+    g_lo = np.where(fallback, np.inf, g_lo)
+    last = np.zeros(n_cells)
+    done = g_hi > -tol
     for _ in range(max_iter):
-        mid = np.sqrt(lo * hi)
-        over = total(mid)[1] > pools
-        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
-        if np.all(hi / lo - 1.0 < tol):
+        if np.all(done):
             break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = x_hi - g_hi * (x_hi - x_lo) / (g_hi - g_lo)
+        inside = np.isfinite(g_lo) & (step > x_lo) & (step < x_hi)
+        x_new = np.where(inside, step, 0.5 * (x_lo + x_hi))
+        g_new = g(x_new)
+        up = ~done & (g_new > 0)  # still over the pool: the new point is the low end
+        down = ~done & ~(g_new > 0)
+        g_hi = np.where(up & (last == 1), 0.5 * g_hi, g_hi)
+        g_lo = np.where(down & (last == -1), 0.5 * g_lo, g_lo)
+        x_lo, g_lo = np.where(up, x_new, x_lo), np.where(up, g_new, g_lo)
+        x_hi, g_hi = np.where(down, x_new, x_hi), np.where(down, g_new, g_hi)
+        last = np.where(up, 1, np.where(down, -1, last))
+        done |= down & (g_new > -tol)
+        done |= x_hi - x_lo < tol
+    hi = np.exp(x_hi)
     bb, sums = total(hi)
     # Rounding may leave Σ b a hair above the pool: scale down (only lowers energy's slack, keeps Σ b ≤ B).
     scale = np.where(sums > pools, pools / np.where(sums > 0, sums, 1.0), 1.0)
@@ -181,7 +210,12 @@ def energy_min_bandwidth(
     return b, p, bool(ok[0])
 
 
-def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 16, iters: int = 24) -> np.ndarray:
+def _no_nan(x: np.ndarray) -> np.ndarray:
+    x[np.isnan(x)] = np.inf
+    return x
+
+
+def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12, iters: int = 16) -> np.ndarray:
     """Per row, the x in [lo, hi] (both > 0) that minimises cost(x): log-spaced grid, then golden section.
 
     `cost` maps an [n, g] array of candidates to [n, g] costs (inf = not allowed). The grid finds the
@@ -195,8 +229,7 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 16,
     llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
     t = np.linspace(0.0, 1.0, grid)
     xs = llo[:, None] + (lhi - llo)[:, None] * t[None, :]
-    costs = cost(np.exp(xs))
-    costs = np.where(np.isnan(costs), np.inf, costs)
+    costs = _no_nan(cost(np.exp(xs)))
     j = np.argmin(costs, axis=1)
     rows = np.arange(n)
     best_x, best_c = xs[rows, j], costs[rows, j]
@@ -204,21 +237,20 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 16,
     b = xs[rows, np.minimum(j + 1, grid - 1)]
     inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
     x1, x2 = b - inv_phi * (b - a), a + inv_phi * (b - a)
-    f1, f2 = cost(np.exp(x1)[:, None])[:, 0], cost(np.exp(x2)[:, None])[:, 0]
+    f1, f2 = _no_nan(cost(np.exp(x1)[:, None])[:, 0]), _no_nan(cost(np.exp(x2)[:, None])[:, 0])
     for _ in range(iters):
-        left = np.nan_to_num(f1, nan=np.inf) <= np.nan_to_num(f2, nan=np.inf)
+        left = f1 <= f2
         b = np.where(left, x2, b)
         a = np.where(left, a, x1)
         x2n = np.where(left, x1, a + inv_phi * (b - a))
         x1n = np.where(left, b - inv_phi * (b - a), x2)
         f2n = np.where(left, f1, np.nan)
         f1n = np.where(left, np.nan, f2)
-        fresh = cost(np.exp(np.where(left, x1n, x2n))[:, None])[:, 0]
+        fresh = _no_nan(cost(np.exp(np.where(left, x1n, x2n))[:, None])[:, 0])
         f1 = np.where(left, fresh, f1n)
         f2 = np.where(left, f2n, fresh)
         x1, x2 = x1n, x2n
     for x, f in ((x1, f1), (x2, f2)):
-        f = np.nan_to_num(f, nan=np.inf)
         better = f < best_c
         best_x, best_c = np.where(better, x, best_x), np.where(better, f, best_c)
     return np.where(lhi > llo, np.exp(best_x), lo)
@@ -264,8 +296,8 @@ def best_power_w(
     value,
     waterfall_m: float | None,
     *,
-    grid: int = 16,
-    iters: int = 24,
+    grid: int = 12,
+    iters: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per device, the power in [p_fill, p_max] minimising `upload_cost` (1-D, bracketed); returns (power, cost).
 
@@ -329,8 +361,8 @@ def best_cpu_hz(
     circuit_w,
     margin: float,
     *,
-    grid: int = 16,
-    iters: int = 24,
+    grid: int = 12,
+    iters: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per device, the CPU frequency minimising compute + upload energy within the round (Yang et al. 2021).
 
@@ -338,20 +370,22 @@ def best_cpu_hz(
     compute energy (∝ f²) and leaves less time to send, which costs transmit energy. Returns
     (cpu_hz, energy); inf energy where no frequency in range lets the upload fit at p_max.
     """
-    cycles, kappa, f_min, f_max, time_left_s, bits, bw, g, n0, p_max_w, circuit_w = (
-        np.asarray(x, dtype=float)
-        for x in (
-            cycles,
-            kappa,
-            f_min,
-            f_max,
-            time_left_s,
-            bits,
-            bandwidth_hz,
-            gain_lin,
-            noise_psd_w_per_hz,
-            p_max_w,
-            circuit_w,
+    cycles, kappa, f_min, f_max, time_left_s, bits, bw, g, n0, p_max_w, circuit_w = np.broadcast_arrays(
+        *(
+            np.atleast_1d(np.asarray(x, dtype=float))
+            for x in (
+                cycles,
+                kappa,
+                f_min,
+                f_max,
+                time_left_s,
+                bits,
+                bandwidth_hz,
+                gain_lin,
+                noise_psd_w_per_hz,
+                p_max_w,
+                circuit_w,
+            )
         )
     )
     ok = (bw > 0) & (g > 0) & np.isfinite(g) & np.isfinite(time_left_s) & (f_max > 0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import channels
+from optimizers.policies import predicted_energy_j
 from optimizers import (
     POLICIES,
     RoundOutcome,
@@ -229,3 +230,128 @@ def test_parameter_table_matches_the_policy_constructors():
     for name, cls in POLICIES.items():
         params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "rng")]
         assert tuple(params) == POLICY_PARAMS[name], name
+
+
+def test_multi_cell_split_equals_one_cell_at_a_time():
+    from optimizers.solvers import energy_min_split
+
+    rng = np.random.default_rng(21)
+    bits, window, gain, n0, p_max = instance(rng, 12)
+    cell = rng.integers(0, 3, 12)
+    pools = np.array([6e6, 9e6, 12e6])
+    b, p, ok = energy_min_split(bits, window, gain, n0, p_max, cell, pools)
+    assert ok.all()
+    for c in range(3):
+        here = cell == c
+        b1, p1, ok1 = energy_min_bandwidth(bits[here], window[here], gain[here], n0[here], p_max[here], pools[c])
+        assert ok1
+        assert b[here] == pytest.approx(b1, rel=1e-6)
+        assert energy(bits[here], window[here], b[here], gain[here], n0[here]) == pytest.approx(
+            energy(bits[here], window[here], b1, gain[here], n0[here]), rel=1e-9
+        )
+
+
+def test_weighted_split_matches_cvxpy_free_brute_force():
+    """Σ w_k E_k minimised: the device with the higher price gets more bandwidth (needs less power)."""
+    from optimizers.solvers import energy_min_split
+
+    rng = np.random.default_rng(5)
+    bits, window, gain, n0, p_max = instance(rng, 2)
+    total = 4e6
+    w = np.array([10.0, 1.0])
+    b, p, ok = energy_min_split(bits, window, gain, n0, p_max, np.zeros(2, int), np.array([total]), weights=w)
+    assert ok[0]
+    best = np.inf
+    for f in np.linspace(0.001, 0.999, 20001):
+        bb = np.array([f, 1 - f]) * total
+        pp = n0 * bb / gain * np.expm1(np.log(2) * bits / (window * bb))
+        if np.all(pp <= p_max):
+            best = min(best, float(np.sum(w * pp * window)))
+    assert float(np.sum(w * p * window)) == pytest.approx(best, rel=1e-4)
+
+
+def test_best_power_matches_a_dense_grid():
+    from optimizers.solvers import best_power_w, upload_cost
+
+    rng = np.random.default_rng(8)
+    n = 30
+    bits, window, gain, n0, p_max = instance(rng, n)
+    bw = rng.uniform(2e5, 3e6, n)
+    price, value = rng.uniform(0, 5, n), rng.uniform(0, 0.5, n)
+    p, c = best_power_w(bits, window, bw, gain, n0, p_max, 0.1, price, value, 0.023)
+    grid = np.geomspace(1e-9, 1.0, 20001)[None, :] * p_max[:, None]
+    costs = upload_cost(
+        grid,
+        bits[:, None],
+        window[:, None],
+        bw[:, None],
+        gain[:, None],
+        n0[:, None],
+        0.1,
+        price[:, None],
+        value[:, None],
+        0.023,
+    )
+    brute = costs.min(axis=1)
+    fin = np.isfinite(brute)
+    assert np.array_equal(np.isfinite(c), fin)
+    assert np.all(c[fin] <= brute[fin] + 1e-9 * np.abs(brute[fin]) + 1e-15)
+    assert np.all(p[fin] <= p_max[fin] * (1 + 1e-12))
+
+
+def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
+    from optimizers.solvers import best_cpu_hz, tx_power_for_window_w
+
+    rng = np.random.default_rng(9)
+    n = 20
+    bits, _, gain, n0, p_max = instance(rng, n)
+    cycles = rng.uniform(1e8, 2e9, n)
+    bw = np.full(n, 1e6)
+    args = (cycles, 1e-28, 2e8, 2e9)
+    f, e = best_cpu_hz(*args, 3.0, bits, bw, gain, n0, p_max, 0.1, 1e-3)
+    grid = np.geomspace(2e8, 2e9, 20001)[None, :]
+    tau = (3.0 - cycles[:, None] / grid) * (1 - 1e-3)
+    with np.errstate(all="ignore"):
+        pw = tx_power_for_window_w(bits[:, None], tau, bw[:, None], gain[:, None], n0[:, None])
+        ee = np.where((tau > 0) & (pw <= p_max[:, None]), 1e-28 * cycles[:, None] * grid**2 + (pw + 0.1) * tau, np.inf)
+    brute = ee.min(axis=1)
+    fin = np.isfinite(brute)
+    assert np.all(e[fin] <= brute[fin] * (1 + 1e-7))
+    # A longer round lets the CPU slow down (never speed up).
+    f_long, _ = best_cpu_hz(*args, 30.0, bits, bw, gain, n0, p_max, 0.1, 1e-3)
+    assert np.all(f_long[fin] <= f[fin] * (1 + 1e-6))
+
+
+def test_lyapunov_residuals_follow_the_learner_and_noise_cannot_freeze_training():
+    rng = np.random.default_rng(13)
+    policy = make_policy("lyapunov", {"V": 1.0}, rng)
+    truth = {4: 0.67, 8: 0.5, 16: 0.33}
+    trained_late = np.zeros(8)
+    acc = 0.9
+    for t in range(200):
+        st = make_state(rng, budget=0.2)
+        a = policy.decide(st)
+        sel = a.module >= 0
+        if t >= 150:
+            trained_late += sel
+        acc -= 0.01  # accuracy that only falls (noise, saturation) must not switch training off
+        spent = predicted_energy_j(st, a)
+        policy.observe(RoundOutcome(t, a.module, sel, spent, acc, 1 - acc, rank_residual=truth))
+    assert [policy.residual[r] for r in (4, 8, 16)] == pytest.approx([0.67, 0.5, 0.33], abs=1e-6)
+    assert np.all(trained_late[st.available | True] > 0)
+
+
+def test_lyapunov_packet_errors_raise_power_above_the_window_minimum():
+    rng = np.random.default_rng(2)
+    base = make_state(rng, k=6)
+    st_ = {f: getattr(base, f) for f in base.__dataclass_fields__}
+    st_["available"] = np.ones(6, bool)
+    with_errors = RoundState(**{**st_, "waterfall_m": 0.023})
+    without = RoundState(**st_)
+    a = make_policy("lyapunov", {"V": 10.0}, rng).decide(with_errors)
+    b = make_policy("lyapunov", {"V": 10.0}, rng).decide(without)
+    sel = (a.module >= 0) & (b.module >= 0)
+    assert sel.any()
+    # Empty queues: energy is free, so with packet errors every selected device transmits at p_max.
+    assert a.power_w[sel] == pytest.approx(with_errors.p_max_w[sel])
+    assert np.all(a.packet_error_prob[sel] < 1.0)
