@@ -121,6 +121,58 @@ def _repair(state: RoundState, module: np.ndarray, reason: list[str], cpu_hz, ce
     return steps
 
 
+def _split_cells(state, idx, bits, win, weights, solver):
+    """One energy-minimal split of the devices `idx` over their cells: (bandwidth, power, cell_ok)."""
+    if solver == "cvxpy":
+        b, p = np.zeros(len(idx)), np.zeros(len(idx))
+        ok = np.ones(len(state.cell_bandwidth_hz), dtype=bool)
+        for c in np.unique(state.cell[idx]):
+            here = state.cell[idx] == c
+            b[here], p[here], ok[c] = energy_min_bandwidth_cvxpy(
+                bits[here],
+                win[here],
+                state.gain_lin[idx][here],
+                state.noise_psd_w_per_hz[idx][here],
+                state.p_max_w[idx][here],
+                float(state.cell_bandwidth_hz[c]),
+            )
+        return b, p, ok
+    return energy_min_split(
+        bits,
+        win,
+        state.gain_lin[idx],
+        state.noise_psd_w_per_hz[idx],
+        state.p_max_w[idx],
+        state.cell[idx],
+        state.cell_bandwidth_hz,
+        weights=weights,
+    )
+
+
+def _circuit_power_step(state, idx, bits, win, bandwidth, power) -> np.ndarray:
+    """Raise each device's power to the level that minimises (p + P_c)·airtime within its window."""
+    circuit = state.circuit_w[idx]
+    p_best, _ = best_power_w(
+        bits,
+        win,
+        bandwidth,
+        state.gain_lin[idx],
+        state.noise_psd_w_per_hz[idx],
+        state.p_max_w[idx],
+        circuit,
+        1.0,
+        0.0,
+        None,
+    )
+    return np.where((circuit > 0) & (p_best > 0), np.maximum(p_best, power), power)
+
+
+def _tx_energy(state, idx, bits, bandwidth, power) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = channels.shannon_rate_bps(bandwidth, power, state.gain_lin[idx], state.noise_psd_w_per_hz[idx])
+        return np.where(bits > 0, (power + state.circuit_w[idx]) * bits / rate, 0.0)
+
+
 def split_energy_min(
     state: RoundState,
     module: np.ndarray,
@@ -133,9 +185,13 @@ def split_energy_min(
     """Energy-minimal bandwidth and power per cell for the chosen modules (all cells in one bisection).
 
     Infeasible cells are repaired explicitly (`_repair`): each step removes rank or a device, so the
-    loop ends after at most K·M steps. With circuit power, each device's power is then raised to the
-    level that minimises (p + P_c)·airtime within its window (`best_power_w`, no learning value).
-    `weights` price each device's energy (default 1).
+    loop ends after at most K·M steps. `weights` price each device's energy (default 1).
+
+    With circuit power P_c, filling the whole window is no longer optimal: each device's power is
+    raised to the level that minimises (p + P_c)·airtime, and the split is solved again over the
+    airtimes that result instead of the windows (kept where it lowers the priced energy). The split
+    itself minimises radiated energy: where P_c dominates, a longer deadline can shift bandwidth to
+    weak channels and lengthen total airtime (a circuit-aware split is not implemented).
     """
     module = module.copy()
     k = state.num_devices
@@ -148,31 +204,7 @@ def split_energy_min(
         win = _device_windows(state, module, cpu_hz)[idx]
         bits = _rows(state, module, state.payload_bits)[idx]
         w = None if weights is None else weights[idx]
-        if solver == "cvxpy":
-            b, p = np.zeros(len(idx)), np.zeros(len(idx))
-            ok = np.ones(len(state.cell_bandwidth_hz), dtype=bool)
-            for c in np.unique(state.cell[idx]):
-                here = state.cell[idx] == c
-                bc, pc, okc = energy_min_bandwidth_cvxpy(
-                    bits[here],
-                    win[here],
-                    state.gain_lin[idx][here],
-                    state.noise_psd_w_per_hz[idx][here],
-                    state.p_max_w[idx][here],
-                    float(state.cell_bandwidth_hz[c]),
-                )
-                b[here], p[here], ok[c] = bc, pc, okc
-        else:
-            b, p, ok = energy_min_split(
-                bits,
-                win,
-                state.gain_lin[idx],
-                state.noise_psd_w_per_hz[idx],
-                state.p_max_w[idx],
-                state.cell[idx],
-                state.cell_bandwidth_hz,
-                weights=w,
-            )
+        b, p, ok = _split_cells(state, idx, bits, win, w, solver)
         bad = np.flatnonzero(~ok)
         bad = bad[np.isin(bad, state.cell[idx])]
         if len(bad) == 0:
@@ -181,23 +213,27 @@ def split_energy_min(
         repairs += _repair(state, module, reason, cpu_hz, bad)
     sel = module >= 0
     power, bandwidth = np.where(sel, power, 0.0), np.where(sel, bandwidth, 0.0)
-    circuit = state.circuit_w
-    tune = np.flatnonzero(sel & (circuit > 0))
-    if len(tune):
-        win = _device_windows(state, module, cpu_hz)[tune]
-        p_best, _ = best_power_w(
-            _rows(state, module, state.payload_bits)[tune],
-            win,
-            bandwidth[tune],
-            state.gain_lin[tune],
-            state.noise_psd_w_per_hz[tune],
-            state.p_max_w[tune],
-            circuit[tune],
-            1.0,
-            0.0,
-            None,
-        )
-        power[tune] = np.where(p_best > 0, np.maximum(p_best, power[tune]), power[tune])
+    idx = np.flatnonzero(sel & (state.circuit_w > 0))
+    if len(np.flatnonzero(sel)) and len(idx):
+        idx = np.flatnonzero(sel)
+        win = _device_windows(state, module, cpu_hz)[idx]
+        bits = _rows(state, module, state.payload_bits)[idx]
+        price = np.ones(len(idx)) if weights is None else np.maximum(weights[idx], 0.0)
+        b, p = bandwidth[idx], _circuit_power_step(state, idx, bits, win, bandwidth[idx], power[idx])
+        cost = float(np.sum(price * _tx_energy(state, idx, bits, b, p)))
+        for _ in range(2):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                air = bits / channels.shannon_rate_bps(b, p, state.gain_lin[idx], state.noise_psd_w_per_hz[idx])
+            tight = np.where(np.isfinite(air) & (air > 0), np.minimum(win, air * (1 + 1e-6)), win)
+            b2, p2, ok = _split_cells(state, idx, bits, tight, None if weights is None else weights[idx], solver)
+            if not np.all(ok[np.unique(state.cell[idx])]):
+                break
+            p2 = _circuit_power_step(state, idx, bits, win, b2, np.maximum(p2, 0.0))
+            cost2 = float(np.sum(price * _tx_energy(state, idx, bits, b2, p2)))
+            if not cost2 < cost * (1 - 1e-9):
+                break
+            b, p, cost = b2, p2, cost2
+        bandwidth[idx], power[idx] = b, p
     return module, power, bandwidth, repairs
 
 

@@ -120,6 +120,7 @@ def rank_residuals(products: dict[str, torch.Tensor], ranks: Sequence[int]) -> d
 
     The share of the aggregated update's energy that a rank-r module cannot carry. Ranks above the
     aggregate's own rank get 0: the spectrum beyond the largest trained rank is not observable.
+    Rounded to 1e-6: LAPACK's last bits depend on the thread count, and a policy's decisions must not.
     """
     energy: torch.Tensor | None = None
     for delta in products.values():
@@ -138,7 +139,7 @@ def rank_residuals(products: dict[str, torch.Tensor], ranks: Sequence[int]) -> d
     out = {}
     for r in ranks:
         kept = float(cum[min(r, len(cum)) - 1]) if r > 0 else total
-        out[int(r)] = max(0.0, 1.0 - kept / total)
+        out[int(r)] = round(max(0.0, 1.0 - kept / total), 6)
     return out
 
 
