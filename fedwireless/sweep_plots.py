@@ -24,21 +24,9 @@ def _label(row: dict, keys: list[str], policy: dict) -> str:
 
 def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     index = pd.read_csv(sweep_dir / "index.csv")
-    fixed = {
-        "point_id",
-        "status",
-        "policy",
-        "seed",
-        "run_dir",
-        "error",
-        "final_accuracy",
-        "final_loss",
-        "total_energy_j",
-        "sim_time_s",
-        "total_uplink_bits",
-        "wall_time_s",
-    }
-    keys = [c for c in index.columns if c not in fixed]
+    # index.csv lists point_id, then the swept keys, then status and the results (sweep.write_index).
+    cols = list(index.columns)
+    keys = cols[1 : cols.index("status")]
     runs, rounds, devices = [], [], []
     for row, run_dir in point_dirs(sweep_dir):
         policy = yaml.safe_load((run_dir / "scenario.yaml").read_text())["policy"]
