@@ -122,3 +122,35 @@ def test_nncodec_payload_crosses_the_uplink(tmp_path):
     assert all(len(u.payload) < len(raw.payload) for u in ups)
     lr.aggregate(ups)
     assert np.isfinite(lr.evaluate()["loss"])
+
+
+def test_surrogate_charges_the_learners_flops_and_payload(tmp_path):
+    """One counting function for both: parameters counted from the config equal those of the built model."""
+    from fedwireless.scenario import validate
+    from fedwireless.surrogate import SurrogateLearner
+
+    fed = FederatedConfig(ranks=[2, 4], aggregation="hetlora", target_modules=["q_proj", "k_proj", "v_proj"])
+    real = learner(tmp_path, federated=fed)
+    sc = validate(
+        {
+            "devices": [{"count": 4}],
+            "task": TASK.model_dump(),
+            "federated": fed.model_dump(),
+            "surrogate": {},
+        }
+    )
+    sur = SurrogateLearner(sc, np.random.default_rng(0), np.random.default_rng(1))
+    for r in (2, 4):
+        assert sur.expected_flops(r) == real.expected_flops(r)
+        assert sur.adapter_params(r) == real._trainable_count[r]
+        assert abs(sur.expected_payload_bits(r) - real.expected_payload_bits(r)) <= 8 * 2048  # framing only
+
+
+def test_rank_residuals_come_from_the_aggregated_spectrum(tmp_path):
+    a = learner(tmp_path)
+    assert a.rank_residuals() is None
+    a.aggregate(a.train_clients([(0, 2), (1, 4), (2, 4)]))
+    eps = a.rank_residuals()
+    assert set(eps) == {2, 4}
+    # Σ_k p_k B_k A_k over clients in different subspaces has rank up to Σ r_k, so ε(4) is small, not 0.
+    assert 0.0 <= eps[4] < eps[2] < 1.0
