@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,13 +22,71 @@ import yaml
 SUMMARY_FILE = "summary.json"
 
 
+# Every directory fedwireless writes results into carries this file; only such directories are ever replaced.
+RESULTS_MARKER = ".fedwireless"
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<pid>\d+)$")
+
+
+class OutputError(ValueError):
+    """An output path fedwireless must not write to (exit 2, nothing written)."""
+
+
+def write_marker(directory: Path, kind: str) -> None:
+    (directory / RESULTS_MARKER).write_text(json.dumps({"written_by": "fedwireless", "kind": kind}) + "\n")
+
+
+def is_ours(directory: Path) -> bool:
+    """True for a real directory (not a link) that fedwireless wrote."""
+    return directory.is_dir() and not directory.is_symlink() and (directory / RESULTS_MARKER).is_file()
+
+
+def check_output(out_dir: Path, overwrite: bool) -> None:
+    """Refuse any target that is not free, or not a previous fedwireless result (and then only with overwrite)."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise OutputError(f"{out_dir}: exists and is not a results directory (a file or a link); choose another --out")
+    if out_dir.is_dir():
+        if not is_ours(out_dir):
+            raise OutputError(
+                f"{out_dir}: exists and was not written by fedwireless; it is never replaced, choose another --out"
+            )
+        if not overwrite:
+            raise OutputError(
+                f"{out_dir}: holds a previous run; pass --overwrite to replace it, or choose another --out"
+            )
+
+
 def staging_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
 
 
-def publish(staging: Path, out_dir: Path) -> None:
-    """Move a finished staging folder to out_dir, replacing an older run there in one rename."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove staging and replaced folders of `out_dir` left by killed processes (ours only, owner dead)."""
+    removed = []
+    if not out_dir.parent.is_dir():
+        return removed
+    for entry in out_dir.parent.iterdir():
+        m = _STAGING.match(entry.name)
+        if m and m["name"] == out_dir.name and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
+            if is_ours(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+def publish(staging: Path, out_dir: Path, overwrite: bool = False) -> None:
+    """Move a finished staging folder to out_dir; a previous fedwireless run there is replaced only with overwrite."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out_dir, overwrite)
     old = None
     if out_dir.exists():
         old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"

@@ -23,11 +23,14 @@ from fedwireless import __version__
 from fedwireless.engine import DeviceRound, run_round
 from fedwireless.results import (
     SUMMARY_FILE,
+    check_output,
     git_commit,
     publish,
+    remove_stale_staging,
     staging_dir,
     write_csv,
     write_json,
+    write_marker,
     write_yaml,
 )
 from fedwireless.rng import Streams
@@ -423,13 +426,17 @@ def run_scenario(
     cache_dir: Path | None = None,
     plots: bool | None = None,
     on_setup: Callable[[Simulation], None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run a whole scenario and publish its run directory; return the summary.
 
     Nothing appears under `out_dir` until the run has finished; on any error the staging folder is
-    removed and the exception propagates.
+    removed and the exception propagates. An existing `out_dir` is replaced only if fedwireless wrote
+    it and `overwrite` is set (`results.OutputError` otherwise, raised before any work).
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(sc)
+    check_output(out, overwrite)
+    remove_stale_staging(out)
     cb = callbacks or RunCallbacks()
     t0 = time.perf_counter()
     stage = staging_dir(out)
@@ -440,6 +447,7 @@ def run_scenario(
         if on_setup is not None:
             on_setup(sim)
         stage.mkdir(parents=True)
+        write_marker(stage, "run")
         write_yaml(
             stage / "scenario.yaml",
             scenario_to_dict(sc),
@@ -461,7 +469,7 @@ def run_scenario(
             summary["plots"] = [p.name for p in plot_run(stage, title=title)]
         summary["wall_time_s"] = time.perf_counter() - t0
         write_json(stage / SUMMARY_FILE, summary)  # last: its presence marks a finished run
-        publish(stage, out)
+        publish(stage, out, overwrite)
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(stage)

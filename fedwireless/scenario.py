@@ -245,6 +245,14 @@ class Scenario(Section):
     surrogate: SurrogateConfig | None = None
     output: OutputConfig = Field(default_factory=OutputConfig)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # The name becomes a folder under runs/: no separators, no '..', nothing absolute.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) or ".." in v or len(v) > 100:
+            raise ValueError("must be a plain folder name (letters, digits, . _ -; no / or ..; at most 100 characters)")
+        return v
+
     @property
     def num_devices(self) -> int:
         return sum(g.count for g in self.devices)
@@ -351,7 +359,9 @@ def _message(err: Mapping[str, Any], data: Any) -> str:
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "value_error":
-        return f"{path}: {msg}"
+        # Field rules add the value; rules over a whole section name their own fields and values.
+        tail = "" if "got" in msg or isinstance(value, (Mapping, list)) else f", got {_format_value(value)}"
+        return f"{path}: {msg}{tail}"
     return f"{path}: {msg[:1].lower() + msg[1:]}, got {_format_value(value)}"
 
 

@@ -24,14 +24,17 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from fedwireless.config_base import Section
-from fedwireless.results import SUMMARY_FILE, write_csv
+from fedwireless.results import SUMMARY_FILE, is_ours, write_csv, write_marker
 from fedwireless.scenario import (
     ScenarioError,
     _message,
     apply_overrides,
     load_scenario_dict,
+    scenario_to_dict,
     validate,
 )
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 INDEX_FILE = "index.csv"
 SUMMARY_KEYS = (
@@ -80,23 +83,48 @@ class Point:
     overrides: dict[str, Any]
 
 
+def flatten(key: str, value: Any) -> dict[str, Any]:
+    """A swept value as dotted leaf keys: policy={name: lyapunov, params: {V: 10}} -> policy.name, policy.params.V."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(f"{key}.{k}", v))
+        return out
+    return {key: value}
+
+
 def _slug(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")[:24]
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")
 
 
-def expand(cfg: SweepConfig) -> list[Point]:
-    """Grid × zip, in a stable order; ids name the varied values and carry a short hash of all of them."""
+def point_label(overrides: dict[str, Any]) -> str:
+    """Every swept value, readable: name=lyapunov-V=10-seed=0 (names shortened to their last part)."""
+    leaves: dict[str, Any] = {}
+    for k, v in overrides.items():
+        leaves.update(flatten(k, v))
+    return "-".join(f"{k.split('.')[-1]}={_slug(v)}" for k, v in leaves.items())
+
+
+def expand(cfg: SweepConfig) -> list[dict[str, Any]]:
+    """Grid × zip overrides, in a stable order."""
     grid_keys = list(cfg.grid)
     zip_keys = list(cfg.zip)
     zip_rows = list(zip(*cfg.zip.values())) if zip_keys else [()]
-    points = []
-    for i, (g, z) in enumerate(itertools.product(itertools.product(*cfg.grid.values()), zip_rows)):
-        ov = dict(zip(grid_keys, g)) | dict(zip(zip_keys, z))
-        digest = hashlib.sha256(json.dumps(ov, sort_keys=True).encode()).hexdigest()[:6]
-        label = "-".join(f"{k.split('.')[-1]}={_slug(v)}" for k, v in ov.items())
-        points.append(Point(i, f"p{i:03d}-{label}-{digest}" if label else f"p{i:03d}-{digest}", ov))
-    return points
+    return [
+        dict(zip(grid_keys, g)) | dict(zip(zip_keys, z))
+        for g, z in itertools.product(itertools.product(*cfg.grid.values()), zip_rows)
+    ]
+
+
+def point_id(index: int, overrides: dict[str, Any], resolved: dict[str, Any]) -> str:
+    """p007-name=lyapunov-V=10-seed=0-1a2b3c4d: the swept values plus a hash of the fully resolved scenario,
+    so a point of an edited base scenario is a new point, never mistaken for a finished one."""
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    label = point_label(overrides)
+    if len(label) > 150:  # keep names usable as folder names; the hash keeps them unique
+        label = label[:150].rstrip("-_")
+    return f"p{index:03d}-{label}-{digest}" if label else f"p{index:03d}-{digest}"
 
 
 @dataclass
@@ -128,17 +156,37 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     if cfg.set:
         base = apply_overrides(base, cfg.set)
     name = cfg.name or p.stem
-    points = expand(cfg)
     problems = []
-    for pt in points:
+    if not SAFE_NAME.match(name) or ".." in name:
+        problems.append(f"name: must be a plain folder name (letters, digits, . _ -; no / or ..), got {name!r}")
+    points = []
+    for i, ov in enumerate(expand(cfg)):
+        where = f"point {i} ({point_label(ov)[:80]})"
         try:
-            validate(apply_overrides(base, pt.overrides), pt.point_id)
+            sc = validate(apply_overrides(base, ov), where)
         except ScenarioError as exc:
-            problems += [f"{pt.point_id}: {m}" for m in exc.messages]
+            problems += [f"{where}: {m}" for m in exc.messages]
+            continue
+        points.append(Point(i, point_id(i, ov, scenario_to_dict(sc)), ov))
     if problems:
         raise ScenarioError(problems, str(p))
     out_dir = Path(out or cfg.out or Path("runs") / "sweeps" / name)
-    return Sweep(name, out_dir, base, points, list(cfg.grid) + list(cfg.zip))
+    keys: dict[str, None] = {}
+    for top in list(cfg.grid) + list(cfg.zip):  # each swept key's leaves together, in the file's order
+        for pt in points:
+            keys.update(dict.fromkeys(flatten(top, pt.overrides[top])))
+    return Sweep(name, out_dir, base, points, list(keys))
+
+
+def prepare_sweep_dir(out_dir: Path) -> None:
+    """Create the sweep directory, or resume one fedwireless wrote; anything else is refused."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise ScenarioError([f"{out_dir}: exists and is not a sweep directory (a file or a link)"], "sweep")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not is_ours(out_dir):
+        raise ScenarioError([f"{out_dir}: exists, is not empty and was not written by fedwireless"], "sweep")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not is_ours(out_dir):
+        write_marker(out_dir, "sweep")
 
 
 def run_point(base: dict[str, Any], overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:
@@ -174,7 +222,9 @@ def write_index(sweep: Sweep) -> list[dict[str, Any]]:
     for pt in sweep.points:
         run_dir = sweep.out_dir / pt.point_id
         status, error = _status(run_dir)
-        row: dict[str, Any] = {"point_id": pt.point_id, **pt.overrides, "status": status, "run_dir": pt.point_id}
+        row: dict[str, Any] = {"point_id": pt.point_id, "status": status, "run_dir": pt.point_id}
+        for k, v in pt.overrides.items():
+            row.update(flatten(k, v))
         if status == "done":
             summary = json.loads((run_dir / SUMMARY_FILE).read_text())
             row.update({k: summary.get(k) for k in SUMMARY_KEYS})
@@ -199,7 +249,7 @@ def run_sweep(
     on_done: Callable[[Point, str], None] | None = None,
 ) -> dict[str, int]:
     """Run every unfinished point; return counts of done, failed and skipped points."""
-    sweep.out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_sweep_dir(sweep.out_dir)
     (sweep.out_dir / "sweep-base.yaml").write_text(yaml.safe_dump(sweep.base, sort_keys=False), encoding="utf-8")
     todo = []
     skipped = 0
@@ -208,7 +258,9 @@ def run_sweep(
         if (run_dir / SUMMARY_FILE).is_file():
             skipped += 1
             continue
-        if run_dir.exists():  # an earlier failure: try again cleanly
+        if run_dir.exists() or run_dir.is_symlink():  # an earlier failure of ours: try again cleanly
+            if not is_ours(run_dir):
+                raise ScenarioError([f"{run_dir}: exists and was not written by fedwireless; move it away"], "sweep")
             shutil.rmtree(run_dir)
         todo.append(pt)
     counts = {"done": 0, "failed": 0, "skipped": skipped}
@@ -217,6 +269,7 @@ def run_sweep(
         if error is not None:
             run_dir = sweep.out_dir / pt.point_id
             run_dir.mkdir(parents=True, exist_ok=True)
+            write_marker(run_dir, "failed point")
             text = error if isinstance(error, str) else "".join(traceback.format_exception(error))
             (run_dir / "error.txt").write_text(text, encoding="utf-8")
             counts["failed"] += 1

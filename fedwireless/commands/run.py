@@ -13,6 +13,7 @@ from fedwireless.commands._common import add_scenario_options, load_from_args, p
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_scenario_options(p)
     p.add_argument("--out", type=Path, default=None, help="run directory (default: output.dir or runs/<name>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous fedwireless run in the run directory")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--rounds", type=int, default=None, help="override the number of rounds")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -99,12 +100,19 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         return print_error(exc)
 
+    from fedwireless.results import OutputError, check_output
     from fedwireless.runner import default_out_dir, run_scenario
 
     out = args.out or default_out_dir(sc)
+    try:
+        check_output(Path(out), args.overwrite)
+    except OutputError as exc:
+        return print_error(exc)
     progress = None if args.quiet else _Progress()
     try:
-        summary = run_scenario(sc, out, callbacks=progress, plots=False if args.no_plots else None)
+        summary = run_scenario(
+            sc, out, callbacks=progress, plots=False if args.no_plots else None, overwrite=args.overwrite
+        )
     except (ValueError, FileNotFoundError) as exc:
         # Problems only found while setting up (a missing data file, an unusable local model): user errors.
         if progress:

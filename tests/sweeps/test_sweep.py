@@ -28,17 +28,20 @@ def sweep_file(tmp_path, **body):
     return f
 
 
-def test_grid_times_zip_with_stable_unique_ids():
+def test_grid_times_zip_with_stable_unique_ids(tmp_path):
     cfg = SweepConfig(
         scenario={},
         grid={"seed": [0, 1], "policy.name": ["uniform", "greedy"]},
         zip={"rounds": [2, 3], "deadline_s": [1.0, 2.0]},
     )
-    points = expand(cfg)
-    assert len(points) == 8
+    overrides = expand(cfg)
+    assert len(overrides) == 8
+    assert overrides[1] == {"seed": 0, "policy.name": "uniform", "rounds": 3, "deadline_s": 2.0}
+    f = sweep_file(tmp_path, grid=cfg.grid, zip=cfg.zip)
+    points = load_sweep(f).points
     assert len({p.point_id for p in points}) == 8
-    assert [p.point_id for p in points] == [p.point_id for p in expand(cfg)]
-    assert points[1].overrides == {"seed": 0, "policy.name": "uniform", "rounds": 3, "deadline_s": 2.0}
+    assert [p.point_id for p in points] == [p.point_id for p in load_sweep(f).points]
+    assert points[1].point_id.startswith("p001-name=uniform-seed=0-deadline_s=2.0-rounds=3-")  # file order
 
 
 def test_every_point_is_validated_before_anything_runs(tmp_path):
