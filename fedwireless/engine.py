@@ -16,6 +16,9 @@ from fedwireless.world import World
 
 # Bandwidth pools are SimPy containers in Hz; float sums need a little slack.
 _POOL_SLACK = 1e-6
+# A correlated channel advances at most this many steps per round: a tiny coherence step is coarsened
+# to deadline / MAX_CHANNEL_STEPS instead of taking hours.
+MAX_CHANNEL_STEPS = 1_000
 
 
 @dataclass
@@ -62,6 +65,7 @@ def run_round(
     The round ends when every selected update has arrived or failed, or at the deadline, whichever is first.
     """
     env = simpy.Environment(initial_time=0.0)
+    step_s = max(step_s, deadline_s / MAX_CHANNEL_STEPS)
     t0 = world.now_s
     pools = [
         simpy.Container(env, capacity=float(b) * (1 + _POOL_SLACK), init=float(b) * (1 + _POOL_SLACK))

@@ -76,10 +76,10 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
         return removed
     for entry in out_dir.parent.iterdir():
         m = _STAGING.match(entry.name)
-        if m and m["name"] == out_dir.name and int(m["pid"]) != os.getpid() and not _alive(int(m["pid"])):
-            if is_ours(entry):
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry)
+        mine = m is not None and m["name"] == out_dir.name and int(m["pid"]) != os.getpid()
+        if mine and not _alive(int(m["pid"])) and is_ours(entry):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
     return removed
 
 

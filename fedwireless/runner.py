@@ -200,7 +200,8 @@ class Simulation:
         gain = w.gain_lin()
         downlink_payload = self.learner.downlink_payload()
         dl_bits = 8 * len(downlink_payload)
-        downlink_s = dl_bits / w.downlink_rate_bps(gain)
+        with np.errstate(divide="ignore"):  # no downlink at all: inf, and the policy skips the device
+            downlink_s = dl_bits / w.downlink_rate_bps(gain)
         state = self._state(available, gain, downlink_s)
         alloc = self.policy.decide(state)
         t_decide = time.perf_counter()
@@ -373,7 +374,8 @@ class Simulation:
                 "arrived": bool(p.arrived) if p else False,
                 "drop_reason": (p.drop_reason if p else alloc.skip_reason[d]) or "",
                 "queue": float(queue_before[d]),
-                "energy_budget_j": float(w.energy_budget_j[d]),
+                # Empty where the device has no budget (inf in memory).
+                "energy_budget_j": float(w.energy_budget_j[d]) if np.isfinite(w.energy_budget_j[d]) else float("nan"),
             }
             self.device_rows.append(row)
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from fedwireless import yamlio
 from fedwireless.config_base import Section
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 
@@ -179,7 +179,7 @@ class ComputeConfig(Section):
 
 class DeviceGroupConfig(Section):
     name: str | None = None
-    count: int = Field(10, ge=1)
+    count: int = Field(10, ge=1, le=1_000_000)
     placement: Placement = Field(default_factory=DiscPlacement)
     mobility: Mobility = Field(default_factory=StaticMobility)
     height_m: float = Field(1.5, gt=0)
@@ -232,8 +232,8 @@ class Scenario(Section):
     """A whole scenario file."""
 
     name: str = "scenario"
-    seed: int = Field(0, ge=0)
-    rounds: int = Field(10, ge=1)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    rounds: int = Field(10, ge=1, le=10_000_000)
     deadline_s: float = Field(10.0, gt=0)  # per round: an update not arrived by then is dropped
     zones: dict[str, ZoneConfig] = Field(default_factory=dict)
     base_stations: list[BaseStationConfig] = Field(default_factory=lambda: [BaseStationConfig()], min_length=1)
@@ -305,7 +305,12 @@ def _cross_checks(sc: Scenario) -> list[str]:
 
 
 def _format_value(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    """A short, safe rendering of a user's value: huge integers and nested structures are summarised."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, (Mapping, list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} item(s)"
+    text = repr(value[:200]) if isinstance(value, str) else str(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -359,6 +364,10 @@ def _message(err: Mapping[str, Any], data: Any) -> str:
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "value_error":
+        field = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): ", msg)
+        if field and isinstance(value, Mapping) and field[1] in value:  # a section rule naming one of its keys
+            path = field[1] if path == "(top level)" else f"{path}.{field[1]}"
+            msg = msg[field.end() :]
         # Field rules add the value; rules over a whole section name their own fields and values.
         tail = "" if "got" in msg or isinstance(value, (Mapping, list)) else f", got {_format_value(value)}"
         return f"{path}: {msg}{tail}"
@@ -380,31 +389,30 @@ def validate(data: Any, source: str = "scenario") -> Scenario:
 
 
 def load_scenario_dict(path: str | Path) -> dict[str, Any]:
-    """Read a scenario YAML file into a plain mapping (no validation yet)."""
+    """Read a scenario YAML file into a plain mapping (no validation yet), through the guarded reader."""
     p = Path(path)
-    if not p.is_file():
-        raise ScenarioError([f"file not found: {p}"], str(p))
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError([f"invalid YAML: {where}{problem}"], str(p)) from None
-    if data is None:
-        data = {}
+        data = yamlio.load_file(p)
+    except yamlio.YamlError as exc:
+        raise ScenarioError([str(exc)], _short(str(p))) from None
     if not isinstance(data, dict):
         raise ScenarioError([f"(top level): must be a mapping of sections, got {type(data).__name__}"], str(p))
-    data.setdefault("name", p.stem)
+    data.setdefault("name", re.sub(r"[^A-Za-z0-9._-]", "_", p.stem)[:100] or "scenario")
     return data
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def _split_key(key: str) -> list[str | int]:
-    if not key or key.startswith(".") or key.endswith("."):
-        raise ValueError(f"bad key path {key!r}")
+    if not key or key.startswith(".") or key.endswith(".") or ".." in key or not _KEY_PART.search(key):
+        raise ScenarioError(
+            [f"{_short(key, 80)!r}: not a key path (write e.g. policy.params.V or devices[0].count)"], "--set"
+        )
     parts: list[str | int] = []
     for m in _KEY_PART.finditer(key):
         name, index = m.groups()
@@ -461,9 +469,11 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ScenarioError([f"expected key.path=value, got {item!r}"], "--set")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = raw
+            out[key.strip()] = yamlio.loads(raw) if raw.strip() else None
+        except yamlio.YamlError as exc:
+            if "invalid YAML" not in str(exc):
+                raise ScenarioError([f"{_short(key.strip(), 80)}: {exc}"], "--set") from None
+            out[key.strip()] = raw  # not YAML at all: take the text as a string
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from fedwireless import yamlio
 from fedwireless.config_base import Section
 from fedwireless.results import SUMMARY_FILE, is_ours, write_csv, write_marker
 from fedwireless.scenario import (
@@ -139,12 +140,12 @@ class Sweep:
 def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     """Read and check a sweep file and every point's scenario; raise ScenarioError listing all problems."""
     p = Path(path)
-    if not p.is_file():
-        raise ScenarioError([f"file not found: {p}"], str(p))
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ScenarioError([f"invalid YAML: {exc}"], str(p)) from None
+        raw = yamlio.load_file(p)
+    except yamlio.YamlError as exc:
+        raise ScenarioError([str(exc)], str(p)[:200]) from None
+    if not isinstance(raw, dict):
+        raise ScenarioError([f"(top level): must be a mapping, got {type(raw).__name__}"], str(p))
     try:
         cfg = SweepConfig.model_validate(raw)
     except ValidationError as exc:

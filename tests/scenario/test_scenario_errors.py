@@ -47,7 +47,7 @@ BAD = [
     ({"policy": {"name": "best"}}, "policy.name: "),
     ({"seed": "abc"}, "seed: "),
     ({"task": CELL}, "federated.training: a TLM is trained from scratch"),
-    ({"task": {**CELL, "kind": "classification"}}, "task: kind: cellular rows are a next-token (causal-lm) task"),
+    ({"task": {**CELL, "kind": "classification"}}, "task.kind: cellular rows are a next-token (causal-lm) task"),
     ({"task": {**CELL, "model": {"source": "tiny-llama"}}}, "model.source 'tlm' and the cellular data sets"),
     ({"task": {"partition": {"kind": "by-area"}}}, "partition.kind 'by-area' needs a cellular data set"),
     (

@@ -1,0 +1,197 @@
+"""Hostile scenario files and overrides: never a traceback, never a hang, always exit 2 naming the problem.
+
+A table of file-level attacks plus hypothesis-generated bad values at every kind of field and bad
+`--set` options: more than 300 cases in all. `validate` must answer each in under 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fedwireless.cli import main
+
+VALIDATE_LIMIT_S = 2.0
+BASE = {
+    "name": "hostile",
+    "rounds": 2,
+    "devices": [{"count": 3, "compute": {"flops_per_s": 1e10}}],
+    "federated": {"ranks": [4, 8]},
+    "policy": {"name": "lyapunov", "params": {"V": 10.0}},
+    "surrogate": {},
+}
+
+FILES = {
+    "not utf-8": b"name: x\nrounds: \xff\xfe\n",
+    "latin-1 text": "name: caf\xe9\n".encode("latin-1"),
+    "deep nesting": b"a: " + b"[" * 1500 + b"]" * 1500 + b"\n",
+    "deep mapping": b"".join(b"  " * i + b"k:\n" for i in range(300)) + b"  " * 300 + b"v: 1\n",
+    "alias bomb": (
+        b"a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+        b"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    ),
+    "duplicate keys": b"rounds: 2\nrounds: 3\n",
+    "empty": b"",
+    "only comments": b"# nothing here\n# at all\n",
+    "a list": b"- 1\n- 2\n",
+    "a scalar": b"42\n",
+    "binary": bytes(range(256)) * 4,
+    "unclosed": b"devices: [{count: 3\n",
+    "tab indent": b"devices:\n\t- count: 3\n",
+    "python tag": b"rounds: !!python/object/apply:os.system ['true']\n",
+    "huge": b"rounds: 2\n" + b"# " + b"x" * (2 << 20) + b"\n",
+    "recursive alias": b"a: &a [*a]\n",
+    "nan everywhere": b"rounds: .nan\ndeadline_s: .nan\n",
+    "bool rounds": b"rounds: true\n",
+}
+
+
+def _validate(path: Path, *sets: str) -> int:
+    t0 = time.perf_counter()
+    code = main(["validate", str(path), *(x for s in sets for x in ("--set", s))])
+    assert time.perf_counter() - t0 < VALIDATE_LIMIT_S
+    return code
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_hostile_files(tmp_path, name, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(FILES[name])
+    assert _validate(path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    assert len(err) < 2000  # messages are cut, never the whole value
+
+
+def test_unreadable_paths(tmp_path, capsys):
+    assert _validate(tmp_path / ("x" * 5000 + ".yaml")) == 2
+    assert _validate(tmp_path / "missing.yaml") == 2
+    assert _validate(tmp_path) == 2  # a directory
+    assert "Traceback" not in capsys.readouterr().err
+
+
+BAD_SETS = [
+    ".foo=1",
+    "foo.=1",
+    "a..b=1",
+    "=1",
+    "noequals",
+    "devices[999].count=1",
+    "devices[0]=5",
+    "devices=7",
+    "seed=" + "9" * 5000,
+    "rounds=1e999",
+    "deadline_s=.nan",
+    "deadline_s=-.inf",
+    "devices[0].count=10000000000",
+    "policy=[1, 2]",
+    "policy.params=3",
+    "rounds=true",
+    "rounds={a: 1, a: 2}",
+    "name=../../escape",
+    "name=/abs/dir",
+    "task.model.hidden_size=1.5",
+    "federated.ranks=[]",
+    "federated.ranks=[-4]",
+    "policy.params.V=.nan",
+    "policy.name=nope",
+    "channel.fading.kind=clarke",
+    "base_stations[0].carrier_ghz=0",
+    "devices[0].max_power_dbm=.inf",
+    "devices[0].placement.radius_m=-1",
+]
+
+
+@pytest.mark.parametrize("item", BAD_SETS, ids=range(len(BAD_SETS)))
+def test_hostile_overrides(tmp_path, item, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    assert _validate(path, item) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err and len(err) < 2000
+
+
+FIELDS = [
+    "rounds",
+    "seed",
+    "deadline_s",
+    "devices[0].count",
+    "devices[0].max_power_dbm",
+    "devices[0].energy_budget_j",
+    "devices[0].availability",
+    "devices[0].height_m",
+    "devices[0].circuit_power_w",
+    "devices[0].compute.flops_per_s",
+    "devices[0].compute.j_per_flop",
+    "devices[0].compute.kappa",
+    "devices[0].compute.cpu_hz",
+    "devices[0].compute.min_cpu_hz",
+    "devices[0].placement.radius_m",
+    "base_stations[0].carrier_ghz",
+    "base_stations[0].bandwidth_mhz",
+    "base_stations[0].downlink_power_dbm",
+    "base_stations[0].noise_figure_db",
+    "base_stations[0].position_m",
+    "channel.coherence_step_s",
+    "channel.fading.k_factor_db",
+    "channel.packet_errors.waterfall_m",
+    "task.lr",
+    "task.batch_size",
+    "task.local_steps",
+    "task.model.hidden_size",
+    "task.dataset.num_train",
+    "federated.ranks",
+    "federated.clients_per_round",
+    "policy.params.V",
+    "surrogate.rate",
+    "surrogate.noise_std",
+]
+BAD_VALUES = st.sampled_from(
+    [
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        True,
+        False,
+        "abc",
+        "",
+        None,
+        [],
+        {},
+        [1, 2, 3],
+        -1,
+        0,
+        10**400,
+        -(10**30),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=BAD_VALUES, second=st.sampled_from(FIELDS), other=BAD_VALUES)
+def test_bad_values_anywhere(tmp_path, capsys, field, value, second, other):
+    from fedwireless.scenario import ScenarioError, apply_overrides, validate
+
+    try:
+        data = apply_overrides(BASE, {field: value, second: other})
+    except ScenarioError:
+        return  # refused while applying (e.g. a key inside a number): the CLI prints it
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    code = _validate(path)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    try:
+        validate(data)
+        accepted = True
+    except ScenarioError:
+        accepted = False
+    assert code == (0 if accepted else 2)
+    if code == 2:
+        assert err.startswith("error:") and len(err) < 4000
