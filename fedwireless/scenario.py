@@ -428,9 +428,14 @@ def _split_key(key: str) -> list[str | int]:
 def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of `data` with dotted keys set (`policy.params.V`, `devices[0].count`, `devices.0.count`).
 
-    Missing mappings on the way are created; list indices must exist.
+    Missing mappings on the way are created; list indices must exist. Setting `policy.name` to another
+    policy drops the old `policy.params`; `policy.params.*` overrides then apply to the new policy.
     """
     out = copy.deepcopy(dict(data))
+    # Another policy starts from its own defaults: the old policy's params rarely mean anything to it.
+    policy = out.get("policy")
+    if "policy.name" in overrides and isinstance(policy, dict) and policy.get("name") != overrides["policy.name"]:
+        policy.pop("params", None)
     for key, value in overrides.items():
         parts = _split_key(key)
         node: Any = out

@@ -144,3 +144,18 @@ def test_schema_command_prints_json(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "devices" in schema["properties"] and "policy" in schema["properties"]
+
+
+def test_another_policy_starts_from_its_own_parameters():
+    from fedwireless.scenario import apply_overrides
+
+    base = {"policy": {"name": "uniform", "params": {"rank": 8}}}
+    assert apply_overrides(base, {"policy.name": "lyapunov", "policy.params.V": 20})["policy"] == {
+        "name": "lyapunov",
+        "params": {"V": 20},
+    }
+    assert apply_overrides(base, {"policy.name": "greedy"})["policy"] == {"name": "greedy"}
+    assert apply_overrides(base, {"policy.name": "uniform"})["policy"] == base["policy"]  # same policy: kept
+    assert validate(apply_overrides(base, {"policy.name": "lyapunov", "policy.params.V": 20})).policy.params == {
+        "V": 20
+    }
