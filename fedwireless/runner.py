@@ -134,6 +134,7 @@ class Simulation:
         self.queue_j = np.zeros(k)
         self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
         self.round_index = 0
+        self.diverged_round: int | None = None  # first round whose evaluation gave a non-finite loss
         self.sim_time_s = 0.0
         self._cr_bits = 0
         self._cr_clients = 0
@@ -251,6 +252,8 @@ class Simulation:
         t_agg = time.perf_counter()
         metrics = self.learner.evaluate()
         t_eval = time.perf_counter()
+        if not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"])):
+            self.diverged_round = self.round_index
 
         energy = np.zeros(k)
         for p in plays:
@@ -400,7 +403,11 @@ class Simulation:
             "updates_selected": int(sum(r["selected"] for r in rr)),
             "updates_arrived": int(sum(r["arrived"] for r in rr)),
             "wall_time_s": wall_time_s,
+            # True when evaluation gave a non-finite loss: the run stopped there (try a smaller task.lr).
+            "diverged": self.diverged_round is not None,
         }
+        if self.diverged_round is not None:
+            out["diverged_at_round"] = self.diverged_round
         for extra in ("perplexity", "span_accuracy", "span_perplexity", "all_tokens_accuracy", "all_tokens_perplexity"):
             if extra in last:
                 out[f"final_{extra}"] = last[extra]
@@ -458,6 +465,8 @@ def run_scenario(
         cb.start(sc.rounds)
         for _ in range(sc.rounds):
             cb.round_done(sim.step())
+            if sim.diverged_round is not None:
+                break  # training blew up: the rounds after it would only repeat non-numbers
         write_csv(stage / "rounds.csv", sim.round_rows, _columns(ROUND_COLUMNS, sim.round_rows))
         write_csv(stage / "devices.csv", sim.device_rows, DEVICE_COLUMNS)
         write_csv(stage / "timing.csv", sim.timing_rows)

@@ -126,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
     if progress:
         progress.stop()
     _summary_table(summary)
+    if summary.get("diverged"):
+        print(
+            f"warning: training diverged at round {summary['diverged_at_round']} (the loss is not a finite number); "
+            "the run stopped there and its tables end with that round. Try a smaller task.lr.",
+            file=sys.stderr,
+        )
     print(f"results: {summary['run_dir']}/ (rounds.csv, devices.csv, timing.csv, summary.json)")
     if summary.get("plots"):
         print(f"plots:   {', '.join(str(Path(summary['run_dir']) / p) for p in summary['plots'])}")

@@ -115,15 +115,18 @@ def lora_product_sum(states: Sequence[State], weights: Sequence[float]) -> dict[
     }
 
 
-def rank_residuals(products: dict[str, torch.Tensor], ranks: Sequence[int]) -> dict[int, float]:
+def rank_residuals(products: dict[str, torch.Tensor], ranks: Sequence[int]) -> dict[int, float] | None:
     """ε(r) = Σ_{i>r} σ_i² / Σ_i σ_i² over the singular values of every module's ΔW, index by index.
 
     The share of the aggregated update's energy that a rank-r module cannot carry. Ranks above the
     aggregate's own rank get 0: the spectrum beyond the largest trained rank is not observable.
     Rounded to 1e-6: LAPACK's last bits depend on the thread count, and a policy's decisions must not.
+    None when an update is not finite.
     """
     energy: torch.Tensor | None = None
     for delta in products.values():
+        if not bool(torch.isfinite(delta).all()):
+            return None  # a diverged update says nothing about ranks
         s2 = torch.linalg.svdvals(delta.to(torch.float64)) ** 2
         if energy is None:
             energy = s2

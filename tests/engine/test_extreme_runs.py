@@ -93,3 +93,22 @@ def test_extreme_legal_run(tmp_path, capsys, policy, extreme):
                 continue
             values = df[col].dropna() if col in documented_empty else df[col]
             assert values.map(math.isfinite).all(), (table, col, values.tolist())
+
+
+def test_a_diverging_model_stops_and_says_so(tmp_path, capsys):
+    from tests.conftest import TINY
+
+    data = apply_overrides(
+        {"name": "diverge", "rounds": 6, "devices": [{"count": 3}], "output": {"plots": False}},
+        {**TINY, "task.lr": 1e12, "task.local_steps": 5},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "diverged at round" in capsys.readouterr().err
+    import json
+
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["diverged"] is True
+    rounds = pd.read_csv(tmp_path / "run" / "rounds.csv")
+    assert int(rounds["round"].max()) == summary["diverged_at_round"] == summary["rounds"]
