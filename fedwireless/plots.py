@@ -22,7 +22,23 @@ def _plt():
     return plt
 
 
+def ci95(sd: float, n: int) -> float:
+    """Half-width of the 95 % confidence interval of a mean of n samples (Student's t); 0 for n < 2."""
+    if n < 2 or not np.isfinite(sd):
+        return 0.0
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1) * sd / np.sqrt(n))
+
+
+def integer_ticks(ax, axis: str = "x") -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -38,11 +54,12 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     out = Path(out_dir) if out_dir else run
     rounds = pd.read_csv(run / "rounds.csv")
     devices = pd.read_csv(run / "devices.csv")
+    out.mkdir(parents=True, exist_ok=True)
     name = run.name
     summary_file = run / "summary.json"
     if summary_file.is_file():
         s = json.loads(summary_file.read_text())
-        name = f"{s.get('scenario', name)} — {s.get('policy', '')}"
+        name = f"{s.get('scenario', name)} — policy {s.get('policy', '')}, seed {s.get('seed', '?')}"
     name = title or name
     written = []
 
@@ -57,6 +74,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy")
+    integer_ticks(axes[0])
     axes[0].legend(loc="lower right")
     fig.suptitle(f"Accuracy — {name}")
     written.append(_save(fig, out / "accuracy.png"))
@@ -64,16 +82,27 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     per_dev = devices.groupby("device").agg(
         energy_j=("energy_j", "mean"), budget_j=("energy_budget_j", "first"), group=("group", "first")
     )
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(per_dev) + 3), 3.8))
+    # Wide enough to read at 5 devices, bounded at 300: past 60 devices the bars are unlabelled strokes.
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.25 * len(per_dev) + 3), 14.0), 3.8))
+    width = 0.8 if len(per_dev) <= 60 else 1.0
     for g, part in per_dev.groupby("group"):
-        ax.bar(part.index, part["energy_j"], label=f"{g}: mean energy per round")
+        ax.bar(part.index, part["energy_j"], width=width, label=f"{g}: mean energy per round")
     finite = per_dev["budget_j"].replace([np.inf, -np.inf], np.nan).dropna()
     if len(finite):
-        ax.scatter(finite.index, finite.values, marker="_", s=200, color="black", label="energy budget per round")
+        ax.scatter(
+            finite.index,
+            finite.values,
+            marker="_",
+            s=200 if len(per_dev) <= 60 else 20,
+            color="black",
+            label="energy budget per round",
+        )
     ax.set_xlabel("device")
+    integer_ticks(ax)
     ax.set_ylabel("energy per round (J)")
     ax.set_title(f"Average energy per device against its budget — {name}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    per_dev.reset_index().to_csv(out / "device_energy.csv", index=False, float_format="%.9g")
     written.append(_save(fig, out / "device_energy.png"))
     return written
 

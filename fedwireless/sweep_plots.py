@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fedwireless.plots import _plt, _save, pareto_front
+from fedwireless.plots import _plt, _save, ci95, integer_ticks, pareto_front
 from fedwireless.sweep import point_dirs
 
 
@@ -58,32 +58,34 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     runs, rounds, devices, keys = _tables(sweep_dir)
     written = []
 
-    # 1. Energy vs accuracy across groups: mean ± std over seeds, Pareto front marked.
-    g = (
-        runs.groupby("group")
-        .agg(
-            e=("energy_per_device_round_j", "mean"),
-            e_sd=("energy_per_device_round_j", "std"),
-            a=("final_accuracy", "mean"),
-            a_sd=("final_accuracy", "std"),
-            n=("seed", "count"),
-        )
-        .fillna(0.0)
+    out.mkdir(parents=True, exist_ok=True)
+    # 1. Energy vs accuracy across groups (swept settings except the seed): mean and 95 % CI over seeds.
+    g = runs.groupby("group").agg(
+        e=("energy_per_device_round_j", "mean"),
+        e_sd=("energy_per_device_round_j", "std"),
+        a=("final_accuracy", "mean"),
+        a_sd=("final_accuracy", "std"),
+        n=("final_accuracy", "count"),
     )
-    fig, ax = plt.subplots(figsize=(8, 5))
+    g["e_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.e_sd, g.n)]
+    g["a_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.a_sd, g.n)]
+    fig, ax = plt.subplots(figsize=(10, 5))
     for name, r in g.iterrows():
-        ax.errorbar(r.e, r.a, xerr=r.e_sd, yerr=r.a_sd, fmt="o", capsize=3, label=f"{name} (n={int(r.n)})")
+        ax.errorbar(r.e, r.a, xerr=r.e_ci95, yerr=r.a_ci95, fmt="o", capsize=3, label=f"{name} (n={int(r.n)})")
     front = pareto_front(list(zip(g.e, g.a)))
     ax.plot(g.e.iloc[front], g.a.iloc[front], "k--", lw=1, label="Pareto front (less energy, more accuracy)")
     ax.set_xlabel("average energy per device per round (J)")
     ax.set_ylabel("final accuracy")
-    ax.set_title("Energy vs accuracy (mean ± std over seeds)")
+    ax.set_title("Energy vs accuracy (mean and 95 % confidence interval over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    g.drop(columns=["e_sd", "a_sd"]).reset_index().to_csv(
+        out / "energy_vs_accuracy.csv", index=False, float_format="%.9g"
+    )
     written.append(_save(fig, out / "energy_vs_accuracy.png"))
 
     # 2. Accuracy vs round and vs simulated time per group (mean over seeds, shaded spread).
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), sharey=True)
     for name, part in rounds.groupby("group"):
         by_round = part.groupby("round")
         mean, sd = by_round["accuracy"].mean(), by_round["accuracy"].std().fillna(0)
@@ -91,13 +93,13 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         axes[0].fill_between(mean.index, mean - sd, mean + sd, alpha=0.15)
         axes[1].plot(by_round["sim_time_s"].mean(), mean, label=name)
     axes[0].set_xlabel("round")
+    integer_ticks(axes[0])
     axes[1].set_xlabel("simulated time (s)")
     axes[0].set_ylabel("accuracy")
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=7)
-    fig.suptitle("Accuracy per policy (mean over seeds, shaded ± std)")
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Accuracy per setting (mean over seeds, shaded ± std)")
     written.append(_save(fig, out / "accuracy_per_policy.png"))
 
     # 3. Per-device average energy against its budget.

@@ -138,3 +138,42 @@ def test_ray_backend_gives_the_same_results(tmp_path):
         assert (tmp_path / "local" / pt.point_id / "rounds.csv").read_bytes() == (
             tmp_path / "ray" / pt.point_id / "rounds.csv"
         ).read_bytes()
+
+
+def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import t
+
+    f = sweep_file(tmp_path, grid={"seed": [0, 1, 2], "policy": [{"name": "uniform"}, {"name": "energy-min"}]})
+    sweep = load_sweep(f)
+    assert run_sweep(sweep)["done"] == 6
+    plot_dir = tmp_path / "figures" / "new"  # does not exist yet: plot creates it
+    assert main(["plot", str(sweep.out_dir), "--out", str(plot_dir)]) == 0
+    drawn = pd.read_csv(plot_dir / "energy_vs_accuracy.csv").set_index("group")
+    assert sorted(drawn.index) == ["energy-min", "uniform"]
+    assert list(drawn.n) == [3, 3]
+    index = pd.read_csv(sweep.out_dir / "index.csv")
+    for group, policy in (("uniform", "uniform"), ("energy-min", "energy-min")):
+        runs = index[index["policy.name"] == policy]
+        acc = runs.final_accuracy.to_numpy()
+        energy = []
+        for run_dir in runs.run_dir:
+            r = pd.read_csv(sweep.out_dir / run_dir / "rounds.csv")
+            energy.append(r.energy_j.sum() / (6 * r["round"].max()))
+        assert drawn.loc[group, "a"] == pytest.approx(acc.mean())
+        assert drawn.loc[group, "e"] == pytest.approx(np.mean(energy))
+        assert drawn.loc[group, "a_ci95"] == pytest.approx(t.ppf(0.975, 2) * acc.std(ddof=1) / np.sqrt(3))
+
+
+def test_run_plot_data_matches_the_device_table(tmp_path):
+    import pandas as pd
+
+    from fedwireless.runner import run_scenario
+    from fedwireless.scenario import validate
+
+    run_scenario(validate({**SCENARIO, "name": "p", "output": {"plots": True}}), tmp_path / "run")
+    drawn = pd.read_csv(tmp_path / "run" / "device_energy.csv").set_index("device")
+    devices = pd.read_csv(tmp_path / "run" / "devices.csv")
+    assert drawn.energy_j.to_numpy() == pytest.approx(devices.groupby("device").energy_j.mean().to_numpy())
+    assert (drawn.budget_j == 0.05).all()
