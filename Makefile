@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow bench lint clean
+.PHONY: install demo test test-slow bench lint figures clean
 
 install: $(STAMP)
 
@@ -30,6 +30,13 @@ test-slow: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# Redraws every figure under docs/ from its committed command (the policy sweep trains for real: ~20 min).
+figures: install
+	$(BIN)/fedwireless sweep scenarios/sweeps/policies.yaml --workers 2 --no-plots
+	$(BIN)/fedwireless plot runs/sweeps/policies --out docs/policies
+	$(BIN)/python -m fedwireless.studies tradeoff --out docs
+	$(BIN)/python -m fedwireless.studies dvfs --out docs
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ import numpy as np
 import channels
 import optimizers
 from fedwireless import __version__
+from fedwireless.codecs.ratio import paper_compression_ratio_rounds
 from fedwireless.engine import DeviceRound, run_round
 from fedwireless.results import (
     SUMMARY_FILE,
@@ -136,8 +137,8 @@ class Simulation:
         self.round_index = 0
         self.diverged_round: int | None = None  # first round whose evaluation gave a non-finite loss
         self.sim_time_s = 0.0
-        self._cr_bits = 0
-        self._cr_clients = 0
+        # Per round: bytes the trained clients uploaded, one broadcast's bytes, clients (compression ratio).
+        self._cr_rounds: list[tuple[float, float, int]] = []
         self.round_rows: list[dict[str, Any]] = []
         self.device_rows: list[dict[str, Any]] = []
         self.timing_rows: list[dict[str, Any]] = []
@@ -244,8 +245,8 @@ class Simulation:
         self.sim_time_s += round_s
         t_sim = time.perf_counter()
         # The paper's compression ratio counts every trained client's full upload and one broadcast each.
-        self._cr_bits += sum(p.uplink_bits + p.downlink_bits for p in plays)
-        self._cr_clients += len(plays)
+        if plays:
+            self._cr_rounds.append((sum(p.uplink_bits for p in plays) / 8, dl_bits / 8, len(plays)))
 
         arrived = [by_device[p.device] for p in plays if p.arrived]
         self.learner.aggregate(arrived)
@@ -412,9 +413,10 @@ class Simulation:
             if extra in last:
                 out[f"final_{extra}"] = last[extra]
         params = getattr(self.learner, "compression_params", None)
-        if params is not None and self._cr_clients:
+        if params is not None and self._cr_rounds:
             # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (REFERENCE.md).
-            out["compression_ratio"] = self._cr_bits / (2 * self._cr_clients * 32 * params())
+            client_b, broadcast_b, clients = zip(*self._cr_rounds)
+            out["compression_ratio"] = paper_compression_ratio_rounds(client_b, broadcast_b, clients, params())
         out.update(self.learner.info())
         out.setdefault("learning", "real")
         out["fedwireless_version"] = __version__
@@ -474,7 +476,7 @@ def run_scenario(
             (stage / name).write_bytes(blob)
         summary = sim.summary(time.perf_counter() - t0)
         if plots if plots is not None else sc.output.plots:
-            from fedwireless.plots import plot_run
+            from fedwireless.plotting import plot_run
 
             title = f"{sc.name} — policy {sc.policy.name}, seed {sc.seed}"
             summary["plots"] = [p.name for p in plot_run(stage, title=title)]

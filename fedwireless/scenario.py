@@ -278,8 +278,25 @@ def _cross_checks(sc: Scenario) -> list[str]:
                 f"devices[{i}].placement.positions_m: must list one position per device (count={g.count}), "
                 f"got {len(p.positions_m)}"
             )
+    from channels.pathloss import MODELS as PATHLOSS_MODELS
+
     for i, bs in enumerate(sc.base_stations):
+        lo, hi = PATHLOSS_MODELS[bs.pathloss.model]["fc_ghz"]
+        if not lo <= bs.carrier_ghz <= hi:
+            problems.append(
+                f"base_stations[{i}].carrier_ghz: the {bs.pathloss.model} path-loss model is valid for "
+                f"{lo:g}–{hi:g} GHz, got {bs.carrier_ghz:g}"
+            )
         if bs.pathloss.model == "log-distance":
+            params = dict(bs.pathloss.params)
+            unknown = sorted(set(params) - {"pl0_db", "d0_m", "exponent"})
+            if unknown:
+                problems.append(
+                    f"base_stations[{i}].pathloss.params: unknown key(s) {unknown}; known: pl0_db, d0_m, exponent"
+                )
+            for key in ("d0_m", "exponent"):
+                if key in params and not params[key] > 0:
+                    problems.append(f"base_stations[{i}].pathloss.params.{key}: must be > 0, got {params[key]:g}")
             continue
         if bs.pathloss.params:
             problems.append(
@@ -291,6 +308,40 @@ def _cross_checks(sc: Scenario) -> list[str]:
             "federated.training: a TLM is trained from scratch (no pre-trained base for LoRA), so it needs 'full', "
             f"got {sc.federated.training!r}"
         )
+    ranks = (0,) if sc.federated.training == "full" else tuple(sc.federated.ranks)
+    rank = sc.policy.params.get("rank")
+    if sc.policy.name in ("uniform", "fixed") and isinstance(rank, int) and rank not in ranks:
+        problems.append(f"policy.params.rank: must be one of the scenario's ranks {list(ranks)}, got {rank}")
+    ds = sc.task.dataset
+    for key in ("path", "test_path", "public_path"):
+        value = getattr(ds, key)
+        if value is not None:
+            try:
+                ok = Path(value).is_file() and Path(value).stat().st_size > 0
+            except OSError:
+                ok = False
+            if not ok:
+                problems.append(f"task.dataset.{key}: no readable, non-empty file at {_format_value(value)}")
+    if ds.name in ("sentiment",) and ds.num_train < sc.num_devices:
+        problems.append(
+            f"task.dataset.num_train: each of the {sc.num_devices} devices needs at least one example, "
+            f"got {ds.num_train}"
+        )
+    m = sc.task.model
+    if m.source == "local" and m.path is not None:
+        try:
+            ok = (Path(m.path) / "config.json").is_file()
+        except OSError:
+            ok = False
+        if not ok:
+            problems.append(f"task.model.path: no save_pretrained directory (config.json) at {_format_value(m.path)}")
+    if m.source != "tlm" and sc.federated.training != "full":
+        from fedwireless.learning.flops import linear_shapes
+
+        known = linear_shapes(8, 1, 1, 8)
+        unknown = [t for t in sc.federated.target_modules if t not in known]
+        if unknown:
+            problems.append(f"federated.target_modules: unknown projection(s) {unknown}; known: {', '.join(known)}")
     from optimizers import validate_policy_params
 
     try:

@@ -149,7 +149,7 @@ def plot_tradeoff(table: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for noise, marker in zip(sorted(table.noise_std.unique()), "os^"):
+    for noise, marker, style in zip(sorted(table.noise_std.unique()), "os^", ("-", "--", ":")):
         g = table[table.noise_std == noise].groupby("V")
         for ax, col, label in (
             (axes[0], "steady_energy_j", "energy per device-round (J)"),
@@ -157,7 +157,16 @@ def plot_tradeoff(table: Any, path: Path) -> None:
         ):
             m, s = g[col].mean(), g[col].std().fillna(0.0)
             n = int(g[col].count().min())
-            ax.errorbar(m.index, m.values, yerr=s.values, marker=marker, capsize=3, label=f"noise {noise} (n={n})")
+            ax.errorbar(
+                m.index,
+                m.values,
+                yerr=s.values,
+                marker=marker,
+                ls=style,
+                mfc="none",
+                capsize=3,
+                label=f"accuracy noise {noise} (n={n})",
+            )
             ax.set_xscale("log")
             ax.set_xlabel("V")
             ax.set_ylabel(label)
@@ -189,7 +198,8 @@ def plot_dvfs(table: Any, path: Path) -> None:
             label=f"{policy} (n={n})",
         )
     ax.set_xlabel("deadline T (s)")
-    ax.set_ylabel("total energy per round (J)")
+    ax.set_yscale("log")  # DVFS and fixed frequency differ by two orders of magnitude
+    ax.set_ylabel("total energy per round (J, log scale)")
     ax.set_title("yang2021.yaml: energy against the deadline")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -204,8 +214,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("docs"), help="folder for the CSV and PNG (created)")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per run (tradeoff 1000, dvfs 10)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--from-csv", action="store_true", help="redraw the PNG from the CSV already in --out")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_csv:
+        import pandas as pd
+
+        name, plot = ("lyapunov_tradeoff", plot_tradeoff) if args.study == "tradeoff" else ("yang2021_dvfs", plot_dvfs)
+        plot(pd.read_csv(args.out / f"{name}.csv"), args.out / f"{name}.png")
+        print(f"wrote {args.out / name}.png")
+        return 0
     if args.study == "tradeoff":
         rounds = args.rounds or 1000
         table = tradeoff(rounds=rounds, steady_from=rounds // 2, workers=args.workers)

@@ -40,20 +40,33 @@ def paper_compression_ratio(
 def paper_compression_ratio_rounds(
     client_bytes_per_round: Sequence[float],
     server_broadcast_bytes_per_round: Sequence[float],
-    num_clients: int,
+    num_clients: int | Sequence[int],
     num_params: int,
 ) -> float:
-    """The same ratio over R rounds: sum of numerators / (R * 2K * 4 * num_params)."""
+    """The same ratio over R rounds: Σ_r numerator_r / Σ_r (2·K_r·4·num_params).
+
+    `num_clients` is K for every round, or K_r per round (clients that trained); with a constant K this
+    is the mean of the per-round ratios.
+    """
     if len(client_bytes_per_round) != len(server_broadcast_bytes_per_round) or not client_bytes_per_round:
         raise ValueError(
             "client_bytes_per_round, server_broadcast_bytes_per_round: must be non-empty, equal lengths, "
             f"got {len(client_bytes_per_round)} and {len(server_broadcast_bytes_per_round)}"
         )
-    ratios = [
-        paper_compression_ratio(c, s, num_clients, num_params)
-        for c, s in zip(client_bytes_per_round, server_broadcast_bytes_per_round)
-    ]
-    return sum(ratios) / len(ratios)
+    ks = [num_clients] * len(client_bytes_per_round) if isinstance(num_clients, int) else list(num_clients)
+    if len(ks) != len(client_bytes_per_round):
+        raise ValueError(f"num_clients: one count per round ({len(client_bytes_per_round)}), got {len(ks)}")
+    _check("num_params", num_params, positive=True)
+    numerator = denominator = 0.0
+    for c, s, k in zip(client_bytes_per_round, server_broadcast_bytes_per_round, ks):
+        _check("client_bytes", c, positive=False)
+        _check("server_broadcast_bytes", s, positive=False)
+        _check("num_clients", k, positive=False)
+        numerator += c + k * s
+        denominator += 2 * k * FLOAT32_BYTES * num_params
+    if denominator == 0:
+        raise ValueError("num_clients: no round had a client")
+    return numerator / denominator
 
 
 def bytes_per_param(payload_bytes: float, num_params: int) -> float:

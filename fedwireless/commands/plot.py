@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fedwireless.plots import plot_any
+    from fedwireless.plotting import plot_any
 
     try:
         written = plot_any(args.path, args.out)

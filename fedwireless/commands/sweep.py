@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"done {counts['done']}, skipped (already finished) {counts['skipped']}, failed {counts['failed']}")
     print(f"index: {sweep.out_dir / 'index.csv'}")
     if not args.no_plots and counts["done"] + counts["skipped"] > 0:
-        from fedwireless.sweep_plots import plot_sweep
+        from fedwireless.plotting import plot_sweep
 
         for f in plot_sweep(sweep.out_dir):
             print(f"plot:  {f}")

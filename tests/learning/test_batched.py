@@ -45,7 +45,7 @@ def assignments(ranks):
         {},
         {"federated.ranks": [2, 4, 8]},
         {"task.kind": "causal-lm", "federated.ranks": [2, 8]},
-        {"federated.ranks": [4], "federated.aggregation": "flora"},
+        {"federated.ranks": [4], "federated.aggregation": "flora", "policy.params.rank": 4},
     ],
     ids=["equal-ranks", "mixed-ranks", "causal-lm-mixed", "flora"],
 )

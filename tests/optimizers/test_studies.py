@@ -62,8 +62,8 @@ def test_tradeoff_plot_draws_the_table_it_is_given(tmp_path):
     finally:
         plt.Axes.errorbar = real
     drawn = [v for vals in captured.values() for v in vals]
-    assert ([1.0, 10.0], pytest.approx([0.15, 0.4]), "noise 0.0 (n=2)") in [(x, y, lab) for x, y, lab in drawn]
-    assert ([1.0, 10.0], pytest.approx([0.8, 0.45]), "noise 0.0 (n=2)") in [(x, y, lab) for x, y, lab in drawn]
+    assert ([1.0, 10.0], pytest.approx([0.15, 0.4]), "accuracy noise 0.0 (n=2)") in [(x, y, lab) for x, y, lab in drawn]
+    assert ([1.0, 10.0], pytest.approx([0.8, 0.45]), "accuracy noise 0.0 (n=2)") in [(x, y, lab) for x, y, lab in drawn]
 
 
 @pytest.mark.slow

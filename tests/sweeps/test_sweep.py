@@ -6,10 +6,9 @@ import pytest
 import yaml
 
 from fedwireless.cli import main
-from fedwireless.plots import pareto_front
+from fedwireless.plotting import pareto_front, plot_sweep
 from fedwireless.scenario import ScenarioError
 from fedwireless.sweep import SweepConfig, expand, load_sweep, run_sweep
-from fedwireless.sweep_plots import plot_sweep
 
 SCENARIO = {
     "rounds": 4,
@@ -55,11 +54,12 @@ def test_every_point_is_validated_before_anything_runs(tmp_path):
 
 
 def test_resume_and_failure_isolation(tmp_path, capsys):
-    # The second zip point names a data file that does not exist: it validates, but fails at run time.
+    # The second zip point names a local model whose config.json is not a model: it validates (the
+    # directory looks right), but fails when the run loads it.
     f = sweep_file(
         tmp_path,
         grid={"policy": [{"name": "uniform"}, {"name": "lyapunov", "params": {"V": 5.0}}]},
-        zip={"task.dataset": [{"name": "sentiment"}, {"name": "csv", "path": str(tmp_path / "missing.csv")}]},
+        zip={"task.model.source": ["tiny-llama", "local"], "task.model.path": [None, str(tmp_path / "model")]},
     )
     f.write_text(f.read_text().replace("surrogate: {}", "surrogate: null"))
     tiny = {
@@ -83,14 +83,13 @@ def test_resume_and_failure_isolation(tmp_path, capsys):
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         node[parts[-1]] = v
-    data["zip"]["task.dataset"] = [
-        {**d, "num_train": 60, "num_test": 20, "num_public": 30} for d in data["zip"]["task.dataset"]
-    ]
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("not a model config")
     f.write_text(yaml.safe_dump(data))
     assert main(["sweep", str(f), "--no-plots"]) == 1  # one point failed
     index = (tmp_path / "out" / "index.csv").read_text()
     assert index.count(",done,") == 2 and index.count(",failed,") == 2
-    assert "FileNotFoundError" in index or "missing.csv" in index
+    assert "model" in index.split(",failed,")[1]
     capsys.readouterr()
     # Rerun: finished points are skipped, failed ones are tried again (and fail again).
     assert main(["sweep", str(f), "--no-plots"]) == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fedwireless.plots import _plt, _save, ci95, integer_ticks, pareto_front
+from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
 from fedwireless.sweep import point_dirs
 
 
@@ -52,7 +52,7 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
 
 
 def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir else sweep_dir
     runs, rounds, devices, keys = _tables(sweep_dir)
@@ -82,7 +82,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     g.drop(columns=["e_sd", "a_sd"]).reset_index().to_csv(
         out / "energy_vs_accuracy.csv", index=False, float_format="%.9g"
     )
-    written.append(_save(fig, out / "energy_vs_accuracy.png"))
+    written.append(save(fig, out / "energy_vs_accuracy.png"))
 
     # 2. Accuracy vs round and vs simulated time per group (mean over seeds, shaded spread).
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), sharey=True)
@@ -100,7 +100,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Accuracy per setting (mean over seeds, shaded ± std)")
-    written.append(_save(fig, out / "accuracy_per_policy.png"))
+    written.append(save(fig, out / "accuracy_per_policy.png"))
 
     # 3. Per-device average energy against its budget.
     per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))
@@ -119,7 +119,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         ax.set_ylabel("average energy per round (J) — no budgets set")
     ax.set_title("Per-device average energy against its budget")
     ax.tick_params(axis="x", rotation=30, labelsize=7)
-    written.append(_save(fig, out / "device_energy_vs_budget.png"))
+    written.append(save(fig, out / "device_energy_vs_budget.png"))
 
     # 4. Lyapunov: energy, accuracy and queue backlog against V.
     lyap = runs[(runs["policy"] == "lyapunov") & runs["V"].notna()]
@@ -148,7 +148,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         axes[1].set_title("Lyapunov: queue backlog vs V (grows ~ O(V))")
         for ax in axes:
             ax.grid(alpha=0.3)
-        written.append(_save(fig, out / "lyapunov_vs_V.png"))
+        written.append(save(fig, out / "lyapunov_vs_V.png"))
     else:
         print("note: no lyapunov points with several V values; skipping the V plot")
     return written

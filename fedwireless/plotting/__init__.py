@@ -1,0 +1,21 @@
+"""Figures of runs and sweeps, drawn only from result tables; each figure's numbers are saved beside it as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fedwireless.plotting.common import ci95, pareto_front
+from fedwireless.plotting.run import plot_run
+from fedwireless.plotting.sweep import plot_sweep
+
+__all__ = ["ci95", "pareto_front", "plot_any", "plot_run", "plot_sweep"]
+
+
+def plot_any(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """A run directory (rounds.csv) or a sweep directory (index.csv)."""
+    p = Path(path)
+    if (p / "rounds.csv").is_file():
+        return plot_run(p, out_dir)
+    if (p / "index.csv").is_file():
+        return plot_sweep(p, out_dir)
+    raise FileNotFoundError(f"{p}: neither a run directory (rounds.csv) nor a sweep directory (index.csv)")

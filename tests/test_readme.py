@@ -1,0 +1,76 @@
+"""The README's commands work as written (with a smaller model and fewer rounds than the real runs)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fedwireless.cli import main
+from fedwireless.studies import main as studies_main
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def block_after(marker: str) -> list[str]:
+    start = README.index(marker)
+    m = re.search(r"```(?:bash)?\n(.*?)```", README[start:], re.S)
+    assert m, f"no code block after {marker!r}"
+    return [ln for ln in m.group(1).splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def shrink(args: list[str]) -> list[str]:
+    """Real training gets the tiny model and 2 rounds; surrogate runs keep what the README says."""
+    if args[0] != "run" or "surrogate" in " ".join(args):
+        return args
+    out = [*args, "--rounds", "2"] if "--rounds" not in args else list(args)
+    for key, value in TINY.items():
+        out += ["--set", f"{key}={value}"]
+    return out
+
+
+def test_readme_examples_run_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)  # the README's paths are relative to the checkout; outputs go to tmp_path
+    lines = block_after("For example (`tests/test_readme.py`")
+    assert len(lines) >= 5
+    for line in lines:
+        args = [re.sub(r"^runs/", f"{tmp_path}/runs/", a) for a in shlex.split(line)]
+        if args[0] == ".venv/bin/fedwireless":
+            assert main(shrink(args[1:])) == 0, line
+        elif args[:3] == [".venv/bin/python", "-m", "fedwireless.studies"]:
+            assert studies_main([*args[3:], "--workers", "1"]) == 0, line
+        else:
+            pytest.fail(f"unexpected command in the README examples: {line}")
+    # What the lines wrote is there and holds numbers.
+    rounds = pd.read_csv(tmp_path / "runs/try/rounds.csv")
+    assert rounds["accuracy"].notna().all() and len(rounds) == 3
+    assert len(pd.read_csv(tmp_path / "runs/switching-surrogate/rounds.csv")) == 301
+    assert (tmp_path / "runs/try-figures/accuracy.png").is_file()
+    assert len(pd.read_csv(tmp_path / "runs/dvfs/yang2021_dvfs.csv")) > 0
+
+
+def test_readme_pandas_snippet_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [f"{ROOT}/scenarios/quickstart.yaml", "--out", "runs/quickstart", "--quiet", "--no-plots"]
+    assert main(shrink(["run", *args])) == 0
+    snippet = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    exec(compile(snippet, "README.md", "exec"), {})
+
+
+def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
+    shown = [ln for ln in block_after("code 2 without writing anything:") if ln.startswith("error:")]
+    assert len(shown) == 2
+    (tmp_path / "my.yaml").write_text(
+        "devices:\n  - count: 2\n  - count: 3\n    compute: {flops_per_s: -3}\n", encoding="utf-8"
+    )
+    (tmp_path / "my2.yaml").write_text("policy: {name: lyapunov, params: {V: -1}}\n", encoding="utf-8")
+    printed = []
+    for name in ("my.yaml", "my2.yaml"):
+        assert main(["validate", str(tmp_path / name)]) == 2
+        printed.append(capsys.readouterr().err.strip().replace(str(tmp_path / name), "my.yaml"))
+    assert printed == shown
