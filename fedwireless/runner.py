@@ -21,6 +21,7 @@ import channels
 import optimizers
 from fedwireless import __version__
 from fedwireless.codecs.ratio import paper_compression_ratio_rounds
+from fedwireless.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
 from fedwireless.engine import DeviceRound, run_round
 from fedwireless.results import (
     SUMMARY_FILE,
@@ -37,55 +38,6 @@ from fedwireless.results import (
 from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.world import World
-
-ROUND_COLUMNS = [
-    "round",
-    "sim_time_s",
-    "round_s",
-    "accuracy",
-    "loss",
-    "energy_j",
-    "compute_energy_j",
-    "tx_energy_j",
-    "uplink_bits",
-    "downlink_bits",
-    "selected",
-    "arrived",
-    "dropped",
-]
-DEVICE_COLUMNS = [
-    "round",
-    "device",
-    "group",
-    "base_station",
-    "x_m",
-    "y_m",
-    "distance_m",
-    "los",
-    "gain_db",
-    "snr_db",
-    "available",
-    "module",
-    "rank",
-    "power_w",
-    "bandwidth_hz",
-    "cpu_hz",
-    "payload_bits",
-    "flops",
-    "downlink_s",
-    "compute_s",
-    "upload_s",
-    "arrival_s",
-    "compute_energy_j",
-    "tx_energy_j",
-    "energy_j",
-    "packet_error_prob",
-    "arrived",
-    "drop_reason",
-    "queue",
-    "energy_budget_j",
-]
-DROP_REASONS = ("deadline", "packet-error", "no-link")
 
 
 class RunCallbacks:

@@ -265,6 +265,24 @@ class Scenario(Section):
         return names
 
 
+def _parse_problem(ds: Any, path: Path, rows: int = 200) -> str | None:
+    """Read the first rows of a data file as the run will; the reader's complaint, or None."""
+    import csv
+
+    from fedwireless.learning.data import read_glue, read_table
+
+    try:
+        if ds.name.startswith("glue-"):
+            data = read_glue(path, ds.name, rows)
+        else:
+            data = read_table(path, ds.name, ds.text_columns, ds.label_column, rows)
+    except (ValueError, KeyError, UnicodeDecodeError, csv.Error, OSError) as exc:
+        return _short(str(exc))
+    if not len(data.texts):
+        return f"no examples in {_format_value(str(path))}"
+    return None
+
+
 def _cross_checks(sc: Scenario) -> list[str]:
     """Rules that span sections (the per-field rules live on the models)."""
     problems: list[str] = []
@@ -322,6 +340,10 @@ def _cross_checks(sc: Scenario) -> list[str]:
                 ok = False
             if not ok:
                 problems.append(f"task.dataset.{key}: no readable, non-empty file at {_format_value(value)}")
+            elif key != "public_path" and ds.name in ("glue-sst2", "glue-qnli", "csv", "jsonl"):
+                problem = _parse_problem(ds, Path(value))
+                if problem:
+                    problems.append(f"task.dataset.{key}: {problem}")
     if ds.name in ("sentiment",) and ds.num_train < sc.num_devices:
         problems.append(
             f"task.dataset.num_train: each of the {sc.num_devices} devices needs at least one example, "
@@ -335,13 +357,6 @@ def _cross_checks(sc: Scenario) -> list[str]:
             ok = False
         if not ok:
             problems.append(f"task.model.path: no save_pretrained directory (config.json) at {_format_value(m.path)}")
-    if m.source != "tlm" and sc.federated.training != "full":
-        from fedwireless.learning.flops import linear_shapes
-
-        known = linear_shapes(8, 1, 1, 8)
-        unknown = [t for t in sc.federated.target_modules if t not in known]
-        if unknown:
-            problems.append(f"federated.target_modules: unknown projection(s) {unknown}; known: {', '.join(known)}")
     from optimizers import validate_policy_params
 
     try:

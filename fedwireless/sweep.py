@@ -24,6 +24,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from fedwireless import yamlio
+from fedwireless.columns import SUMMARY_KEYS
 from fedwireless.config_base import Section
 from fedwireless.results import SUMMARY_FILE, is_ours, write_csv, write_marker
 from fedwireless.scenario import (
@@ -38,18 +39,6 @@ from fedwireless.scenario import (
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 INDEX_FILE = "index.csv"
-SUMMARY_KEYS = (
-    "final_accuracy",
-    "final_loss",
-    "final_perplexity",
-    "compression_ratio",
-    "total_energy_j",
-    "sim_time_s",
-    "total_uplink_bits",
-    "total_downlink_bits",
-    "updates_arrived",
-    "wall_time_s",
-)
 
 
 class SweepConfig(Section):

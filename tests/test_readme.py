@@ -74,3 +74,11 @@ def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
         assert main(["validate", str(tmp_path / name)]) == 2
         printed.append(capsys.readouterr().err.strip().replace(str(tmp_path / name), "my.yaml"))
     assert printed == shown
+
+
+def test_readme_names_every_result_column():
+    from fedwireless.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
+
+    missing = [c for c in (*ROUND_COLUMNS, *DEVICE_COLUMNS) if f"`{c}`" not in README and c not in ("x_m", "y_m")]
+    assert missing == []
+    assert all(f"`{r}`" in README for r in DROP_REASONS)

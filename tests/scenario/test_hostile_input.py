@@ -195,3 +195,43 @@ def test_bad_values_anywhere(tmp_path, capsys, field, value, second, other):
     assert code == (0 if accepted else 2)
     if code == 2:
         assert err.startswith("error:") and len(err) < 4000
+
+
+def test_validate_checks_what_run_would_meet(tmp_path, capsys):
+    """Problems that used to surface only at run time are validate's: `run` never exits 2 after `validate` said ok."""
+    (tmp_path / "bad.csv").write_text("text,lab\nhello,1\n", encoding="utf-8")
+    (tmp_path / "model").mkdir()
+    cases = {
+        "policy.params.rank": (
+            {"policy": {"name": "uniform", "params": {"rank": 16}}},
+            "must be one of the scenario's ranks [4, 8]",
+        ),
+        "task.dataset.path (missing)": (
+            {"task": {"dataset": {"name": "csv", "path": str(tmp_path / "nope.csv")}}},
+            "no readable, non-empty file",
+        ),
+        "task.dataset.path (columns)": (
+            {"task": {"dataset": {"name": "csv", "path": str(tmp_path / "bad.csv")}}},
+            "missing column(s)",
+        ),
+        "carrier": ({"base_stations": [{"carrier_ghz": 150.0}]}, "valid for 0.5–100 GHz, got 150"),
+        "d0_m": (
+            {"base_stations": [{"pathloss": {"model": "log-distance", "params": {"d0_m": 0}}}]},
+            "d0_m: must be > 0",
+        ),
+        "num_train": ({"devices": [{"count": 3}], "task": {"dataset": {"num_train": 2}}}, "needs at least one example"),
+        "local model": (
+            {"task": {"model": {"source": "local", "path": str(tmp_path / "model")}}},
+            "no save_pretrained",
+        ),
+        "target module": (
+            {"federated": {"ranks": [4], "target_modules": ["qproj"]}},
+            "unknown module(s) ['qproj']",
+        ),
+    }
+    for name, (patch, expected) in cases.items():
+        data = {**BASE, **patch}
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        assert _validate(path) == 2, name
+        assert expected in capsys.readouterr().err, name

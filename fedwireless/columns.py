@@ -1,0 +1,68 @@
+"""The result columns, defined once: run tables (rounds.csv, devices.csv), the run summary's figures that a
+sweep's index.csv repeats, and the drop reasons. Plots read these tables; the README documents them."""
+
+from __future__ import annotations
+
+ROUND_COLUMNS = [
+    "round",
+    "sim_time_s",
+    "round_s",
+    "accuracy",
+    "loss",
+    "energy_j",
+    "compute_energy_j",
+    "tx_energy_j",
+    "uplink_bits",
+    "downlink_bits",
+    "selected",
+    "arrived",
+    "dropped",
+]
+DEVICE_COLUMNS = [
+    "round",
+    "device",
+    "group",
+    "base_station",
+    "x_m",
+    "y_m",
+    "distance_m",
+    "los",
+    "gain_db",
+    "snr_db",
+    "available",
+    "module",
+    "rank",
+    "power_w",
+    "bandwidth_hz",
+    "cpu_hz",
+    "payload_bits",
+    "flops",
+    "downlink_s",
+    "compute_s",
+    "upload_s",
+    "arrival_s",
+    "compute_energy_j",
+    "tx_energy_j",
+    "energy_j",
+    "packet_error_prob",
+    "arrived",
+    "drop_reason",
+    "queue",
+    "energy_budget_j",
+]
+DROP_REASONS = ("deadline", "packet-error", "no-link")
+
+# Figures of summary.json that index.csv repeats for every finished point (after the swept keys and status).
+SUMMARY_KEYS = (
+    "final_accuracy",
+    "final_loss",
+    "final_perplexity",
+    "compression_ratio",
+    "total_energy_j",
+    "sim_time_s",
+    "total_uplink_bits",
+    "total_downlink_bits",
+    "updates_arrived",
+    "diverged",
+    "wall_time_s",
+)
