@@ -22,8 +22,11 @@ from channels.pathloss import (
 )
 from channels.pathloss import (
     decorrelation_distance_m,
+    los_correlation_distance_m,
+    los_from_gaussian,
     los_probability,
     pathloss_db,
+    rician_k_factor_db,
     shadowing_sigma_db,
 )
 from channels.shadowing import ShadowingProcess, correlated_shadowing_db
@@ -46,10 +49,13 @@ __all__ = [
     "decorrelation_distance_m",
     "doppler_hz",
     "lin_to_db",
+    "los_correlation_distance_m",
+    "los_from_gaussian",
     "los_probability",
     "min_bandwidth_hz",
     "packet_error_rate",
     "pathloss_db",
+    "rician_k_factor_db",
     "sample_fading",
     "shadowing_sigma_db",
     "shannon_rate_bps",

@@ -48,7 +48,7 @@ def sample_fading(kind: str, size: int | tuple[int, ...], rng: np.random.Generat
         if not m >= 0.5:
             raise ValueError(f"m: must be >= 0.5, got {m}")
         return rng.gamma(m, 1.0 / m, size)
-    k = 10.0 ** (float(params.get("k_factor_db", 9.0)) / 10.0)
+    k = 10.0 ** (np.asarray(params.get("k_factor_db", 9.0), dtype=float) / 10.0)  # scalar, or one per sample
     w = (rng.standard_normal(size) + 1j * rng.standard_normal(size)) / np.sqrt(2.0)
     h = np.sqrt(k / (k + 1.0)) + np.sqrt(1.0 / (k + 1.0)) * w
     return np.abs(h) ** 2
@@ -94,7 +94,7 @@ class FadingProcess:
             raise ValueError(f"sinusoids: must be >= 1, got {sinusoids}")
         self.kind = kind
         if kind == "rician":
-            self.k_lin = 10.0 ** (float(params.get("k_factor_db", 9.0)) / 10.0)
+            self.k_lin = 10.0 ** (np.asarray(params.get("k_factor_db", 9.0), dtype=float) / 10.0)  # scalar or [num]
         elif kind == "nakagami":
             m = float(params.get("m", 1.0))
             if not m >= 0.5:

@@ -13,10 +13,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import ndtr
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
+# TR 38.901 Table 7.4.1-1 note 1 fixes c = 3.0·10⁸ m/s in the breakpoint distance; Friis and Doppler use the exact c.
+SPEC_C_MPS = 3.0e8
 
-# TR 38.901 Table 7.4.1-1 / 7.2-1 defaults and validity ranges; TR 38.901 Table 7.5-6 decorrelation.
+# TR 38.901 Table 7.4.1-1 / 7.2-1 defaults and validity ranges; Table 7.5-6 shadowing decorrelation and
+# Rician K (LOS); Table 7.6.3.1-2 LOS-state correlation distance (others: 50 m, our choice).
 MODELS: dict[str, dict[str, Any]] = {
     "uma": {
         "h_bs_m": 25.0,
@@ -24,6 +28,9 @@ MODELS: dict[str, dict[str, Any]] = {
         "min_d2d_m": 10.0,
         "sigma_db": (4.0, 6.0),
         "dcorr_m": (37.0, 50.0),
+        "los_dcorr_m": 50.0,
+        "max_d2d_m": 5000.0,
+        "k_factor_db": 9.0,
     },
     "umi": {
         "h_bs_m": 10.0,
@@ -31,20 +38,29 @@ MODELS: dict[str, dict[str, Any]] = {
         "min_d2d_m": 10.0,
         "sigma_db": (4.0, 7.82),
         "dcorr_m": (10.0, 13.0),
+        "los_dcorr_m": 50.0,
+        "max_d2d_m": 5000.0,
+        "k_factor_db": 9.0,
     },
     "rma": {
         "h_bs_m": 35.0,
         "fc_ghz": (0.5, 30.0),
         "min_d2d_m": 10.0,
-        "sigma_db": (4.0, 8.0),
+        "sigma_db": (4.0, 8.0),  # LOS: 4 dB up to the breakpoint, 6 dB beyond (RMA_LOS_SIGMA2_DB)
         "dcorr_m": (37.0, 120.0),
+        "los_dcorr_m": 60.0,
+        "max_d2d_m": 10000.0,  # LOS; NLOS is specified up to 5 km (extrapolated beyond, see pathloss_db)
+        "k_factor_db": 7.0,
     },
     "36.814": {
         "h_bs_m": 25.0,
         "fc_ghz": (0.45, 6.0),
-        "min_d2d_m": 1.0,
+        "min_d2d_m": 35.0,  # TR 36.814 Table A.2.1.1-2: minimum UE–eNB distance
         "sigma_db": (8.0, 8.0),
         "dcorr_m": (50.0, 50.0),
+        "los_dcorr_m": 50.0,
+        "max_d2d_m": float("inf"),
+        "k_factor_db": 9.0,
     },
     "free-space": {
         "h_bs_m": 25.0,
@@ -52,6 +68,9 @@ MODELS: dict[str, dict[str, Any]] = {
         "min_d2d_m": 1.0,
         "sigma_db": (0.0, 0.0),
         "dcorr_m": (50.0, 50.0),
+        "los_dcorr_m": 50.0,
+        "max_d2d_m": float("inf"),
+        "k_factor_db": 9.0,
     },
     "log-distance": {
         "h_bs_m": 25.0,
@@ -59,8 +78,13 @@ MODELS: dict[str, dict[str, Any]] = {
         "min_d2d_m": 1.0,
         "sigma_db": (8.0, 8.0),
         "dcorr_m": (50.0, 50.0),
+        "los_dcorr_m": 50.0,
+        "max_d2d_m": float("inf"),
+        "k_factor_db": 9.0,
     },
 }
+RMA_LOS_SIGMA2_DB = 6.0  # TR 38.901 Table 7.4.1-1: RMa LOS shadowing beyond the breakpoint
+RMA_NLOS_MAX_D2D_M = 5000.0
 RMA_BUILDING_HEIGHT_M = 5.0  # TR 38.901 RMa default h
 RMA_STREET_WIDTH_M = 20.0  # TR 38.901 RMa default W
 
@@ -90,7 +114,12 @@ def _check_fc(model: str, fc_hz: np.ndarray) -> np.ndarray:
 
 def _breakpoint_m(h_bs_m: np.ndarray, h_ut_m: np.ndarray, fc_hz: np.ndarray, h_e_m: float) -> np.ndarray:
     """TR 38.901 Table 7.4.1-1 note 1: d'BP = 4·h'BS·h'UT·fc/c with effective heights h' = h − hE."""
-    return 4.0 * (h_bs_m - h_e_m) * (h_ut_m - h_e_m) * fc_hz / SPEED_OF_LIGHT_MPS
+    return 4.0 * (h_bs_m - h_e_m) * (h_ut_m - h_e_m) * fc_hz / SPEC_C_MPS
+
+
+def _rma_breakpoint_m(h_bs_m, h_ut_m, fc_hz):
+    """TR 38.901 Table 7.4.1-1 note 5: d_BP = 2π·hBS·hUT·fc/c with the actual heights."""
+    return 2.0 * np.pi * h_bs_m * h_ut_m * fc_hz / SPEC_C_MPS
 
 
 def _uma(d2d, d3d, fc_ghz, fc_hz, h_bs, h_ut, los):
@@ -114,7 +143,7 @@ def _umi(d2d, d3d, fc_ghz, fc_hz, h_bs, h_ut, los):
 
 def _rma(d2d, d3d, fc_ghz, fc_hz, h_bs, h_ut, los):
     h, w = RMA_BUILDING_HEIGHT_M, RMA_STREET_WIDTH_M
-    dbp = 2.0 * np.pi * h_bs * h_ut * fc_hz / SPEED_OF_LIGHT_MPS  # RMa uses actual heights
+    dbp = _rma_breakpoint_m(h_bs, h_ut, fc_hz)
 
     def pl1(d):
         return (
@@ -223,10 +252,49 @@ def los_probability(model: str, d2d_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> np
     return np.ones(np.broadcast_shapes(d2d.shape, h_ut.shape))
 
 
-def shadowing_sigma_db(model: str, los: ArrayLike) -> np.ndarray:
-    """Log-normal shadowing standard deviation, TR 38.901 Table 7.4.1-1 (36.814: 8 dB)."""
-    s_los, s_nlos = _model(model)["sigma_db"]
-    return np.where(np.asarray(los, dtype=bool), s_los, s_nlos).astype(float)
+def shadowing_sigma_db(
+    model: str,
+    los: ArrayLike,
+    *,
+    d2d_m: ArrayLike | None = None,
+    fc_hz: ArrayLike | None = None,
+    h_bs_m: ArrayLike | None = None,
+    h_ut_m: ArrayLike = 1.5,
+) -> np.ndarray:
+    """Log-normal shadowing standard deviation, TR 38.901 Table 7.4.1-1 (36.814: 8 dB).
+
+    RMa LOS has 4 dB up to the breakpoint distance and 6 dB beyond it: give d2d_m and fc_hz (and the
+    heights) to get the second; without them RMa LOS is 4 dB.
+    """
+    spec = _model(model)
+    s_los, s_nlos = spec["sigma_db"]
+    los_b = np.asarray(los, dtype=bool)
+    sigma = np.where(los_b, s_los, s_nlos).astype(float)
+    if model == "rma" and d2d_m is not None and fc_hz is not None:
+        h_bs = np.asarray(spec["h_bs_m"] if h_bs_m is None else h_bs_m, dtype=float)
+        beyond = np.asarray(d2d_m, dtype=float) > _rma_breakpoint_m(h_bs, np.asarray(h_ut_m, dtype=float), fc_hz)
+        sigma = np.where(los_b & beyond, RMA_LOS_SIGMA2_DB, sigma)
+    return sigma
+
+
+def los_correlation_distance_m(model: str) -> float:
+    """Correlation distance of the LOS state, TR 38.901 Table 7.6.3.1-2 (UMa/UMi 50 m, RMa 60 m; others 50 m)."""
+    return float(_model(model)["los_dcorr_m"])
+
+
+def rician_k_factor_db(model: str) -> float:
+    """LOS Rician K-factor, TR 38.901 Table 7.5-6 (UMa/UMi 9 dB, RMa 7 dB; other models 9 dB)."""
+    return float(_model(model)["k_factor_db"])
+
+
+def los_from_gaussian(los_probability_: ArrayLike, z: ArrayLike) -> np.ndarray:
+    """LOS where Φ(z) < P_LOS: a spatially consistent uniform variable Φ(z) against the LOS probability.
+
+    TR 38.901 §7.6.3.3 compares a spatially consistent uniform random variable with P_LOS; here z is a
+    standard normal field correlated over the LOS correlation distance (the documented simplification:
+    the correlation exp(−Δd/d_corr) is that of z, not of Φ(z)).
+    """
+    return ndtr(np.asarray(z, dtype=float)) < np.asarray(los_probability_, dtype=float)
 
 
 def decorrelation_distance_m(model: str, los: ArrayLike) -> np.ndarray:

@@ -55,7 +55,8 @@ class BaseStationConfig(Section):
 
 class FadingConfig(Section):
     kind: Literal["rayleigh", "rician", "nakagami", "none"] = "rayleigh"
-    k_factor_db: float = 9.0  # rician only; 9 dB is TR 38.901's LOS K-factor for UMa/UMi
+    # Rician only; None: the serving cell model's LOS K-factor (TR 38.901 Table 7.5-6: UMa/UMi 9 dB, RMa 7 dB).
+    k_factor_db: float | None = None
     m: float = Field(1.0, ge=0.5)  # nakagami only
 
 
@@ -297,6 +298,35 @@ def _cross_checks(sc: Scenario) -> list[str]:
                 f"got {len(p.positions_m)}"
             )
     from channels.pathloss import MODELS as PATHLOSS_MODELS
+
+    for i, g in enumerate(sc.devices):
+        # The farthest point of the group's region from each base station; refused only when every base
+        # station's path-loss model would be used beyond its specified range there.
+        p = g.placement
+        if isinstance(p, (DiscPlacement, AnnulusPlacement, ZonePlacement)):
+            if isinstance(p, ZonePlacement):
+                if p.zone not in sc.zones:
+                    continue
+                center, radius = sc.zones[p.zone].center_m, sc.zones[p.zone].radius_m
+            else:
+                center = p.center_m
+                radius = p.radius_m if isinstance(p, DiscPlacement) else p.outer_radius_m
+            points = [(center, radius)]
+        else:
+            points = [(pos, 0.0) for pos in p.positions_m]
+        for (cx, cy), r in points:
+            excess = []
+            for bs in sc.base_stations:
+                far = math.hypot(cx - bs.position_m[0], cy - bs.position_m[1]) + r
+                excess.append((far - PATHLOSS_MODELS[bs.pathloss.model]["max_d2d_m"], far, bs.pathloss.model))
+            worst = min(excess)
+            if worst[0] > 0:
+                limit = PATHLOSS_MODELS[worst[2]]["max_d2d_m"]
+                problems.append(
+                    f"devices[{i}].placement: devices can be {worst[1]:,.0f} m from the nearest base station, beyond "
+                    f"the {worst[2]} path-loss model's {limit:,.0f} m range (TR 38.901 Table 7.4.1-1)"
+                )
+                break
 
     for i, bs in enumerate(sc.base_stations):
         lo, hi = PATHLOSS_MODELS[bs.pathloss.model]["fc_ghz"]

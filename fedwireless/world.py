@@ -172,27 +172,32 @@ class World:
         self.pos_m = np.concatenate(pos)  # [K, 2]
 
         # --- large-scale state per (device, base station) [K, C]
-        self.los = self._draw_los()
-        self._since_los_draw_m = np.zeros(self.num_devices)
-        sigma = self._sigma_db()
-        self.shadow_db = np.zeros((self.num_devices, len(self.bs_models)))
-        self._shadow_proc = []
+        # Two unit-variance Gaussian fields per cell, each correlated in space at start and along every
+        # device's track afterwards: z decides the LOS state (TR 38.901 §7.6.3.3, `channels.los_from_gaussian`)
+        # over the LOS correlation distance, u the shadowing over the shadowing decorrelation distance.
+        # Shadowing in dB is σ(LOS state, distance)·u, so σ switches when the LOS state does.
+        k, n_bs = self.num_devices, len(self.bs_models)
+        self._los_z = np.zeros((k, n_bs))
+        self._los_proc: list[channels.ShadowingProcess | None] = []
+        self._shadow_u = np.zeros((k, n_bs))
+        self._shadow_proc: list[channels.ShadowingProcess | None] = []
         for c, model in enumerate(self.bs_models):
-            d_corr = self._decorrelation_m(model)
+            if ch.los == "auto":
+                d_los = channels.los_correlation_distance_m(model)
+                self._los_z[:, c] = channels.correlated_shadowing_db(self.pos_m, 1.0, d_los, self._channel_rng)
+                self._los_proc.append(channels.ShadowingProcess(self._los_z[:, c], 1.0, d_los, self._channel_rng))
+            else:
+                self._los_proc.append(None)
             if ch.shadowing.enabled:
-                self.shadow_db[:, c] = channels.correlated_shadowing_db(
-                    self.pos_m, sigma[:, c], d_corr, self._channel_rng
+                d_corr = self._decorrelation_m(model)
+                self._shadow_u[:, c] = channels.correlated_shadowing_db(self.pos_m, 1.0, d_corr, self._channel_rng)
+                self._shadow_proc.append(
+                    channels.ShadowingProcess(self._shadow_u[:, c], 1.0, d_corr, self._channel_rng)
                 )
-            self._shadow_proc.append(
-                channels.ShadowingProcess(
-                    initial_db=self.shadow_db[:, c],
-                    sigma_db=sigma[:, c],
-                    decorrelation_m=d_corr,
-                    rng=self._channel_rng,
-                )
-                if ch.shadowing.enabled
-                else None
-            )
+            else:
+                self._shadow_proc.append(None)
+        self.los = self._los_state()
+        self.shadow_db = self._shadow_db()
 
         # --- association and small-scale fading to the serving cell
         self.serving = self._strongest_cell()
@@ -210,7 +215,10 @@ class World:
     def _fading_params(self) -> dict[str, float]:
         f = self.scenario.channel.fading
         if f.kind == "rician":
-            return {"k_factor_db": f.k_factor_db}
+            if f.k_factor_db is not None:
+                return {"k_factor_db": f.k_factor_db}
+            models = [self.bs_models[c] for c in self.serving]
+            return {"k_factor_db": np.array([channels.rician_k_factor_db(m) for m in models])}
         if f.kind == "nakagami":
             return {"m": f.m}
         return {}
@@ -220,7 +228,8 @@ class World:
         d = np.linalg.norm(self.pos_m[:, None, :] - self.bs_pos_m[None, :, :], axis=-1)
         return np.maximum(d, 1.0)
 
-    def _draw_los(self) -> np.ndarray:
+    def _los_state(self) -> np.ndarray:
+        """[K, C] LOS states from the LOS fields at current positions (fixed when `channel.los` says so)."""
         mode = self.scenario.channel.los
         shape = (self.num_devices, len(self.bs_models))
         if mode != "auto":
@@ -230,12 +239,28 @@ class World:
             [channels.los_probability(m, d[:, c], h_ut_m=self.h_ut_m) for c, m in enumerate(self.bs_models)],
             axis=-1,
         )
-        return self._channel_rng.random(shape) < p
+        return channels.los_from_gaussian(p, self._los_z)
 
     def _sigma_db(self) -> np.ndarray:
+        """[K, C] shadowing σ for the current LOS states (RMa LOS: 4 dB before the breakpoint, 6 dB beyond)."""
+        d = self._d2d_m()
         return np.stack(
-            [channels.shadowing_sigma_db(m, self.los[:, c]) for c, m in enumerate(self.bs_models)], axis=-1
+            [
+                channels.shadowing_sigma_db(
+                    m,
+                    self.los[:, c],
+                    d2d_m=d[:, c],
+                    fc_hz=self.bs_fc_hz[c],
+                    h_bs_m=self.bs_height_m[c],
+                    h_ut_m=self.h_ut_m,
+                )
+                for c, m in enumerate(self.bs_models)
+            ],
+            axis=-1,
         ) * np.ones((self.num_devices, 1))
+
+    def _shadow_db(self) -> np.ndarray:
+        return self._sigma_db() * self._shadow_u
 
     def _decorrelation_m(self, model: str) -> float:
         cfg = self.scenario.channel.shadowing.decorrelation_m
@@ -293,14 +318,12 @@ class World:
         if moved.any():
             for c, proc in enumerate(self._shadow_proc):
                 if proc is not None:
-                    self.shadow_db[:, c] = proc.step(moved)
-            # LOS is redrawn once a device has moved past the shadowing decorrelation distance.
-            self._since_los_draw_m += moved
-            redraw = self._since_los_draw_m > self._decorrelation_m(self.bs_models[0])
-            if redraw.any():
-                fresh = self._draw_los()
-                self.los[redraw] = fresh[redraw]
-                self._since_los_draw_m[redraw] = 0.0
+                    self._shadow_u[:, c] = proc.step(moved)
+            for c, proc in enumerate(self._los_proc):
+                if proc is not None:
+                    self._los_z[:, c] = proc.step(moved)
+            self.los = self._los_state()
+            self.shadow_db = self._shadow_db()
         if self._fading is not None:
             self.fading_lin = self._fading.advance(dt, speeds, self.fc_hz_serving())
         self.now_s = t_s
