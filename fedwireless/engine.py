@@ -98,7 +98,7 @@ def run_round(
                 if not (rate > 0 and np.isfinite(rate)):
                     dev.drop_reason = "no-link"  # this link cannot carry a bit: give the band back at once
                     break
-                needed = remaining / rate
+                needed = float(channels.airtime_s(remaining, rate))
                 # A per-round channel holds for the whole transfer; a correlated one for one step.
                 chunk = min(needed, step_s) if correlated else needed
                 yield env.timeout(chunk)

@@ -116,8 +116,7 @@ class Simulation:
 
     def _state(self, available: np.ndarray, gain: np.ndarray, downlink_s: np.ndarray) -> optimizers.RoundState:
         w = self.world
-        flops_per_s = w.flops_per_s[:, None]
-        compute_time = self._flops[None, :] / flops_per_s
+        compute_time = channels.compute_time_s_flops(self._flops[None, :], w.flops_per_s[:, None])
         pe = self.sc.channel.packet_errors
         return optimizers.RoundState(
             round_index=self.round_index,
@@ -294,7 +293,7 @@ class Simulation:
         w = self.world
         by_dev = {p.device: p for p in plays}
         cell_bw = w.bs_ul_bandwidth_hz[w.serving]
-        snr_db = channels.lin_to_db(w.p_max_w * gain / (w.uplink_noise_psd() * cell_bw))
+        snr_db = channels.snr_db(w.p_max_w, gain, w.uplink_noise_psd(), cell_bw)
         dist = w.distance_m()
         los = w.serving_los()
         for d in range(w.num_devices):

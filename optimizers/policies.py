@@ -237,16 +237,20 @@ def split_energy_min(
     return module, power, bandwidth, repairs
 
 
-def _plannable(state: RoundState, cpu_hz: np.ndarray | None = None) -> np.ndarray:
-    """[K, M] modules a device could send in time over its whole cell at p_max."""
-    window = state.upload_window_s(cpu_hz if cpu_hz is not None else state.cpu_hz_max)
-    need = min_bandwidth_or_inf(
+def _bandwidth_needed_at_pmax(state: RoundState) -> np.ndarray:
+    """[K, M] least bandwidth that sends each module within its window at p_max and full CPU speed (inf: none)."""
+    return min_bandwidth_or_inf(
         state.payload_bits,
-        window,
+        state.upload_window_s(state.cpu_hz_max),
         state.p_max_w[:, None],
         state.gain_lin[:, None],
         state.noise_psd_w_per_hz[:, None],
     )
+
+
+def _plannable(state: RoundState) -> np.ndarray:
+    """[K, M] modules a device could send in time over its whole cell at p_max."""
+    need = _bandwidth_needed_at_pmax(state)
     return np.isfinite(need) & (need <= state.cell_bandwidth_hz[state.cell][:, None] * (1 + 1e-9))
 
 
@@ -374,14 +378,7 @@ class Greedy:
 
     def decide(self, state: RoundState) -> Allocation:
         reason = _initial_reasons(state)
-        window = state.upload_window_s(state.cpu_hz_max)
-        need = min_bandwidth_or_inf(
-            state.payload_bits,
-            window,
-            state.p_max_w[:, None],
-            state.gain_lin[:, None],
-            state.noise_psd_w_per_hz[:, None],
-        )
+        need = _bandwidth_needed_at_pmax(state)
         order = np.argsort(-np.nan_to_num(state.gain_lin, nan=0.0), kind="stable")
         module = np.full(state.num_devices, SKIP)
         chosen = 0
