@@ -25,7 +25,7 @@ def vectorized(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     los = rng.random(len(d)) < channels.los_probability("uma", d)
     pl = channels.pathloss_db("uma", d, FC_HZ, los=los)
     g = channels.db_to_lin(-pl) * channels.sample_fading("rayleigh", len(d), rng)
-    return channels.shannon_rate_bps(B_HZ, P_W, g, N0)
+    return channels.shannon_rate_bps(B_HZ, power_w=P_W, gain_lin=g, noise_psd_w_per_hz=N0)
 
 
 def scalar(d: np.ndarray, rng: np.random.Generator) -> list[float]:

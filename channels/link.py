@@ -47,6 +47,7 @@ def snr_db(
 
 def shannon_rate_bps(
     bandwidth_hz: ArrayLike,
+    *,
     power_w: ArrayLike,
     gain_lin: ArrayLike,
     noise_psd_w_per_hz: ArrayLike,

@@ -94,7 +94,11 @@ def run_round(
                     world.advance_to(t0 + env.now)
                 gain = float(world.gain_lin()[dev.device])
                 first_gain = gain if first_gain is None else first_gain
-                rate = float(channels.shannon_rate_bps(dev.bandwidth_hz, dev.power_w, gain, noise))
+                rate = float(
+                    channels.shannon_rate_bps(
+                        dev.bandwidth_hz, power_w=dev.power_w, gain_lin=gain, noise_psd_w_per_hz=noise
+                    )
+                )
                 if not (rate > 0 and np.isfinite(rate)):
                     dev.drop_reason = "no-link"  # this link cannot carry a bit: give the band back at once
                     break

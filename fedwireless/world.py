@@ -358,4 +358,9 @@ class World:
     def downlink_rate_bps(self, gain_lin: np.ndarray) -> np.ndarray:
         """[K] downlink rate when the serving cell broadcasts over its whole downlink band."""
         c = self.serving
-        return channels.shannon_rate_bps(self.bs_dl_bandwidth_hz[c], self.bs_dl_power_w[c], gain_lin, self.ue_noise_psd)
+        return channels.shannon_rate_bps(
+            self.bs_dl_bandwidth_hz[c],
+            power_w=self.bs_dl_power_w[c],
+            gain_lin=gain_lin,
+            noise_psd_w_per_hz=self.ue_noise_psd,
+        )

@@ -74,7 +74,10 @@ def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
     bits = _rows(state, alloc.module, state.payload_bits)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = channels.shannon_rate_bps(
-            alloc.bandwidth_hz, alloc.power_w, np.where(state.link_ok(), state.gain_lin, 0.0), state.noise_psd_w_per_hz
+            alloc.bandwidth_hz,
+            power_w=alloc.power_w,
+            gain_lin=np.where(state.link_ok(), state.gain_lin, 0.0),
+            noise_psd_w_per_hz=state.noise_psd_w_per_hz,
         )
         air = np.where(bits > 0, bits / np.where(rate > 0, rate, np.nan), 0.0)
     air = np.where(sel, np.nan_to_num(air, nan=np.inf), 0.0)
@@ -130,11 +133,11 @@ def _split_cells(state, idx, bits, win, weights, solver):
             here = state.cell[idx] == c
             b[here], p[here], ok[c] = energy_min_bandwidth_cvxpy(
                 bits[here],
-                win[here],
-                state.gain_lin[idx][here],
-                state.noise_psd_w_per_hz[idx][here],
-                state.p_max_w[idx][here],
-                float(state.cell_bandwidth_hz[c]),
+                window_s=win[here],
+                gain_lin=state.gain_lin[idx][here],
+                noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx][here],
+                p_max_w=state.p_max_w[idx][here],
+                total_bandwidth_hz=float(state.cell_bandwidth_hz[c]),
             )
         return b, p, ok
     return energy_min_split(
@@ -169,7 +172,9 @@ def _circuit_power_step(state, idx, bits, win, bandwidth, power) -> np.ndarray:
 
 def _tx_energy(state, idx, bits, bandwidth, power) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = channels.shannon_rate_bps(bandwidth, power, state.gain_lin[idx], state.noise_psd_w_per_hz[idx])
+        rate = channels.shannon_rate_bps(
+            bandwidth, power_w=power, gain_lin=state.gain_lin[idx], noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx]
+        )
         return np.where(bits > 0, (power + state.circuit_w[idx]) * bits / rate, 0.0)
 
 
@@ -223,7 +228,9 @@ def split_energy_min(
         cost = float(np.sum(price * _tx_energy(state, idx, bits, b, p)))
         for _ in range(2):
             with np.errstate(divide="ignore", invalid="ignore"):
-                air = bits / channels.shannon_rate_bps(b, p, state.gain_lin[idx], state.noise_psd_w_per_hz[idx])
+                air = bits / channels.shannon_rate_bps(
+                    b, power_w=p, gain_lin=state.gain_lin[idx], noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx]
+                )
             tight = np.where(np.isfinite(air) & (air > 0), np.minimum(win, air * (1 + 1e-6)), win)
             b2, p2, ok = _split_cells(state, idx, bits, tight, None if weights is None else weights[idx], solver)
             if not np.all(ok[np.unique(state.cell[idx])]):

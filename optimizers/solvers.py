@@ -18,7 +18,7 @@ import channels
 LN2 = float(np.log(2.0))
 
 
-def tx_power_for_window_w(bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
+def tx_power_for_window_w(bits, *, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
     """Power that sends `bits` over `bandwidth_hz` in exactly `window_s`: (N0·b/g)(2^{S/(τ b)} − 1)."""
     b = np.asarray(bandwidth_hz, dtype=float)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -172,19 +172,26 @@ def energy_min_split(
     bb = bb * scale[cl]
     b[idx] = bb
     p[idx] = np.minimum(
-        tx_power_for_window_w(bits[idx], window_s[idx], bb, gain_lin[idx], noise_psd_w_per_hz[idx]), p_max_w[idx]
+        tx_power_for_window_w(
+            bits[idx],
+            window_s=window_s[idx],
+            bandwidth_hz=bb,
+            gain_lin=gain_lin[idx],
+            noise_psd_w_per_hz=noise_psd_w_per_hz[idx],
+        ),
+        p_max_w[idx],
     )
     return b, p, cell_ok
 
 
 def energy_min_bandwidth(
     bits: np.ndarray,
+    *,
     window_s: np.ndarray,
     gain_lin: np.ndarray,
     noise_psd_w_per_hz: np.ndarray,
     p_max_w: np.ndarray,
     total_bandwidth_hz: float,
-    *,
     tol: float = 1e-10,
     max_iter: int = 200,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -322,7 +329,9 @@ def best_power_w(
     safe_b = np.where(ok, bandwidth_hz, 1.0)
     safe_w = np.where(ok, window_s, 1.0)
     safe_g = np.where(ok, gain_lin, 1.0)
-    p_fill = tx_power_for_window_w(bits, safe_w, safe_b, safe_g, noise)
+    p_fill = tx_power_for_window_w(
+        bits, window_s=safe_w, bandwidth_hz=safe_b, gain_lin=safe_g, noise_psd_w_per_hz=noise
+    )
     ok &= np.isfinite(p_fill) & (p_fill <= p_max_w * (1 + 1e-9))
     lo = np.clip(np.where(ok, p_fill * (1 + 1e-9), p_max_w), p_max_w * 1e-12, p_max_w)
     lo = np.where(lo > 0, lo, 1e-30)
@@ -391,7 +400,7 @@ def best_cpu_hz(
     ok = (bw > 0) & (g > 0) & np.isfinite(g) & np.isfinite(time_left_s) & (f_max > 0)
     safe_b, safe_g = np.where(ok, bw, 1.0), np.where(ok, g, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_air_min = bits / channels.shannon_rate_bps(safe_b, p_max_w, safe_g, n0)
+        t_air_min = bits / channels.shannon_rate_bps(safe_b, power_w=p_max_w, gain_lin=safe_g, noise_psd_w_per_hz=n0)
         f_need = cycles / (time_left_s - t_air_min / (1.0 - margin))
     ok &= np.isfinite(f_need) & (f_need > 0) & (f_need <= f_max * (1 + 1e-12))
     lo = np.where(ok, np.clip(f_need * (1 + 1e-9), f_min, f_max), f_max)
@@ -401,7 +410,13 @@ def best_cpu_hz(
     def energy(f):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             tau = (time_left_s[:, None] - cycles[:, None] / f) * (1.0 - margin)
-            p = tx_power_for_window_w(bits[:, None], tau, safe_b[:, None], safe_g[:, None], n0[:, None])
+            p = tx_power_for_window_w(
+                bits[:, None],
+                window_s=tau,
+                bandwidth_hz=safe_b[:, None],
+                gain_lin=safe_g[:, None],
+                noise_psd_w_per_hz=n0[:, None],
+            )
             e = kappa[:, None] * cycles[:, None] * f**2 + (p + circuit_w[:, None]) * tau
         fits = (tau > 0) & (p <= p_max_w[:, None] * (1 + 1e-9))
         return np.where(fits, e, np.inf)
@@ -413,6 +428,7 @@ def best_cpu_hz(
 
 def energy_min_bandwidth_cvxpy(
     bits: np.ndarray,
+    *,
     window_s: np.ndarray,
     gain_lin: np.ndarray,
     noise_psd_w_per_hz: np.ndarray,
@@ -445,7 +461,12 @@ def energy_min_bandwidth_cvxpy(
         return np.zeros(n), np.zeros(n), False
     bw = np.maximum(np.asarray(b.value, dtype=float) * scale_hz, b_min)
     bw = bw * min(1.0, total_bandwidth_hz / bw.sum())
-    p = np.minimum(tx_power_for_window_w(bits, window_s, bw, gain_lin, noise_psd_w_per_hz), p_max_w)
+    p = np.minimum(
+        tx_power_for_window_w(
+            bits, window_s=window_s, bandwidth_hz=bw, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+        ),
+        p_max_w,
+    )
     return bw, p, True
 
 
@@ -456,7 +477,9 @@ def min_power_for_deadline_w(bits, window_s, bandwidth_hz, gain_lin, noise_psd_w
     increasing), so the optimum is the smallest power that meets the deadline, clipped to p_max;
     inf where even p_max is too slow.
     """
-    p = tx_power_for_window_w(bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz)
+    p = tx_power_for_window_w(
+        bits, window_s=window_s, bandwidth_hz=bandwidth_hz, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+    )
     return np.where((window_s > 0) & (p <= p_max_w * (1 + 1e-12)), np.minimum(p, p_max_w), np.inf)
 
 

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         gain = channels.db_to_lin(-pl_db)
         n0 = channels.thermal_noise_psd_w_per_hz(args.noise_figure_db)
         snr = channels.snr_db(p_w, gain, n0, b_hz)
-        rate = channels.shannon_rate_bps(b_hz, p_w, gain, n0)
+        rate = channels.shannon_rate_bps(b_hz, power_w=p_w, gain_lin=gain, noise_psd_w_per_hz=n0)
         bits = args.payload_kbit * 1e3
         airtime = channels.airtime_s(bits, rate)
         energy = channels.tx_energy_j(p_w, airtime)

@@ -127,7 +127,9 @@ def test_min_bandwidth_round_trip():
     b = channels.min_bandwidth_hz(bits, t, p, g, n0)
     ok = np.isfinite(b)
     assert ok.mean() > 0.3
-    airtime = channels.airtime_s(bits[ok], channels.shannon_rate_bps(b[ok], p[ok], g[ok], n0))
+    airtime = channels.airtime_s(
+        bits[ok], channels.shannon_rate_bps(b[ok], power_w=p[ok], gain_lin=g[ok], noise_psd_w_per_hz=n0)
+    )
     assert airtime == pytest.approx(t[ok], rel=1e-9)
     # inf exactly where the rate limit p·g/(N0·ln 2) cannot carry the bits in time.
     limit = p * g / (n0 * math.log(2)) * t
@@ -145,7 +147,7 @@ def test_yang2021_worked_numbers():
     n0 = 10 ** ((-174 - 30) / 10)
     rate = b_hz * math.log2(1 + p_w * g / (n0 * b_hz))
     n0_code = float(channels.thermal_noise_psd_w_per_hz(0.0))
-    got = float(channels.shannon_rate_bps(b_hz, p_w, g, n0_code))
+    got = float(channels.shannon_rate_bps(b_hz, power_w=p_w, gain_lin=g, noise_psd_w_per_hz=n0_code))
     assert got == pytest.approx(rate, rel=2e-3)  # k·T vs the rounded −174 dBm/Hz
     assert float(channels.tx_energy_j(p_w, channels.airtime_s(s_bits, got))) == pytest.approx(
         p_w * s_bits / rate, rel=2e-3

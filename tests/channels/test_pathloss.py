@@ -150,7 +150,10 @@ def test_below_minimum_distance_is_clamped():
         (lambda: channels.sample_fading("weibull", 3, np.random.default_rng(0)), "kind"),
         (lambda: channels.sample_fading("rician", 3, np.random.default_rng(0), m=2), "params"),
         (lambda: channels.sample_fading("nakagami", 3, np.random.default_rng(0), m=0.2), "m"),
-        (lambda: channels.shannon_rate_bps(-1.0, 0.1, 1e-10, 4e-21), "bandwidth_hz"),
+        (
+            lambda: channels.shannon_rate_bps(-1.0, power_w=0.1, gain_lin=1e-10, noise_psd_w_per_hz=4e-21),
+            "bandwidth_hz",
+        ),
         (lambda: channels.compute_time_s_flops(1e9, 0.0), "flops_per_s"),
         (lambda: channels.min_bandwidth_hz(float("nan"), 1.0, 0.1, 1e-10, 4e-21), "bits"),
     ],

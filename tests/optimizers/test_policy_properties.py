@@ -99,7 +99,10 @@ def check_planned_uploads_fit(state: RoundState, a) -> None:
     m = a.module[sel]
     window = state.upload_window_s(a.cpu_hz)[sel, m]
     rate = channels.shannon_rate_bps(
-        a.bandwidth_hz[sel], a.power_w[sel], state.gain_lin[sel], state.noise_psd_w_per_hz[sel]
+        a.bandwidth_hz[sel],
+        power_w=a.power_w[sel],
+        gain_lin=state.gain_lin[sel],
+        noise_psd_w_per_hz=state.noise_psd_w_per_hz[sel],
     )
     assert np.all(window > 0)
     assert np.all(state.payload_bits[sel, m] / rate <= window * (1 + 1e-6))

@@ -46,8 +46,12 @@ def test_lambertw_matches_cvxpy(seed):
     n = int(rng.integers(2, 12))
     bits, window, gain, n0, p_max = instance(rng, n)
     total = 20e6
-    b1, p1, ok1 = energy_min_bandwidth(bits, window, gain, n0, p_max, total)
-    b2, p2, ok2 = energy_min_bandwidth_cvxpy(bits, window, gain, n0, p_max, total)
+    b1, p1, ok1 = energy_min_bandwidth(
+        bits, window_s=window, gain_lin=gain, noise_psd_w_per_hz=n0, p_max_w=p_max, total_bandwidth_hz=total
+    )
+    b2, p2, ok2 = energy_min_bandwidth_cvxpy(
+        bits, window_s=window, gain_lin=gain, noise_psd_w_per_hz=n0, p_max_w=p_max, total_bandwidth_hz=total
+    )
     assert ok1 and ok2
     e1, e2 = float(np.sum(p1 * window)), float(np.sum(p2 * window))
     assert e1 == pytest.approx(e2, rel=ENERGY_REL_TOL)
@@ -55,7 +59,7 @@ def test_lambertw_matches_cvxpy(seed):
     # Constraints: pool, power limits, and every upload fits its window.
     assert b1.sum() <= total * (1 + 1e-9)
     assert np.all((p1 >= 0) & (p1 <= p_max * (1 + 1e-9)))
-    rate = channels.shannon_rate_bps(b1, p1, gain, n0)
+    rate = channels.shannon_rate_bps(b1, power_w=p1, gain_lin=gain, noise_psd_w_per_hz=n0)
     assert np.all(bits / rate <= window * (1 + 1e-7))
 
 
@@ -63,7 +67,9 @@ def test_lambertw_matches_brute_force_grid():
     rng = np.random.default_rng(11)
     bits, window, gain, n0, p_max = instance(rng, 3)
     total = 10e6
-    b, p, ok = energy_min_bandwidth(bits, window, gain, n0, p_max, total)
+    b, p, ok = energy_min_bandwidth(
+        bits, window_s=window, gain_lin=gain, noise_psd_w_per_hz=n0, p_max_w=p_max, total_bandwidth_hz=total
+    )
     assert ok
     best = np.inf
     grid = np.linspace(0.001, 0.999, 400)
@@ -154,7 +160,9 @@ def test_infeasible_round_drops_or_downgrades_with_reasons():
     sel = a.module >= 0
     assert a.bandwidth_hz[sel].sum() <= 2e4 * (1 + 1e-9)
     window = st.upload_window_s()[np.arange(30), np.where(sel, a.module, 0)]
-    rate = channels.shannon_rate_bps(a.bandwidth_hz[sel], a.power_w[sel], st.gain_lin[sel], N0)
+    rate = channels.shannon_rate_bps(
+        a.bandwidth_hz[sel], power_w=a.power_w[sel], gain_lin=st.gain_lin[sel], noise_psd_w_per_hz=N0
+    )
     assert np.all(st.payload_bits[np.flatnonzero(sel), a.module[sel]] / rate <= window[sel] * (1 + 1e-7))
 
 
@@ -243,7 +251,14 @@ def test_multi_cell_split_equals_one_cell_at_a_time():
     assert ok.all()
     for c in range(3):
         here = cell == c
-        b1, p1, ok1 = energy_min_bandwidth(bits[here], window[here], gain[here], n0[here], p_max[here], pools[c])
+        b1, p1, ok1 = energy_min_bandwidth(
+            bits[here],
+            window_s=window[here],
+            gain_lin=gain[here],
+            noise_psd_w_per_hz=n0[here],
+            p_max_w=p_max[here],
+            total_bandwidth_hz=pools[c],
+        )
         assert ok1
         assert b[here] == pytest.approx(b1, rel=1e-6)
         assert energy(bits[here], window[here], b[here], gain[here], n0[here]) == pytest.approx(
@@ -312,7 +327,13 @@ def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
     grid = np.geomspace(2e8, 2e9, 20001)[None, :]
     tau = (3.0 - cycles[:, None] / grid) * (1 - 1e-3)
     with np.errstate(all="ignore"):
-        pw = tx_power_for_window_w(bits[:, None], tau, bw[:, None], gain[:, None], n0[:, None])
+        pw = tx_power_for_window_w(
+            bits[:, None],
+            window_s=tau,
+            bandwidth_hz=bw[:, None],
+            gain_lin=gain[:, None],
+            noise_psd_w_per_hz=n0[:, None],
+        )
         ee = np.where((tau > 0) & (pw <= p_max[:, None]), 1e-28 * cycles[:, None] * grid**2 + (pw + 0.1) * tau, np.inf)
     brute = ee.min(axis=1)
     fin = np.isfinite(brute)
