@@ -374,7 +374,7 @@ def _cross_checks(sc: Scenario) -> list[str]:
                 problem = _parse_problem(ds, Path(value))
                 if problem:
                     problems.append(f"task.dataset.{key}: {problem}")
-    if ds.name in ("sentiment",) and ds.num_train < sc.num_devices:
+    if sc.surrogate is None and ds.name == "sentiment" and ds.num_train < sc.num_devices:  # real data only
         problems.append(
             f"task.dataset.num_train: each of the {sc.num_devices} devices needs at least one example, "
             f"got {ds.num_train}"

@@ -219,7 +219,10 @@ def test_validate_checks_what_run_would_meet(tmp_path, capsys):
             {"base_stations": [{"pathloss": {"model": "log-distance", "params": {"d0_m": 0}}}]},
             "d0_m: must be > 0",
         ),
-        "num_train": ({"devices": [{"count": 3}], "task": {"dataset": {"num_train": 2}}}, "needs at least one example"),
+        "num_train": (
+            {"devices": [{"count": 3}], "task": {"dataset": {"num_train": 2}}, "surrogate": None},
+            "needs at least one example",
+        ),
         "local model": (
             {"task": {"model": {"source": "local", "path": str(tmp_path / "model")}}},
             "no save_pretrained",
