@@ -220,7 +220,11 @@ class Simulation:
                 energy_j=energy.copy(),
                 accuracy=float(metrics["accuracy"]),
                 loss=float(metrics["loss"]),
-                rank_residual=self.learner.rank_residuals() if hasattr(self.learner, "rank_residuals") else None,
+                rank_residual=(
+                    self.learner.rank_residuals()
+                    if getattr(self.policy, "uses_rank_residual", False) and hasattr(self.learner, "rank_residuals")
+                    else None
+                ),
             )
         )
         queue_before = self.queue_j.copy()

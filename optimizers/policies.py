@@ -499,6 +499,7 @@ class Lyapunov:
     """
 
     name = "lyapunov"
+    uses_rank_residual = True  # the learner measures ε(r) only for policies that read it
 
     def __init__(
         self,
@@ -697,6 +698,7 @@ class EnergyCap:
     def __init__(self, inner: Any, cap_j: float) -> None:
         self.inner, self.cap_j = inner, cap_j
         self.name = f"{inner.name}+energy-cap"
+        self.uses_rank_residual = getattr(inner, "uses_rank_residual", False)
 
     def decide(self, state: RoundState) -> Allocation:
         alloc = self.inner.decide(state)

@@ -126,6 +126,7 @@ class Learner:
         self.device_area: list[str] | None = None
         self.artifacts: dict[str, bytes] = {}  # files saved with the run (e.g. the tokenizer)
         self._rank_residual: dict[int, float] | None = None  # spectrum of the last LoRA aggregate
+        self._residual_inputs: tuple[list, list] | None = None  # (states, weights), measured only when asked
 
         data_rng = np.random.default_rng(partition_rng.integers(0, 2**63))
         if self.cellular:
@@ -463,7 +464,7 @@ class Learner:
         w = [u.num_samples for u in updates]
         states = [u.state for u in updates]
         method = self.fed.aggregation
-        self._rank_residual = agg.rank_residuals(agg.lora_product_sum(states, w), self.ranks)
+        self._rank_residual, self._residual_inputs = None, (states, w)
         if method == "fedavg":
             self.global_state = agg.fedavg(states, w, self.r_max)
             self._last_broadcast = self.global_state
@@ -493,7 +494,14 @@ class Learner:
             self._last_broadcast = stacked
 
     def rank_residuals(self) -> dict[int, float] | None:
-        """ε(r) of the last aggregation: the share of the aggregated adapter product's energy beyond rank r."""
+        """ε(r) of the last aggregation: the share of the aggregated adapter product's energy beyond rank r.
+
+        Computed on first request (SVDs of every adapted weight): only policies that use it pay for it.
+        """
+        if self._rank_residual is None and self._residual_inputs is not None:
+            states, w = self._residual_inputs
+            self._rank_residual = agg.rank_residuals(agg.lora_product_sum(states, w), self.ranks)
+            self._residual_inputs = None
         return self._rank_residual
 
     def _eval_model(self) -> torch.nn.Module:
