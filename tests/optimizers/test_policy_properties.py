@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import channels
 from optimizers import POLICIES, RoundOutcome, RoundState, make_policy
-from optimizers.policies import predicted_energy_j
+from optimizers.planning import predicted_energy_j
 
 REASONS = {"unavailable", "no-link", "infeasible", "not-selected", "budget", "energy-cap"}
 POLICY_PARAMS = {"fixed": {"rank": None, "power_w": 0.05, "bandwidth_hz": 1e3}}

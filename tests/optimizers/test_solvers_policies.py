@@ -19,7 +19,7 @@ from optimizers import (
     min_power_for_deadline_w,
     validate_policy_params,
 )
-from optimizers.policies import predicted_energy_j
+from optimizers.planning import predicted_energy_j
 
 ENERGY_REL_TOL = 1e-4  # Lambert-W/KKT vs cvxpy (CLARABEL, mJ scaling)
 GRID_REL_TOL = 1e-3  # KKT vs a 2-D brute-force grid (grid resolution)

@@ -1,0 +1,238 @@
+"""Online drift-plus-penalty control of module switching, CPU frequency, power and bandwidth (arXiv 2509.19306)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizers.planning import (
+    SKIP,
+    cap_clients,
+    dvfs_step,
+    finish,
+    initial_reasons,
+    plannable,
+    predicted_energy_j,
+    split_energy_min,
+)
+from optimizers.solvers import best_cpu_hz, best_power_w
+from optimizers.types import PLANNING_MARGIN, Allocation, RoundOutcome, RoundState
+
+
+class Lyapunov:
+    """Online drift-plus-penalty control of module switching, CPU frequency, power and bandwidth.
+
+    After arXiv 2509.19306 (switching-based federated fine-tuning under long-term energy budgets).
+    Virtual energy queues Q_k(t+1) = max(Q_k(t) + E_k(t) − Ē_k, 0) turn the budgets into a price; each
+    round minimises V·Φ_t + Σ_k Q_k·E_k.
+
+    Learning penalty Φ_t, a one-round bound on how much of the ideal update is lost (the paper derives
+    an inference-risk-gap bound; its text is not available to us, so this is our own bound-style model):
+
+        Φ_t = Σ_k w_k·[1 − x_k(1 − q_k)]·G + Σ_k w_k·x_k(1 − q_k)·ε(r_k)
+
+    with w_k the device's data share, x_k ∈ {0, 1} whether it trains, q_k its packet error probability
+    at the chosen power and bandwidth (Chen et al. 2021; 0 when the scenario has no packet errors),
+    ε(r) the share of the aggregated update's energy a rank-r module cannot carry, and G (`miss_penalty`)
+    the cost of a missing update relative to a perfect one. Assumptions: the global step's error is
+    linear in the update energy that does not arrive (a first-order, L-smooth bound with bounded
+    client dissimilarity, whose constants fold into G and V); devices contribute in proportion to their
+    data. ε is estimated from what the aggregated updates show — the singular-value spectrum
+    Σ_{i>r} σ_i² / Σ σ_i² reported by the learner (`RoundOutcome.rank_residual`), an exponential moving
+    average with weight `ema` — never from noisy accuracy, so noise cannot switch training off. Before
+    the first report ε(r) = 1 − r/r_max (a flat spectrum up to the largest rank). A trained update is
+    always worth G − ε(r) > 0, so a device whose queue empties trains again.
+
+    Per round the problem is solved by alternation until the objective stops improving: (a) module
+    switching per device over {skip} ∪ modules, each at its best CPU frequency and power for the current
+    bandwidth; (b) the queue-weighted energy-minimal bandwidth split for the chosen set; (c) CPU
+    frequency (energy-minimal given bandwidth) and power (1-D bracketed search trading Q_k·energy
+    against V·w_k·(G − ε)·(1 − q_k)).
+    """
+
+    name = "lyapunov"
+    uses_rank_residual = True  # the learner measures ε(r) only for policies that read it
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        V: float = 10.0,
+        solver: str = "lambertw",
+        max_iterations: int = 5,
+        ema: float = 0.3,
+        miss_penalty: float = 1.0,
+    ) -> None:
+        self.V, self.solver, self.max_iterations, self.ema, self.miss_penalty = (
+            V,
+            solver,
+            max_iterations,
+            ema,
+            miss_penalty,
+        )
+        self.queue_j: np.ndarray | None = None
+        self.residual: dict[int, float] | None = None
+        self._budget: np.ndarray | None = None
+
+    def _residuals(self, ranks: tuple[int, ...]) -> np.ndarray:
+        if self.residual is None or set(self.residual) != set(ranks):
+            r_max = max(ranks) if max(ranks) > 0 else 1
+            self.residual = {r: (0.0 if r == 0 else 1.0 - r / r_max) for r in ranks}
+        return np.array([min(max(self.residual[r], 0.0), 1.0) for r in ranks])
+
+    def _options(self, state, bandwidth, value, price):
+        """[K, M] cost of each module at its best CPU frequency and power over `bandwidth` (skip = 0)."""
+        k, m = state.payload_bits.shape
+        b = np.repeat(bandwidth, m)
+        cpu = np.repeat(state.cpu_hz_max, m) if state.cpu_hz_max is not None else None
+        if state.cycles is not None and np.any(state.dvfs):
+            dv = np.repeat(state.dvfs, m) & (b > 0)
+            f, e = best_cpu_hz(
+                state.cycles.ravel(),
+                np.repeat(state.kappa, m),
+                np.repeat(state.cpu_hz_min, m),
+                np.repeat(state.cpu_hz_max, m),
+                np.repeat(state.deadline_s - state.downlink_time_s, m),
+                state.payload_bits.ravel(),
+                b,
+                np.repeat(state.gain_lin, m),
+                np.repeat(state.noise_psd_w_per_hz, m),
+                np.repeat(state.p_max_w, m),
+                np.repeat(state.circuit_w, m),
+                PLANNING_MARGIN,
+                grid=8,
+                iters=10,
+            )
+            cpu = np.where(dv & np.isfinite(e), f, cpu)
+        cpu_km = None if cpu is None else cpu.reshape(k, m)
+        comp_t, comp_e = state.compute_at(cpu_km)
+        window = state.upload_window_s(cpu_km)
+        p, up = best_power_w(
+            state.payload_bits.ravel(),
+            window.ravel(),
+            b,
+            np.repeat(state.gain_lin, m),
+            np.repeat(state.noise_psd_w_per_hz, m),
+            np.repeat(state.p_max_w, m),
+            np.repeat(state.circuit_w, m),
+            np.repeat(price, m),
+            value.ravel(),
+            state.waterfall_m,
+            grid=8,
+            iters=10,
+        )
+        cost = price[:, None] * comp_e + up.reshape(k, m)
+        return np.where(np.isfinite(cost), cost, np.inf), cpu_km
+
+    def _evaluate(self, state, module, power, bandwidth, cpu, weights, eps):
+        """(objective, penalty, drift, energy [K], q [K]) of a complete plan."""
+        sel = module >= 0
+        g = self.miss_penalty
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            snr = power * state.gain_lin / (state.noise_psd_w_per_hz * bandwidth)
+            q = 1.0 - np.exp(-state.waterfall_m / snr) if state.waterfall_m is not None else np.zeros_like(snr)
+        q = np.where(sel, np.nan_to_num(q, nan=1.0), 0.0)
+        e_r = np.where(sel, eps[np.where(sel, module, 0)], 0.0)
+        delivered = np.where(sel, 1.0 - q, 0.0)
+        penalty = float(np.sum(weights * ((1.0 - delivered) * g + delivered * e_r)))
+        alloc = Allocation(
+            module, np.where(sel, power, 0.0), np.where(sel, bandwidth, 0.0), ("",) * len(module), cpu_hz=cpu
+        )
+        energy = predicted_energy_j(state, alloc)
+        drift = float(np.sum(self.queue_j * energy))
+        return self.V * penalty + drift, penalty, drift, energy, q
+
+    def decide(self, state: RoundState) -> Allocation:
+        k_dev = state.num_devices
+        if self.queue_j is None or len(self.queue_j) != k_dev:
+            self.queue_j = np.zeros(k_dev)
+        eps = self._residuals(state.ranks)
+        total = float(np.sum(np.where(np.isfinite(state.num_samples), state.num_samples, 0.0)))
+        weights = np.nan_to_num(state.num_samples, nan=0.0) / total if total > 0 else np.zeros(k_dev)
+        reason = initial_reasons(state)
+        ok = np.array([r == "" for r in reason], dtype=bool)
+        can_plan = plannable(state) & ok[:, None]
+        for d in np.flatnonzero(ok & ~can_plan.any(axis=1)):
+            reason[d] = "infeasible"
+        ok &= can_plan.any(axis=1)
+        value = self.V * weights[:, None] * (self.miss_penalty - eps[None, :])  # [K, M] worth of an intact update
+        price = self.queue_j
+        n_cells = len(state.cell_bandwidth_hz)
+        counts = np.bincount(state.cell[ok], minlength=n_cells)
+        equal_b = np.where(ok, state.cell_bandwidth_hz[state.cell] / np.maximum(counts[state.cell], 1), 0.0)
+        bandwidth = equal_b.copy()
+        split_w = self.queue_j + 1e-6 * max(float(self.queue_j.max(initial=0.0)), 1e-12)
+        best, best_obj, iterations = None, np.inf, 0
+        for it in range(self.max_iterations):
+            iterations = it + 1
+            # (a) switching: every device scores skip (0) and each module at its best frequency and power.
+            cost, _ = self._options(state, bandwidth, value, price)
+            cost = np.where(can_plan, cost, np.inf)
+            options = np.concatenate([np.zeros((k_dev, 1)), cost], axis=1)
+            module = np.where(ok, np.argmin(options, axis=1) - 1, SKIP)
+            cand = np.flatnonzero(module >= 0)
+            best_cost = options.min(axis=1)
+            keep = cap_clients(state, cand, best_cost)
+            module[np.setdiff1d(cand, keep)] = SKIP
+            # (b) queue-weighted energy-minimal split; (c) CPU frequency, then power, per device.
+            cpu = state.cpu_hz_max.copy() if state.cpu_hz_max is not None else None
+            rs = list(reason)
+            module, power, bw_new, repairs = split_energy_min(
+                state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
+            )
+            if cpu is not None and np.any(state.dvfs):
+                cpu = dvfs_step(state, module, bw_new, cpu)
+                module, power, bw_new, more = split_energy_min(
+                    state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
+                )
+                repairs += more
+            sel = np.flatnonzero(module >= 0)
+            if len(sel):
+                m = module[sel]
+                p_opt, c_opt = best_power_w(
+                    state.payload_bits[sel, m],
+                    state.upload_window_s(cpu)[sel, m],
+                    bw_new[sel],
+                    state.gain_lin[sel],
+                    state.noise_psd_w_per_hz[sel],
+                    state.p_max_w[sel],
+                    state.circuit_w[sel],
+                    price[sel],
+                    value[sel, m],
+                    state.waterfall_m,
+                )
+                power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])
+            obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)
+            if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
+                best_obj = obj
+                best = (module.copy(), power.copy(), bw_new.copy(), cpu, penalty, drift, repairs, rs, q)
+            else:
+                break
+            # Devices not chosen keep a bandwidth guess for the next enumeration: their equal share.
+            bandwidth = np.where(module >= 0, bw_new, equal_b)
+        module, power, bandwidth, cpu, penalty, drift, repairs, rs, q = best
+        final_reason = [r if r else ("budget" if self.queue_j[i] > 0 else "not-selected") for i, r in enumerate(rs)]
+        terms = {
+            "V": self.V,
+            "penalty": penalty,
+            "drift": drift,
+            "objective": best_obj,
+            "iterations": iterations,
+            "infeasible_repairs": repairs,
+            "mean_queue_j": float(self.queue_j.mean()) if k_dev else 0.0,
+            "mean_packet_error": float(q[module >= 0].mean()) if np.any(module >= 0) else 0.0,
+        }
+        for r, e in zip(state.ranks, eps):
+            terms[f"residual_r{r}"] = float(e)
+        self._budget = state.energy_budget_j
+        return finish(state, module, power, bandwidth, final_reason, terms, cpu_hz=cpu, q=q)
+
+    def observe(self, outcome: RoundOutcome) -> None:
+        if self._budget is not None and self.queue_j is not None:
+            finite = np.isfinite(self._budget)
+            spent = np.nan_to_num(outcome.energy_j, nan=0.0, posinf=0.0)
+            self.queue_j = np.where(
+                finite, np.maximum(self.queue_j + spent - np.where(finite, self._budget, 0.0), 0.0), 0.0
+            )
+        if outcome.rank_residual and self.residual is not None:
+            for r, e in outcome.rank_residual.items():
+                if r in self.residual and np.isfinite(e):
+                    self.residual[r] = (1 - self.ema) * self.residual[r] + self.ema * float(min(max(e, 0.0), 1.0))
