@@ -211,8 +211,7 @@ def split_energy_min(
         repairs += _repair(state, module, reason, cpu_hz, bad)
     sel = module >= 0
     power, bandwidth = np.where(sel, power, 0.0), np.where(sel, bandwidth, 0.0)
-    idx = np.flatnonzero(sel & (state.circuit_w > 0))
-    if len(np.flatnonzero(sel)) and len(idx):
+    if np.any(sel & (state.circuit_w > 0)):  # a second split over airtimes pays only with circuit power
         idx = np.flatnonzero(sel)
         win = device_windows(state, module, cpu_hz)[idx]
         bits = rows(state, module, state.payload_bits)[idx]
