@@ -29,7 +29,7 @@ from channels.pathloss import (
     rician_k_factor_db,
     shadowing_sigma_db,
 )
-from channels.shadowing import ShadowingProcess, correlated_shadowing_db
+from channels.shadowing import ShadowingProcess, ar1_sequence, correlated_shadowing_db
 from channels.units import db_to_lin, dbm_to_w, lin_to_db, w_to_dbm
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ShadowingProcess",
     "airtime_s",
     "ar1_coefficient",
+    "ar1_sequence",
     "compute_energy_j_cycles",
     "compute_energy_j_flops",
     "compute_time_s_cycles",

@@ -118,20 +118,27 @@ class FadingProcess:
         self.w = self.diffuse_at(self.distance_m, np.zeros(num))
 
     def diffuse_at(self, distance_m: ArrayLike, wavenumber: ArrayLike) -> np.ndarray:
-        """The diffuse envelope w [num] (unit power) after `distance_m` of travel at wavenumber 2π·fc/c."""
-        x = (np.asarray(distance_m, dtype=float) * np.asarray(wavenumber, dtype=float))[:, None]
-        xc = self._scale * np.cos(x * self._cos_a + self._phi_c).sum(axis=1)
-        xs = self._scale * np.cos(x * self._sin_a + self._phi_s).sum(axis=1)
+        """The diffuse envelope w [..., num] (unit power) after `distance_m` of travel at wavenumber 2π·fc/c.
+
+        Leading axes (e.g. time) broadcast: distance [T, num] gives the envelope at T instants.
+        """
+        x = (np.asarray(distance_m, dtype=float) * np.asarray(wavenumber, dtype=float))[..., None]
+        xc = self._scale * np.cos(x * self._cos_a + self._phi_c).sum(axis=-1)
+        xs = self._scale * np.cos(x * self._sin_a + self._phi_s).sum(axis=-1)
         return (xc + 1j * xs) / np.sqrt(2.0)
 
-    def envelope_at(self, distance_m: ArrayLike, fc_hz: ArrayLike) -> np.ndarray:
-        """Complex envelope h [num] with unit mean power (LOS term included for Rician links)."""
+    def envelope_at(self, distance_m: ArrayLike, fc_hz: ArrayLike, *, los: ArrayLike | None = None) -> np.ndarray:
+        """Complex envelope h [..., num] with unit mean power.
+
+        Rician links carry their LOS term; `los` (broadcast like the distance) keeps it only where True,
+        so a link whose line of sight is blocked is Rayleigh with the same diffuse part.
+        """
         k_wave = 2.0 * np.pi * np.asarray(fc_hz, dtype=float) / SPEED_OF_LIGHT_MPS * np.ones(len(self._los_cos))
         d = np.asarray(distance_m, dtype=float) * np.ones(len(self._los_cos))
         w = self.diffuse_at(d, k_wave)
-        k = self.k_lin
-        los = np.exp(1j * (k_wave * d * self._los_cos + self._los_phase))
-        return np.sqrt(k / (k + 1.0)) * los + np.sqrt(1.0 / (k + 1.0)) * w
+        k = self.k_lin if los is None else np.where(np.asarray(los, dtype=bool), self.k_lin, 0.0)
+        los_term = np.exp(1j * (k_wave * d * self._los_cos + self._los_phase))
+        return np.sqrt(k / (k + 1.0)) * los_term + np.sqrt(1.0 / (k + 1.0)) * w
 
     def gain_lin(self) -> np.ndarray:
         if self.kind == "none":

@@ -79,6 +79,21 @@ def grid_shadowing_db(positions_m: np.ndarray, decorrelation_m: float, rng: np.r
     return (w * nodes).sum(axis=0) / np.sqrt(var)
 
 
+def ar1_sequence(num: int, rho: float, rng: np.random.Generator, shape: tuple[int, ...] = ()) -> np.ndarray:
+    """Unit-variance stationary Gaussian AR(1), `num` steps along axis 0: x_k = ρ·x_{k−1} + sqrt(1 − ρ²)·w_k.
+
+    On a grid of spacing Δd with ρ = exp(−Δd/d_corr) it is Gudmundson's shadowing along a track.
+    """
+    if not -1.0 <= rho <= 1.0:
+        raise ValueError(f"rho: must be in [-1, 1], got {rho}")
+    out = np.empty((num, *shape))
+    out[0] = rng.standard_normal(shape)
+    innov = rng.standard_normal((num, *shape)) * np.sqrt(1.0 - rho**2)
+    for k in range(1, num):
+        out[k] = rho * out[k - 1] + innov[k]
+    return out
+
+
 class ShadowingProcess:
     """Shadowing along each device's track: AR(1) in distance travelled, coefficient exp(−Δd/d_corr).
 

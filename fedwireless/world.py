@@ -21,8 +21,6 @@ from fedwireless.scenario import (
     ZonePlacement,
 )
 
-SPEED_OF_LIGHT_MPS = 299_792_458.0
-
 
 @dataclass(frozen=True)
 class Region:

@@ -4,28 +4,31 @@ A vehicle drives laps of a closed route in each area (Residential, Park, Avenue,
 area after the other, sampled every `sample_period_s`. A few base-station sites stand along each route,
 alternately on either side, each carrying one cell per band of the area (reuse 1); the vehicle is served
 by the strongest cell after layer-3 filtering, with an A3 handover hysteresis (TS 36.331 §5.5.3.2).
-Each row is derived from standard relations, all computed here with numpy only:
+Each row is derived from standard relations; every formula comes from `channels` (path loss, shadowing,
+fading and the LTE measurement / link-adaptation relations of `channels.lte`), this module adds the geometry:
 
 1. **Path loss** (3GPP TR 38.901 §7.4.1, Table 7.4.1-1): UMi street canyon (Residential, Park), UMa
    (Avenue, and the cells above the Tunnel), RMa (Highway). LOS/NLOS state per link from the §7.4.2
    LOS probability, made spatially consistent (§7.6.3.1) by comparing P_LOS(d2D) with a uniform
-   variable correlated along the route (correlation distance: UMi 15 m, UMa 50 m, RMa 60 m). Tunnel:
+   variable correlated along the route (Table 7.6.3.1-2: 50 m UMa/UMi, 60 m RMa). Tunnel:
    always NLOS plus a penetration loss growing from `tunnel_loss_min_db` at a portal to
    `tunnel_loss_max_db` at `tunnel_loss_depth_m` inside (our modelling choice, not 3GPP).
 2. **Shadowing**: log-normal, spatially correlated along the route as AR(1) in travelled distance with
-   ρ = exp(−Δd/d_corr) (Gudmundson 1991; TR 38.901 Table 7.5-6 decorrelation distances and Table
-   7.4.1-1 σ_SF), one process per link and LOS state. It is a function of the position on the route, so
+   ρ = exp(−Δd/d_corr) (Gudmundson 1991; TR 38.901 Table 7.5-6 decorrelation distances), one unit field
+   per site and LOS state, scaled by the σ_SF of Table 7.4.1-1 for the link's current LOS state (RMa LOS:
+   4 dB before the breakpoint, 6 dB beyond). It is a function of the position on the route, so
    successive laps see the same shadowing (as a real drive test does).
-3. **Fast fading**: Rayleigh (NLOS) or Ricean K = 9 dB (LOS, TR 38.901 Table 7.5-6), time-correlated as
-   a complex AR(1) with ρ = J0(2π f_D Δt), f_D = v f_c / c (Clarke/Jakes). RSRP is a linear average over
-   reference-signal REs and the L1 filter, modelled as the mean power of `fading_looks` independent
-   looks.
+3. **Fast fading**: Rayleigh (NLOS) or Rician with the model's K (LOS, TR 38.901 Table 7.5-6: 9 dB UMa/UMi,
+   7 dB RMa), from `channels.FadingProcess` (sum of sinusoids evaluated at the travelled distance, so the
+   time correlation is Clarke's J0(2π f_D τ) at every lag and speed changes are followed exactly). RSRP is a
+   linear average over reference-signal REs and the L1 filter, modelled as the mean power of
+   `fading_looks` independent looks.
 4. **RSRP** per RE [dBm] = P_tx [dBm] − 10 log10(12 N_RB) − PL − SF + fading (3GPP TS 36.214 §5.1.1:
    RSRP is the power of one reference-signal RE; total power spread evenly over 12·N_RB subcarriers).
 5. **SINR** = RSRP_s / (N_RE + Σ_j a_j RSRP_j) over co-band cells j of the other sites (every site
    carries one cell per band of the area, reuse 1), bounded by an impairment ceiling
    (1/SINR + 1/SINR_max, `sinr_ceiling_db` = 30 dB), with noise per RE
-   N_RE = −174 dBm/Hz + 10 log10(15 kHz) + NF_UE and RE activity a_j = 1/6 + 5/6·load_j (reference
+   N_RE = k·T·Δf·NF_UE (T = 290 K, Δf = 15 kHz) and RE activity a_j = 1/6 + 5/6·load_j (reference
    signals always on, data REs in proportion to the cell load).
 6. **RSRQ** = N_RB · RSRP / RSSI (TS 36.214 §5.1.3), RSSI = 12 N_RB (a_s RSRP_s + Σ_j a_j RSRP_j + N_RE):
    −3 dB in an empty interference-free cell, −10.8 dB in a fully loaded one. RSRP and RSRQ are clipped
@@ -47,7 +50,7 @@ Each row is derived from standard relations, all computed here with numpy only:
 Returned as a `pandas.DataFrame` with the columns of `TRACE_COLUMNS`. Randomness only from the
 `numpy.random.Generator` passed in.
 
-Path loss and LOS probability come from `channels` (the same TR 38.901 code as the co-simulator's world).
+The radio relations are those of the co-simulator's world (`channels`), so both see one physics.
 """
 
 from __future__ import annotations
@@ -57,15 +60,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import j0, ndtr
+from scipy.special import ndtr
 
-from channels.pathloss import los_probability, pathloss_db
+from channels import lte
+from channels.fading import FadingProcess
+from channels.pathloss import (
+    decorrelation_distance_m,
+    los_correlation_distance_m,
+    los_probability,
+    pathloss_db,
+    rician_k_factor_db,
+    shadowing_sigma_db,
+)
+from channels.shadowing import ar1_sequence
 from fedwireless.cellular.columns import AREAS, TRACE_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported lazily by generate_traces
     import pandas as pd
-
-SPEED_OF_LIGHT_M_S = 299_792_458.0
 
 # LTE bands used by the cells: name -> (DL centre frequency MHz, bandwidth in resource blocks).
 BANDS: dict[str, tuple[float, int]] = {
@@ -74,25 +85,6 @@ BANDS: dict[str, tuple[float, int]] = {
     "B1": (2140.0, 75),  # 2100 MHz, 15 MHz
     "B7": (2655.0, 100),  # 2600 MHz, 20 MHz
 }
-
-# 3GPP TS 38.214 Table 5.1.3.1-1 (MCS index table 1 for PDSCH): (modulation order Q_m, code rate R x 1024).
-MCS_TABLE_1 = (
-    (2, 120), (2, 157), (2, 193), (2, 251), (2, 308), (2, 379), (2, 449), (2, 526), (2, 602), (2, 679),
-    (4, 340), (4, 378), (4, 434), (4, 490), (4, 553), (4, 616), (4, 658),
-    (6, 438), (6, 466), (6, 517), (6, 567), (6, 616), (6, 666), (6, 719), (6, 772), (6, 822), (6, 873),
-    (6, 910), (6, 948),
-)  # fmt: skip
-MCS_SPECTRAL_EFFICIENCY = np.array([q * r / 1024.0 for q, r in MCS_TABLE_1])  # bit/s/Hz, [29]
-
-
-# Shadow-fading σ [dB] and decorrelation distance [m] per (model, LOS) (TR 38.901 Tables 7.4.1-1, 7.5-6),
-# and LOS-state correlation distance [m] (Table 7.6.3.1-2).
-_SHADOW_SIGMA_DB = {("uma", True): 4.0, ("uma", False): 6.0, ("umi", True): 4.0, ("umi", False): 7.82,
-                    ("rma", True): 4.0, ("rma", False): 8.0}  # fmt: skip
-_SHADOW_DCORR_M = {("uma", True): 37.0, ("uma", False): 50.0, ("umi", True): 10.0, ("umi", False): 13.0,
-                   ("rma", True): 37.0, ("rma", False): 120.0}  # fmt: skip
-_LOS_DCORR_M = {"uma": 50.0, "umi": 15.0, "rma": 60.0}
-_RICEAN_K_DB = 9.0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -141,21 +133,6 @@ def _route_point(spec: AreaSpec, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return spec.origin_m[0] + x, spec.origin_m[1] + y
 
 
-def _ar1_along(num: int, rho: float, rng: np.random.Generator, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """Unit-variance stationary Gaussian AR(1), `num` steps along axis 0: x_k = ρ x_{k−1} + √(1−ρ²) w_k."""
-    out = np.empty((num, *shape))
-    out[0] = rng.standard_normal(shape)
-    innov = rng.standard_normal((num, *shape)) * np.sqrt(1.0 - rho**2)
-    for k in range(1, num):
-        out[k] = rho * out[k - 1] + innov[k]
-    return out
-
-
-def _mcs_required_sinr_db(alpha: float) -> np.ndarray:
-    """SINR [dB] at which α·log2(1 + SINR) reaches each MCS's spectral efficiency (TR 36.942 A.2)."""
-    return 10.0 * np.log10(2.0 ** (MCS_SPECTRAL_EFFICIENCY / alpha) - 1.0)
-
-
 @dataclass(frozen=True)
 class RadioParams:
     """Link-level constants (defaults and sources in the module docstring)."""
@@ -198,7 +175,7 @@ def _area_traces(
     # Speed: AR(1) in time around the centre of the area's range, clipped to the range.
     lo, hi = spec.speed_range_kmh
     rho_v = p.speed_rho_per_s**dt
-    speed_kmh = np.clip(0.5 * (lo + hi) + (hi - lo) / 4.0 * _ar1_along(num_rows, rho_v, rng), lo, hi)
+    speed_kmh = np.clip(0.5 * (lo + hi) + (hi - lo) / 4.0 * ar1_sequence(num_rows, rho_v, rng), lo, hi)
     # Distance along the route at each sample (start at a random point of the lap).
     perimeter_m = 2.0 * sum(spec.route_size_m)
     s0 = rng.uniform(0.0, perimeter_m)
@@ -226,19 +203,18 @@ def _area_traces(
     if spec.tunnel:
         los = np.zeros_like(d2d_m, dtype=bool)
     else:
-        u_los = ndtr(_ar1_along(grid_n, np.exp(-1.0 / _LOS_DCORR_M[spec.model]), rng, (n_sites,)))[idx]
-        u_los = u_los[:, site_of]
-        los = u_los < los_probability(spec.model, d2d_m)
+        rho_los = np.exp(-1.0 / los_correlation_distance_m(spec.model))
+        u_los = ndtr(ar1_sequence(grid_n, rho_los, rng, (n_sites,)))[idx][:, site_of]
+        los = u_los < los_probability(spec.model, d2d_m, p.h_ut_m)
+    # One unit field per site and LOS state; σ follows the LOS state (and RMa's breakpoint) row by row.
     shadow_db = np.zeros_like(d2d_m)
     for state in (True, False):
-        sigma = _SHADOW_SIGMA_DB[(spec.model, state)]
-        rho = np.exp(-1.0 / _SHADOW_DCORR_M[(spec.model, state)])
-        field = sigma * _ar1_along(grid_n, rho, rng, (n_sites,))[idx][:, site_of]
-        shadow_db = np.where(los == state, field, shadow_db)
-    pl_db = np.stack(
-        [pathloss_db(spec.model, d2d_m[:, c], fc_hz[c], los=los[:, c], h_bs_m=spec.h_bs_m, h_ut_m=p.h_ut_m)
-         for c in range(n_cells)], axis=1,
-    )  # fmt: skip
+        rho = np.exp(-1.0 / float(decorrelation_distance_m(spec.model, state)))
+        field = ar1_sequence(grid_n, rho, rng, (n_sites,))[idx][:, site_of]
+        sigma = shadowing_sigma_db(spec.model, los, d2d_m=d2d_m, fc_hz=fc_hz[None, :], h_bs_m=spec.h_bs_m,
+                                   h_ut_m=p.h_ut_m)  # fmt: skip
+        shadow_db = np.where(los == state, sigma * field, shadow_db)
+    pl_db = pathloss_db(spec.model, d2d_m, fc_hz[None, :], los=los, h_bs_m=spec.h_bs_m, h_ut_m=p.h_ut_m)
     if spec.tunnel:
         # Depth below ground = distance to the nearer portal (the two ends of the tunnel's long side).
         s_lap = np.mod(s_m, perimeter_m)
@@ -252,69 +228,45 @@ def _area_traces(
         frac = np.minimum(1.0, depth_m / p.tunnel_loss_depth_m)
         pl_db = pl_db + (p.tunnel_loss_min_db + (p.tunnel_loss_max_db - p.tunnel_loss_min_db) * frac)[:, None]
 
-    # Fast fading: complex AR(1) per link and look, ρ = J0(2π f_D Δt); Ricean in LOS.
-    f_d = (speed_kmh / 3.6)[:, None] * fc_hz[None, :] / SPEED_OF_LIGHT_M_S  # [rows, cells]
-    rho_f = j0(2.0 * np.pi * f_d * dt)
-    g = np.empty((num_rows, n_cells, p.fading_looks), dtype=complex)
-    w_c = (rng.standard_normal(g.shape) + 1j * rng.standard_normal(g.shape)) / np.sqrt(2.0)
-    g[0] = w_c[0]
-    for k in range(1, num_rows):
-        r = rho_f[k][:, None]
-        g[k] = r * g[k - 1] + np.sqrt(np.maximum(1.0 - r**2, 0.0)) * w_c[k]
-    k_lin = 10.0 ** (_RICEAN_K_DB / 10.0)
-    phase = rng.uniform(0, 2 * np.pi, size=(num_rows, n_cells, 1))
-    h_los = np.sqrt(k_lin / (k_lin + 1)) * np.exp(1j * phase) + np.sqrt(1 / (k_lin + 1)) * g
-    power = np.where(los[:, :, None], np.abs(h_los) ** 2, np.abs(g) ** 2).mean(axis=2)
-    fading_db = 10.0 * np.log10(power)
+    # Fast fading: sum-of-sinusoids per link and look, evaluated at the travelled distance (Clarke's J0 at
+    # every lag); Rician (K of the area's model) while the link is in LOS. RSRP averages `fading_looks` looks.
+    looks = p.fading_looks
+    fading = FadingProcess("rician", n_cells * looks, rng, k_factor_db=rician_k_factor_db(spec.model))
+    travelled = (s_m - s_m[0])[:, None]
+    h = fading.envelope_at(travelled, np.repeat(fc_hz, looks), los=np.repeat(los, looks, axis=1))
+    fading_db = 10.0 * np.log10((np.abs(h) ** 2).reshape(num_rows, n_cells, looks).mean(axis=2))
 
-    p_re_dbm = spec.tx_power_dbm - 10.0 * np.log10(12.0 * n_rb)  # per-RE transmit power
-    rsrp_nofade_dbm = p_re_dbm[None, :] - pl_db - shadow_db
+    rsrp_nofade_dbm = lte.rsrp_per_re_dbm(spec.tx_power_dbm, n_rb, pl_db + shadow_db)
     rsrp_all_dbm = rsrp_nofade_dbm + fading_db
-
-    # Serving cell: A3-like handover on the layer-3 filtered, fading-free RSRP (TS 36.331 §5.5.3.2:
-    # F_n = (1 − a) F_{n−1} + a M_n, a = 1/2^(k/4)) when a neighbour beats the server by the hysteresis.
-    a_l3 = 0.5 ** (p.l3_filter_k / 4.0)
-    filt = rsrp_nofade_dbm[0].copy()
-    serving = np.empty(num_rows, dtype=int)
-    serving[0] = int(np.argmax(filt))
-    for k in range(1, num_rows):
-        filt = (1.0 - a_l3) * filt + a_l3 * rsrp_nofade_dbm[k]
-        best = int(np.argmax(filt))
-        cur = serving[k - 1]
-        serving[k] = best if filt[best] > filt[cur] + p.handover_hysteresis_db else cur
+    serving = lte.a3_serving_cells(rsrp_nofade_dbm, hysteresis_db=p.handover_hysteresis_db,
+                                   filter_coefficient=p.l3_filter_k)  # fmt: skip
 
     # Cell loads: AR(1) in time around the area mean, clipped to [0.02, 0.95].
     rho_l = p.load_rho_per_s**dt
-    load = np.clip(spec.mean_load + p.load_sigma * _ar1_along(num_rows, rho_l, rng, (n_cells,)), 0.02, 0.95)
-    activity = 1.0 / 6.0 + 5.0 / 6.0 * load
+    load = np.clip(spec.mean_load + p.load_sigma * ar1_sequence(num_rows, rho_l, rng, (n_cells,)), 0.02, 0.95)
+    activity = lte.resource_element_activity(load)
 
     rows = np.arange(num_rows)
-    noise_re_dbm = -174.0 + 10.0 * np.log10(p.subcarrier_spacing_hz) + p.noise_figure_db
-    noise_re_mw = 10.0 ** (noise_re_dbm / 10.0)
+    noise_re_mw = 1e3 * lte.noise_per_re_w(p.subcarrier_spacing_hz, p.noise_figure_db)
     rsrp_mw = 10.0 ** (rsrp_all_dbm / 10.0)
     band_idx = np.array([list(BANDS).index(b) for b in bands])
     co_band = band_idx[None, :] == band_idx[serving][:, None]  # [rows, cells]
     co_band[rows, serving] = False
     interf_mw = (activity * rsrp_mw * co_band).sum(axis=1)
     rsrp_s_mw = rsrp_mw[rows, serving]
-    sinr_raw = rsrp_s_mw / (noise_re_mw + interf_mw)
-    # Transmitter EVM / receiver impairments bound the SINR a UE can measure (1/x-sum with the ceiling).
-    sinr_db = -10.0 * np.log10(1.0 / sinr_raw + 10.0 ** (-p.sinr_ceiling_db / 10.0))
-    rssi_mw = 12.0 * n_rb[serving] * (activity[rows, serving] * rsrp_s_mw + interf_mw + noise_re_mw)
-    rsrq_db = 10.0 * np.log10(n_rb[serving] * rsrp_s_mw / rssi_mw)
-    # UE reporting ranges (TS 36.133 Tables 9.1.4-1, 9.1.7-1): RSRP [−140, −44] dBm, RSRQ [−19.5, −3] dB.
-    rsrq_db = np.clip(rsrq_db, -19.5, -3.0)
-    rsrp_report_dbm = np.clip(rsrp_all_dbm[rows, serving], -140.0, -44.0)
+    sinr_db = lte.impairment_limited_sinr_db(rsrp_s_mw / (noise_re_mw + interf_mw), p.sinr_ceiling_db)
+    rssi_mw = activity[rows, serving] * rsrp_s_mw + interf_mw + noise_re_mw
+    rsrq_db = lte.reported_rsrq_db(lte.rsrq_db(n_rb[serving], rsrp_s_mw, rssi_mw))
+    rsrp_report_dbm = lte.reported_rsrp_dbm(rsrp_all_dbm[rows, serving])
 
     # Link adaptation on the reported SINR.
-    req_db = _mcs_required_sinr_db(p.shannon_alpha)
     reported_db = sinr_db + p.cqi_error_db * rng.standard_normal(num_rows)
-    mcs = np.clip(np.searchsorted(req_db, reported_db, side="right") - 1, 0, len(req_db) - 1)
+    mcs = lte.select_mcs(reported_db, p.shannon_alpha)
     load_s = load[rows, serving]
     rb = np.clip(np.round(n_rb[serving] * (1.0 - load_s) * rng.uniform(0.5, 1.0, num_rows)), 1, n_rb[serving])
-    datarate_mbps = rb * 12 * 14 * 1000 * MCS_SPECTRAL_EFFICIENCY[mcs] * (1.0 - p.overhead) / 1e6
+    datarate_mbps = lte.peak_rate_mbps(rb, mcs, overhead=p.overhead)
 
-    bler = 1.0 / (1.0 + 9.0 * np.exp((sinr_db - req_db[mcs]) / 1.0))
+    bler = lte.block_error_rate(sinr_db, lte.mcs_required_sinr_db(p.shannon_alpha)[mcs])
     retx = np.minimum(rng.geometric(np.clip(1.0 - bler, 1e-3, 1.0)) - 1, p.max_harq_retx)
     ping_ms = (p.ping_base_ms + p.ping_queue_ms * load_s / (1.0 - load_s) + p.harq_rtt_ms * retx
                + rng.exponential(p.ping_jitter_ms, num_rows))  # fmt: skip

@@ -1,20 +1,17 @@
 """Drive-test generator: exact relations, radio-model statistics with named tolerances, determinism."""
 
-import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from channels.lte import MCS_SPECTRAL_EFFICIENCY, mcs_required_sinr_db
 from fedwireless.cellular.traces import (
     AREAS,
     DEFAULT_AREAS,
-    MCS_SPECTRAL_EFFICIENCY,
     TRACE_COLUMNS,
     RadioParams,
-    _ar1_along,
-    _mcs_required_sinr_db,
     generate_traces,
 )
 
@@ -27,7 +24,6 @@ MIN_SPEARMAN_SINR_MCS = 0.95  # link adaptation is monotone up to the CQI error 
 MAX_SPEARMAN_DISTANCE_RSRP = -0.4  # RSRP falls with distance in every open-air area (measured −0.5..−0.8)
 MIN_PING_GAP_LOW_SINR_MS = 10.0  # retransmissions: ping at SINR < MCS-0 need − 2 dB vs > 10 dB (≈ 23 ms)
 MIN_HANDOVERS_PER_AREA = 5
-AR1_LAG1_ABS_TOL = 0.01  # lag-1 autocorrelation of a 200k-step AR(1) (std ≈ 0.002)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def test_rsrp_decreases_with_distance(df):
 
 
 def test_ping_grows_when_sinr_falls(df):
-    low = df.loc[df.sinr_db < _mcs_required_sinr_db(0.6)[0] - 2.0, "ping_ms"]
+    low = df.loc[df.sinr_db < mcs_required_sinr_db(0.6)[0] - 2.0, "ping_ms"]
     high = df.loc[df.sinr_db > 10.0, "ping_ms"]
     assert len(low) > 20
     assert low.mean() - high.mean() > MIN_PING_GAP_LOW_SINR_MS
@@ -113,7 +109,7 @@ def test_isolated_cell_sinr_and_rsrq_rederived():
     out = generate_traces(200, np.random.default_rng(3), areas=("Park",), area_specs={"Park": spec}, radio=radio)
     out = out[out.rsrp_dbm.between(-139.9, -44.1)]  # reported values not clipped
     rsrp_mw = 10 ** (out.rsrp_dbm.to_numpy() / 10)
-    noise_mw = 10 ** ((-174 + 10 * math.log10(15e3) + radio.noise_figure_db) / 10)
+    noise_mw = 1.380649e-23 * 290 * 15e3 * 10 ** (radio.noise_figure_db / 10) * 1e3  # k·T·Δf·NF in mW
     sinr = -10 * np.log10(noise_mw / rsrp_mw + 10 ** (-radio.sinr_ceiling_db / 10))
     assert np.allclose(out.sinr_db, sinr)
     a = 1 / 6 + 5 / 6 * 0.3
@@ -122,20 +118,19 @@ def test_isolated_cell_sinr_and_rsrq_rederived():
     assert (out.cell_id == out.cell_id.iloc[0]).all()
 
 
-def test_generator_uses_the_channels_pathloss():
-    # One path-loss implementation in the project: the generator's is the co-simulator's.
+def test_generator_uses_the_channels_physics():
+    # One implementation of each formula in the project: the generator's are the co-simulator's.
     import channels.pathloss
+    import channels.shadowing
     import fedwireless.cellular.traces as traces
 
     assert traces.pathloss_db is channels.pathloss.pathloss_db
     assert traces.los_probability is channels.pathloss.los_probability
-
-
-def test_ar1_lag1_correlation():
-    rho = math.exp(-1 / 37)
-    x = _ar1_along(200_000, rho, np.random.default_rng(1))
-    assert np.corrcoef(x[:-1], x[1:])[0, 1] == pytest.approx(rho, abs=AR1_LAG1_ABS_TOL)
-    assert x.std() == pytest.approx(1.0, abs=0.05)
+    assert traces.shadowing_sigma_db is channels.pathloss.shadowing_sigma_db
+    assert traces.ar1_sequence is channels.shadowing.ar1_sequence
+    source = open(traces.__file__, encoding="utf-8").read()
+    for constant in ("299792458", "299_792_458", "-174", "10 ** (", "j0("):
+        assert constant not in source, constant
 
 
 def test_rows_per_area_mapping_and_errors():
