@@ -54,7 +54,9 @@ def impairment_limited_sinr_db(sinr_lin: ArrayLike, ceiling_db: float) -> np.nda
 def rsrq_db(num_rb: ArrayLike, rsrp_w: ArrayLike, rssi_per_subcarrier_w: ArrayLike) -> np.ndarray:
     """RSRQ = N_RB·RSRP / RSSI, with RSSI measured over 12·N_RB subcarriers (given here per subcarrier)."""
     n_rb = np.asarray(num_rb, dtype=float)
-    return lin_to_db(n_rb * np.asarray(rsrp_w, float) / (SUBCARRIERS_PER_RB * n_rb * np.asarray(rssi_per_subcarrier_w, float)))
+    return lin_to_db(
+        n_rb * np.asarray(rsrp_w, float) / (SUBCARRIERS_PER_RB * n_rb * np.asarray(rssi_per_subcarrier_w, float))
+    )
 
 
 def reported_rsrp_dbm(rsrp_dbm: ArrayLike) -> np.ndarray:

@@ -49,6 +49,8 @@ DEVICE_COLUMNS = [
     "drop_reason",
     "queue",
     "energy_budget_j",
+    "eval_accuracy",
+    "eval_loss",
 ]
 DROP_REASONS = ("deadline", "packet-error", "no-link")
 
@@ -57,6 +59,8 @@ SUMMARY_KEYS = (
     "final_accuracy",
     "final_loss",
     "final_perplexity",
+    "device_accuracy_mean",
+    "device_accuracy_worst10",
     "compression_ratio",
     "total_energy_j",
     "sim_time_s",

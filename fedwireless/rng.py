@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 # Order matters: appending a stream keeps earlier ones unchanged; never reorder.
@@ -15,6 +17,7 @@ STREAM_NAMES = (
     "torch",
     "data",
     "packets",
+    "learning",
 )
 
 
@@ -41,3 +44,16 @@ class Streams:
     def int_seed(self, name: str) -> int:
         """A 63-bit integer seed for libraries that take one (torch.Generator.manual_seed)."""
         return int(self.seed_sequence(name).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def child_seed(parent: np.random.SeedSequence, *key: str | int, as_int: bool = False):
+    """The child of `parent` named by `key` (strings and integers, e.g. ("batches", round, device)).
+
+    Children are addressed, not spawned in turn, so adding a consumer never shifts another's stream.
+    `as_int`: a 63-bit integer for libraries that take one (torch).
+    """
+    words = tuple(zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in key)
+    seq = np.random.SeedSequence(parent.entropy, spawn_key=tuple(parent.spawn_key) + words)
+    if as_int:
+        return int(seq.generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+    return seq

@@ -43,12 +43,15 @@ from fedwireless.world import World
 class RunCallbacks:
     """Hooks for progress display; the default does nothing."""
 
+    def setup_status(self, message: str) -> None: ...
+
     def start(self, total_rounds: int) -> None: ...
 
     def round_done(self, row: dict[str, Any]) -> None: ...
 
 
-def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None) -> Any:
+def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None, status=None) -> Any:
+    """The real learner, or the surrogate; `status(message)` hears setup progress (data, pre-training)."""
     if sc.surrogate is not None:
         from fedwireless.surrogate import SurrogateLearner
 
@@ -60,9 +63,9 @@ def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None)
         sc.federated,
         num_devices=sc.num_devices,
         device_groups=sc.device_group_names(),
-        partition_rng=streams.get("partition"),
-        torch_seed=streams.int_seed("torch"),
+        seeds=streams.seed_sequence("learning"),
         cache_dir=cache_dir,
+        status=status,
     )
 
 
@@ -74,11 +77,11 @@ def module_ranks(sc: Scenario) -> tuple[int, ...]:
 class Simulation:
     """A scenario in progress; `step()` plays one round. Use `run_scenario` for a whole run."""
 
-    def __init__(self, sc: Scenario, *, learner: Any = None, cache_dir: Path | None = None) -> None:
+    def __init__(self, sc: Scenario, *, learner: Any = None, cache_dir: Path | None = None, status=None) -> None:
         self.sc = sc
         self.streams = Streams(sc.seed)
         self.world = World(sc, self.streams)
-        self.learner = learner if learner is not None else build_learner(sc, self.streams, cache_dir)
+        self.learner = learner if learner is not None else build_learner(sc, self.streams, cache_dir, status)
         self.policy = optimizers.make_policy(sc.policy.name, dict(sc.policy.params), self.streams.get("policy"))
         self._availability_rng = self.streams.get("availability")
         self._packet_rng = self.streams.get("packets")
@@ -96,7 +99,8 @@ class Simulation:
         self.timing_rows: list[dict[str, Any]] = []
         # Per-module planning figures: the same for every round (the model does not change shape).
         self._payload_bits = np.array([self.learner.expected_payload_bits(r) for r in self.ranks], dtype=float)
-        self._flops = np.array([self.learner.expected_flops(r) for r in self.ranks], dtype=float)
+        k = self.world.num_devices  # [devices, modules]: local work may differ per device (local_epochs)
+        self._flops = np.stack([np.broadcast_to(self.learner.expected_flops(r), (k,)) for r in self.ranks], axis=1)
         g = sc.devices
         self._compute_power_w = np.concatenate([np.full(x.count, self._compute_power(x.compute)) for x in g])
         metrics = self.learner.evaluate()
@@ -116,7 +120,7 @@ class Simulation:
 
     def _state(self, available: np.ndarray, gain: np.ndarray, downlink_s: np.ndarray) -> optimizers.RoundState:
         w = self.world
-        compute_time = channels.compute_time_s_flops(self._flops[None, :], w.flops_per_s[:, None])
+        compute_time = channels.compute_time_s_flops(self._flops, w.flops_per_s[:, None])
         pe = self.sc.channel.packet_errors
         return optimizers.RoundState(
             round_index=self.round_index,
@@ -137,7 +141,7 @@ class Simulation:
             max_clients=self.sc.federated.clients_per_round,
             circuit_power_w=w.circuit_power_w.copy(),
             waterfall_m=pe.waterfall_m if pe.enabled else None,
-            cycles=self._flops[None, :] / w.flops_per_cycle[:, None],
+            cycles=self._flops / w.flops_per_cycle[:, None],
             kappa=w.kappa.copy(),
             cpu_hz_min=w.cpu_hz_min.copy(),
             cpu_hz_max=w.cpu_hz_max.copy(),
@@ -300,6 +304,8 @@ class Simulation:
         snr_db = channels.snr_db(w.p_max_w, gain, w.uplink_noise_psd(), cell_bw)
         dist = w.distance_m()
         los = w.serving_los()
+        evals = list(getattr(self.learner, "device_metrics", []))
+        evals += [{}] * (w.num_devices - len(evals))
         for d in range(w.num_devices):
             p = by_dev.get(d)
             m = int(alloc.module[d])
@@ -335,6 +341,9 @@ class Simulation:
                 "queue": float(queue_before[d]),
                 # Empty where the device has no budget (inf in memory).
                 "energy_budget_j": float(w.energy_budget_j[d]) if np.isfinite(w.energy_budget_j[d]) else float("nan"),
+                # The global model on this device's own held-out rows (empty without real learning).
+                "eval_accuracy": float(evals[d].get("accuracy", float("nan"))),
+                "eval_loss": float(evals[d].get("loss", float("nan"))),
             }
             self.device_rows.append(row)
 
@@ -364,7 +373,17 @@ class Simulation:
         }
         if self.diverged_round is not None:
             out["diverged_at_round"] = self.diverged_round
-        for extra in ("perplexity", "span_accuracy", "span_perplexity", "all_tokens_accuracy", "all_tokens_perplexity"):
+        out.update(device_accuracy_summary(getattr(self.learner, "device_metrics", [])))
+        for extra in (
+            "perplexity",
+            "span_accuracy",
+            "span_perplexity",
+            "all_tokens_accuracy",
+            "all_tokens_perplexity",
+            "macro_f1",
+            "balanced_accuracy",
+            "majority_baseline",
+        ):
             if extra in last:
                 out[f"final_{extra}"] = last[extra]
         params = getattr(self.learner, "compression_params", None)
@@ -377,6 +396,15 @@ class Simulation:
         out["fedwireless_version"] = __version__
         out["git_commit"] = git_commit()
         return out
+
+
+def device_accuracy_summary(device_metrics: list[dict]) -> dict[str, float]:
+    """Mean accuracy over devices and over the worst 10 % of them (at least one), from per-device metrics."""
+    acc = np.sort([m["accuracy"] for m in device_metrics if "accuracy" in m])
+    if len(acc) == 0:
+        return {}
+    worst = acc[: max(1, int(np.ceil(0.1 * len(acc))))]
+    return {"device_accuracy_mean": float(acc.mean()), "device_accuracy_worst10": float(worst.mean())}
 
 
 def default_out_dir(sc: Scenario) -> Path:
@@ -409,7 +437,7 @@ def run_scenario(
     if stage.exists():
         shutil.rmtree(stage)
     try:
-        sim = Simulation(sc, cache_dir=cache_dir)
+        sim = Simulation(sc, cache_dir=cache_dir, status=cb.setup_status)
         if on_setup is not None:
             on_setup(sim)
         stage.mkdir(parents=True)

@@ -7,14 +7,27 @@ span marked, and each training row's area (the paper's five clients).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from fedwireless.learning.config import DatasetConfig
+
+class DatasetConfig(Protocol):
+    """What this module reads of a scenario's `task.dataset` (cellular/ does not import learning/)."""
+
+    name: str
+    path: str | None
+    rows_per_area: int
+    areas: Sequence[str] | None
+    features: Sequence[str]
+    target: str
+    test_fraction: float
+    tokenizer_vocab: int
+    column_map: Mapping[str, str | None]
+    datarate_scale: float
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,19 @@ class _Progress:
         self.task: Any = None
         self.energy_j = 0.0
 
+    def setup_status(self, message: str) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("rounds", total=None, status=f"setting up: {message}")
+        else:
+            self.bar.update(self.task, status=f"setting up: {message}")
+
     def start(self, total_rounds: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task("rounds", total=total_rounds, status="setting up")
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("rounds", total=total_rounds, status="")
+        else:
+            self.bar.update(self.task, total=total_rounds, status="")
 
     def round_done(self, row: dict[str, Any]) -> None:
         self.energy_j += row["energy_j"]

@@ -7,10 +7,11 @@ clients' A and B stacked along a client dimension. Mixed ranks are padded to the
 of A and zero columns of B; those entries get exactly zero gradient (each is multiplied by the other
 factor's zero padding), so AdamW never moves them and every client's result equals training it alone.
 
-What stays per client, as in `local_train`: the loss (its own mean, the total is their sum, so each
-client's parameters see only their own loss's gradient), the AdamW state (elementwise, and weight
-decay 0, so one AdamW over the stacks is C independent ones) and gradient clipping (each client's norm
-over its own slices, the factor of `torch.nn.utils.clip_grad_norm_`). A classification head trained
+What stays per client, as in `local_train` (both run `training.run_steps`): the loss (its own mean, the
+total is their sum, so each client's parameters see only their own loss's gradient), the AdamW state
+(moments and decoupled weight decay are elementwise, so one AdamW over the stacks is C independent ones)
+and gradient clipping (each client's norm over its own slices, the factor of
+`torch.nn.utils.clip_grad_norm_`). A classification head trained
 per client (peft `modules_to_save`) is stacked the same way.
 
 Mechanism: the peft model runs inside `disable_adapter()` (its LoRA layers then call their base layer
@@ -23,20 +24,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from fedwireless.learning.training import OptimizerSettings, make_optimizer, run_steps
+
 State = dict[str, torch.Tensor]
 A_SUFFIX = ".lora_A.weight"
 B_SUFFIX = ".lora_B.weight"
-
-
-def batching_applies(*, full: bool, lora_dropout: float, num_clients: int) -> tuple[bool, str]:
-    """Whether the batched path can reproduce per-client training, and if not, why."""
-    if full:
-        return False, "full-parameter training (each client needs its own copy of every weight)"
-    if lora_dropout > 0:
-        return False, "lora_dropout > 0 (dropout masks differ)"
-    if num_clients < 2:
-        return False, "one client this round"
-    return True, ""
 
 
 def _modules(state: State) -> list[str]:
@@ -54,8 +46,7 @@ def train_lora_batched(
     starts: Sequence[State],
     batches: Sequence[Sequence[tuple[torch.Tensor, ...]]],
     loss_from_logits: Callable[[torch.Tensor, tuple[torch.Tensor, ...]], torch.Tensor],
-    lr: float,
-    max_grad_norm: float | None,
+    settings: OptimizerSettings,
     scale: float,
 ) -> list[tuple[State, float]]:
     """Train C clients from their start states (peft state dicts, possibly of different ranks).
@@ -120,9 +111,23 @@ def train_lora_batched(
 
         return hook
 
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    def step_losses(step: int) -> list[torch.Tensor]:
+        nonlocal row_client
+        step_batches = [b[step] for b in batches]
+        sizes = [int(b[0].shape[0]) for b in step_batches]
+        row_client = torch.repeat_interleave(torch.arange(num), torch.tensor(sizes))
+        joined = tuple(torch.cat([b[i] for b in step_batches]) for i in range(len(step_batches[0])))
+        logits = model(input_ids=joined[0], attention_mask=joined[1]).logits
+        return [loss_from_logits(part, batch) for part, batch in zip(torch.split(logits, sizes), step_batches)]
+
+    @torch.no_grad()
+    def keep_padding_zero() -> None:
+        for m in modules:
+            a_stack[m].mul_(a_mask)
+            b_stack[m].mul_(b_mask)
+
+    max_norm = settings.max_grad_norm
     handles = []
-    totals = [0.0] * num
     try:
         for m in modules:
             handles.append(model.get_submodule(m).base_layer.register_forward_hook(lora_hook(m)))
@@ -130,31 +135,16 @@ def train_lora_batched(
             handles.append(_head_module(model, k).register_forward_hook(head_hook(k)))
         model.train()
         with model.disable_adapter():
-            for step in range(steps.pop()):
-                step_batches = [b[step] for b in batches]
-                sizes = [int(b[0].shape[0]) for b in step_batches]
-                row_client = torch.repeat_interleave(torch.arange(num), torch.tensor(sizes))
-                joined = tuple(torch.cat([b[i] for b in step_batches]) for i in range(len(step_batches[0])))
-                logits = model(input_ids=joined[0], attention_mask=joined[1]).logits
-                losses = [
-                    loss_from_logits(part, batch) for part, batch in zip(torch.split(logits, sizes), step_batches)
-                ]
-                opt.zero_grad(set_to_none=True)
-                torch.stack(losses).sum().backward()
-                if max_grad_norm is not None:
-                    _clip_per_client(params, num, max_grad_norm)
-                opt.step()
-                if mixed:
-                    with torch.no_grad():
-                        for m in modules:
-                            a_stack[m].mul_(a_mask)
-                            b_stack[m].mul_(b_mask)
-                for c, loss in enumerate(losses):
-                    totals[c] += float(loss.detach())
+            history = run_steps(
+                steps.pop(), step_losses, make_optimizer(params, settings), settings,
+                clip=None if max_norm is None else lambda: _clip_per_client(params, num, max_norm),
+                after_step=keep_padding_zero if mixed else None,
+            )  # fmt: skip
     finally:
         for h in handles:
             h.remove()
         model.eval()
+    totals = [sum(h[c] for h in history) for c in range(num)]
 
     n_steps = len(batches[0])
     out: list[tuple[State, float]] = []

@@ -87,6 +87,14 @@ class ModelConfig(Section):
         return self
 
 
+class TokenizerConfig(Section):
+    """Text tasks: word vocabulary of the most frequent words, or a SentencePiece model trained on the run's
+    text (no unknown words). Local models keep the vocabulary they were trained with."""
+
+    kind: Literal["word", "sentencepiece"] = "word"
+    vocab_size: int = Field(8000, ge=16)
+
+
 class PretrainConfig(Section):
     """Pre-training of the base on the public split (causal LM), cached on disk by content hash."""
 
@@ -113,17 +121,45 @@ class EvalConfig(Section):
     # Causal LM on cellular rows: which tokens `accuracy`/`perplexity` count. span: the predicted target
     # value and </s> (ours); all: every real token (the paper's unmasked variant). Both are reported.
     tokens: Literal["span", "all"] = "span"
+    # Share of each device's data held out (never trained on) to evaluate the global model per device;
+    # cellular devices of one area use that area's held-out rows instead.
+    device_holdout: float = Field(0.1, ge=0, lt=1)
+
+
+class OptimizerConfig(Section):
+    """AdamW and the learning-rate schedule of each local training (and of nothing else)."""
+
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+    # constant, or warmup-cosine: linear warm-up over warmup_fraction of a round's local steps, then cosine
+    # decay to min_lr_ratio·lr by its last step.
+    schedule: Literal["constant", "warmup-cosine"] = "constant"
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    # Keep each client's AdamW moments from one round to the next (else a fresh AdamW every round).
+    persistent: bool = False
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"each beta must be in [0, 1), got {list(v)}")
+        return v
 
 
 class TaskConfig(Section):
     kind: Literal["classification", "causal-lm"] = "classification"
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
     local_steps: int = Field(10, ge=1)  # optimizer steps per selected client per round
+    # Instead of local_steps: passes over the client's own data per round (steps = epochs·ceil(n/batch)).
+    local_epochs: float | None = Field(None, gt=0)
     batch_size: int = Field(16, ge=1)
-    lr: float = Field(3.5e-3, gt=0)  # AdamW, fresh each round (clients keep no optimizer state)
+    lr: float = Field(3.5e-3, gt=0)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     max_grad_norm: float | None = Field(1.0, gt=0)
     # Causal LM on cellular rows: tokens in the training loss (all: next-token prediction over the whole
     # row, as the paper trains; span: only the predicted value).

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,48 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fedwireless.learning.config import DatasetConfig, PartitionConfig
-
-# ----------------------------------------------------------------------------- built-in sentiment
-
-POSITIVE = [
-    "good",
-    "great",
-    "excellent",
-    "wonderful",
-    "superb",
-    "enjoyable",
-    "delightful",
-    "brilliant",
-    "charming",
-    "moving",
-]
-NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "weak", "tedious", "clumsy", "bland"]
-INTENSIFIERS = ["very", "really", "truly", "quite", "so", "rather"]
-NEGATIONS = ["not", "never", "hardly"]
-SUBJECTS = [
-    "the movie",
-    "this film",
-    "the plot",
-    "the acting",
-    "the music",
-    "the ending",
-    "the script",
-    "the cast",
-    "the story",
-    "the dialogue",
-]
-VERBS = ["is", "was", "felt", "seemed", "looked"]
-FILLERS = ["honestly", "overall", "frankly", "i think", "to me", "in the end", "for sure"]
-NEUTRAL_TAILS = ["at times", "in places", "for a sequel", "on the whole", "for its length", "by the way"]
-# Reader verdicts that follow some public reviews: the distributional sentiment signal a real
-# pre-training corpus has (star ratings, "would watch again"), absent from the labelled task text.
-VERDICTS = (
-    ["avoid it", "what a waste", "skip this one", "not for me"],
-    ["loved it", "watch it", "highly recommended", "worth it"],
-)
-PUBLIC_VERDICT_SHARE = 1.0  # public reviews that carry a verdict
-PUBLIC_VERDICT_NOISE = 0.1  # verdicts that disagree with the review
-PUBLIC_PAIR_SHARE = 0.5  # public clauses with a same-polarity adjective pair
+from fedwireless.learning.sentiment import public_reviews, sentiment_texts
 
 
 @dataclass(frozen=True)
@@ -69,78 +27,8 @@ class TextData:
     label_names: tuple[str, ...]
 
 
-def _clause(rng: np.random.Generator, pair_share: float = 0.0) -> tuple[str, int]:
-    """One clause and its sentiment (1 positive, 0 negative), with negation flipping it.
-
-    With probability `pair_share` the adjective is a same-polarity pair ("good and charming"), the
-    co-occurrence that lets a language model tell positive words from negative ones.
-    """
-    positive = rng.random() < 0.5
-    adj = rng.choice(POSITIVE if positive else NEGATIVE)
-    if rng.random() < pair_share:
-        adj = f"{adj} and {rng.choice(POSITIVE if positive else NEGATIVE)}"
-    words = [rng.choice(SUBJECTS), rng.choice(VERBS)]
-    negated = rng.random() < 0.3
-    if negated:
-        words.append(rng.choice(NEGATIONS))
-    if rng.random() < 0.4:
-        words.append(rng.choice(INTENSIFIERS))
-    words.append(adj)
-    if rng.random() < 0.2:
-        words.append(rng.choice(NEUTRAL_TAILS))
-    return " ".join(words), int(positive != negated)
-
-
-def sentiment_sentence(rng: np.random.Generator, pair_share: float = 0.0) -> tuple[str, int]:
-    """A compositional review sentence and its true label (see `_sentence`)."""
-    text, label, _ = _sentence(rng, pair_share)
-    return text, label
-
-
-def _sentence(rng: np.random.Generator, pair_share: float) -> tuple[str, int, int]:
-    """Text, true label, and the sentiment of its first clause.
-
-    Rules: negation flips a clause; "X but Y" / "X yet Y" take Y's sentiment; "although X , Y" takes
-    Y's; a single clause takes its own. Fillers and neutral tails carry no sentiment.
-    """
-    first, s1 = _clause(rng, pair_share)
-    form = rng.random()
-    prefix = (rng.choice(FILLERS) + " ") if rng.random() < 0.3 else ""
-    if form < 0.45:
-        return prefix + first, s1, s1
-    second, s2 = _clause(rng, pair_share)
-    if form < 0.85:
-        return f"{prefix}{first} {rng.choice(['but', 'yet'])} {second}", s2, s1
-    return f"{prefix}although {first} , {second}", s2, s1
-
-
-def public_reviews(n: int, rng: np.random.Generator) -> list[str]:
-    """Unlabelled reviews for pre-training; some end with `[CLS] verdict`.
-
-    The verdict follows the first clause (a reader's first impression), noisily: the base learns
-    word-level sentiment and negation, but not that "X but Y" takes Y's side, which fine-tuning
-    has to teach.
-    """
-    out = []
-    for _ in range(n):
-        text, _, y = _sentence(rng, PUBLIC_PAIR_SHARE)
-        if rng.random() < PUBLIC_VERDICT_SHARE:
-            y = 1 - y if rng.random() < PUBLIC_VERDICT_NOISE else y
-            text = f"{text} [CLS] {rng.choice(VERDICTS[y])}"
-        out.append(text)
-    return out
-
-
 def generate_sentiment(n: int, rng: np.random.Generator, label_noise: float = 0.0) -> TextData:
-    texts, labels = [], []
-    for _ in range(n):
-        t, y = sentiment_sentence(rng)
-        texts.append(t)
-        labels.append(y)
-    y = np.array(labels, dtype=np.int64)
-    if label_noise > 0:
-        flip = rng.random(n) < label_noise
-        y = np.where(flip, 1 - y, y)
+    texts, y = sentiment_texts(n, rng, label_noise)
     return TextData(texts, y, ("negative", "positive"))
 
 
@@ -270,56 +158,6 @@ def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
     else:
         public = list(train.texts)
     return Splits(train, test, public)
-
-
-# ----------------------------------------------------------------------------- tokenizer
-
-SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]", "[CLS]")
-_WORD = re.compile(r"\[sep\]|\[cls\]|[a-z0-9']+|[^\sa-z0-9']")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words and punctuation; the markers [SEP] and [CLS] stay single tokens."""
-    return [w.upper() if w in ("[sep]", "[cls]") else w for w in _WORD.findall(text.lower())]
-
-
-class WordTokenizer:
-    """Word-level vocabulary (sorted, so deterministic) with [PAD]=0, [UNK], [BOS], [EOS], [SEP], [CLS]."""
-
-    def __init__(self, vocab: Sequence[str]) -> None:
-        self.vocab = list(vocab)
-        self.index = {w: i for i, w in enumerate(self.vocab)}
-        self.pad_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
-        self.cls_id = self.index.get("[CLS]", self.eos_id)
-
-    @classmethod
-    def build(cls, texts: Sequence[str], max_size: int = 8000) -> WordTokenizer:
-        counts: dict[str, int] = {}
-        for t in texts:
-            for w in words(t):
-                counts[w] = counts.get(w, 0) + 1
-        kept = sorted((w for w in counts if w not in SPECIALS), key=lambda w: (-counts[w], w))[
-            : max_size - len(SPECIALS)
-        ]
-        return cls(list(SPECIALS) + sorted(kept))
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, texts: Sequence[str], max_len: int, classify: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """[n, max_len] ids and the attention mask, right-padded.
-
-        Language-model text: BOS, words, EOS. Classification text: BOS, words (truncated), CLS — the
-        classifier reads the hidden state at that last token.
-        """
-        ids = np.zeros((len(texts), max_len), dtype=np.int64)
-        mask = np.zeros((len(texts), max_len), dtype=np.int64)
-        for i, t in enumerate(texts):
-            body = [self.bos_id] + [self.index.get(w, self.unk_id) for w in words(t)]
-            toks = body[: max_len - 1] + [self.cls_id] if classify else (body + [self.eos_id])[:max_len]
-            ids[i, : len(toks)] = toks
-            mask[i, : len(toks)] = 1
-        return ids, mask
 
 
 # ----------------------------------------------------------------------------- partitions

@@ -68,6 +68,9 @@ def causal_lm_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) 
     )
 
 
+PRETRAIN_RECIPE = "run_steps-warmup-cosine-1"  # part of the cache key: a changed recipe never reuses old bases
+
+
 def pretrained_base(
     cfg: ModelConfig,
     pre: PretrainConfig,
@@ -76,9 +79,16 @@ def pretrained_base(
     public_mask: np.ndarray,
     seed: int,
     cache_dir: Path | None,
+    status=None,
 ) -> tuple[Path, bool]:
-    """Directory of the pre-trained causal-LM base (save_pretrained format) and whether it was cached."""
+    """Directory of the pre-trained causal-LM base (save_pretrained format) and whether it was cached.
+
+    Pre-training runs the one training loop (`training.run_steps`): AdamW, warm-up over the first 10 % of
+    the steps then cosine decay, gradient norm clipped at 1. `status(message)` hears its progress.
+    """
     from transformers import LlamaForCausalLM
+
+    from fedwireless.learning.training import OptimizerSettings, clip_together, make_optimizer, run_steps
 
     key = _hash(
         {
@@ -88,6 +98,7 @@ def pretrained_base(
             "data": hashlib.sha256(public_ids.tobytes() + public_mask.tobytes()).hexdigest(),
             "seed": seed,
             "torch": torch.__version__,
+            "recipe": PRETRAIN_RECIPE,
         }
     )
     root = Path(pre.cache_dir).expanduser() if pre.cache_dir else (cache_dir or default_cache_dir())
@@ -98,24 +109,25 @@ def pretrained_base(
         model = LlamaForCausalLM(llama_config(cfg, len(vocab), pad_id=0))
     rng = np.random.default_rng(seed)
     if pre.steps and len(public_ids):
-        opt = torch.optim.AdamW(model.parameters(), lr=pre.lr, weight_decay=0.0)
-        # One-cycle (warm-up, then anneal); a few-step run has no room for a warm-up and keeps lr constant.
-        sched = (
-            torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=pre.lr, total_steps=pre.steps, pct_start=0.1)
-            if pre.steps >= 20
-            else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-        )
-        model.train()
+        settings = OptimizerSettings(pre.lr, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
+        params = list(model.parameters())
         ids_t, mask_t = torch.from_numpy(public_ids), torch.from_numpy(public_mask)
-        for _ in range(pre.steps):
+        say = status or (lambda msg: None)
+        every = max(1, pre.steps // 20)
+
+        def step_loss(_step: int) -> list[torch.Tensor]:
             idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size))
             ids, mask = ids_t[idx], mask_t[idx]
-            loss = causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            return [causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)]
+
+        def progress(done: int) -> None:
+            if done % every == 0 or done == pre.steps:
+                say(f"pre-training the base model: step {done}/{pre.steps}")
+
+        model.train()
+        run_steps(pre.steps, step_loss, make_optimizer(params, settings), settings,
+                  clip=clip_together(params, 1.0), progress=progress)  # fmt: skip
+        model.eval()
     tmp = target.parent / f".{key}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)

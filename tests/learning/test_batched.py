@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_batched_updates_equal_sequential(extra):
         runs[batched] = (rounds, lrn.info()["training_path"])
     assert runs[True][1] == "batched"
     assert runs[False][1].startswith("sequential")
-    sizes = {len(lrn.parts[d]) for d, _ in assignments(ranks)}
+    sizes = {len(lrn.data.parts[d]) for d, _ in assignments(ranks)}
     assert min(sizes) < 16 < max(sizes)  # batches of different sizes were concatenated
     for got, want in zip(*(runs[b][0] for b in (True, False))):
         for a, b in zip(got, want):
@@ -75,21 +76,24 @@ def test_batched_updates_equal_sequential(extra):
 
 def test_base_is_untouched_and_the_comparison_can_fail():
     lrn = learner(True, **{"federated.ranks": [2, 8]})
-    base = {k: v.clone() for k, v in lrn.model.named_parameters() if not v.requires_grad}
+    model, scale = lrn.method.model, lrn.method.scale
     asg = assignments([2, 8])
-    starts = [lrn._start_state(r) for _, r in asg]
-    batches = [lrn._batches(d, r)[0] for d, r in asg]
-    args = (lrn._loss_logits, lrn.task.lr, lrn.task.max_grad_norm)
-    right = train_lora_batched(lrn.model, starts, batches, *args, lrn.scale)
-    for k, v in lrn.model.named_parameters():
+    starts = [lrn.method.client_start(d, r, 1) for d, r in asg]
+    base = {k: v.clone() for k, v in model.named_parameters() if not v.requires_grad}
+    batches = [lrn._batches(d, r) for d, r in asg]
+    args = (lrn._loss_logits, lrn.settings)
+    right = train_lora_batched(model, starts, batches, *args, scale)
+    for k, v in model.named_parameters():
         if k in base:
             assert torch.equal(v, base[k]), k
     # A wrong LoRA scale changes the results: the equality above is not vacuous.
-    wrong = train_lora_batched(lrn.model, starts, batches, *args, 2 * lrn.scale)
+    wrong = train_lora_batched(model, starts, batches, *args, 2 * scale)
     worst = max(float((a[0][k] - b[0][k]).abs().max()) for a, b in zip(right, wrong) for k in a[0])
     assert worst > 10 * EQUAL_ATOL
     # Clipping is per client: without it the updates differ too.
-    unclipped = train_lora_batched(lrn.model, starts, batches, lrn._loss_logits, lrn.task.lr, None, lrn.scale)
+    unclipped = train_lora_batched(
+        model, starts, batches, lrn._loss_logits, replace(lrn.settings, max_grad_norm=None), scale
+    )
     worst = max(float((a[0][k] - b[0][k]).abs().max()) for a, b in zip(right, unclipped) for k in a[0])
     assert worst > 10 * EQUAL_ATOL
 

@@ -80,15 +80,15 @@ def test_closed_loop_downlink_tracks_the_global_model():
     sc = tlm(**{"federated.codec": {"name": "int8"}})
     learner = build_learner(sc, Streams(sc.seed))
     for _ in range(2):
-        before = {k: v.clone() for k, v in learner.client_view.items()}
+        before = {k: v.clone() for k, v in learner.method.client_view.items()}
         learner.aggregate(learner.train_clients([(d, 0) for d in range(5)]))
         decoded = learner.codec.decode(learner.downlink_payload())
         moved = 0.0
-        for k, g in learner.global_full.items():
+        for k, g in learner.method.global_state.items():
             # Clients' copy moves by exactly what the payload decodes to ...
-            assert torch.equal(learner.client_view[k], before[k] + decoded[k].to(before[k].dtype)), k
+            assert torch.equal(learner.method.client_view[k], before[k] + decoded[k].to(before[k].dtype)), k
             diff = (g - before[k]).float()
-            err = (g - learner.client_view[k]).abs().max()
+            err = (g - learner.method.client_view[k]).abs().max()
             # ... and ends within int8's half step of the global (step = max|x| / 127), never drifting.
             # (+ float32 rounding of the additions at the weights' own magnitude)
             rounding = 4 * torch.finfo(torch.float32).eps * float(g.abs().max())

@@ -9,16 +9,13 @@ import pytest
 
 from fedwireless.learning.config import DatasetConfig, PartitionConfig
 from fedwireless.learning.data import (
-    WordTokenizer,
     generate_sentiment,
     load_splits,
     partition,
-    public_reviews,
     read_glue,
     read_table,
-    sentiment_sentence,
-    words,
 )
+from fedwireless.learning.sentiment import sentiment_sentence
 
 NOISE_TOL = 0.02  # measured label-noise rate vs configured, on 5000 samples
 
@@ -52,16 +49,6 @@ def test_label_noise_rate():
     noisy = generate_sentiment(5000, np.random.default_rng(1), label_noise=0.1)
     assert clean.texts == noisy.texts
     assert np.mean(clean.labels != noisy.labels) == pytest.approx(0.1, abs=NOISE_TOL)
-
-
-def test_public_reviews_and_tokenizer_keep_markers():
-    texts = public_reviews(50, np.random.default_rng(2))
-    assert all("[CLS]" in t for t in texts)
-    assert words("Good [CLS] loved it [SEP] x") == ["good", "[CLS]", "loved", "it", "[SEP]", "x"]
-    tok = WordTokenizer.build(texts)
-    ids, mask = tok.encode(["the movie was good", "a b c d e f g h"], 6, classify=True)
-    assert ids[0, 0] == tok.bos_id and ids[0, 5] == tok.cls_id and mask[0].sum() == 6
-    assert ids[1, -1] == tok.cls_id and mask[1].sum() == 6  # truncated, still ends with [CLS]
 
 
 def test_glue_and_table_readers(tmp_path):

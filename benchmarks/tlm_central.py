@@ -1,9 +1,9 @@
 """Centralised training of a TLM on generated traces: wall time per step and the accuracy reached.
 
 A sizing aid for federated scenarios (not the federated training itself, which lives in
-`fedwireless.learning`). Run:
+`fedwireless.learning`; it trains with the same loop, `learning.training.run_steps`). Run:
 
-    python -m fedwireless.cellular.benchmark --size 0 --steps 200 --threads 2
+    PYTHONPATH=. python benchmarks/tlm_central.py --size 0 --steps 200 --threads 2
 
 Trains on the pooled training rows of all areas with AdamW and the causal-LM loss over all real tokens
 (as the paper trains next-token prediction), then evaluates on the held-out split both the masked
@@ -77,12 +77,10 @@ def main(argv: list[str] | None = None) -> dict:
     task = TabularTextTask(df, fmt=RowFormat(target_column=args.target))
     vocab = max(task.tokenizer.vocab_size, PAPER_VOCAB_SIZE)
     model = build_tlm(args.size, vocab, task.max_seq_len, torch_seed=int(seeds[1].generate_state(1)[0]))
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.95))
-    warmup = max(1, args.steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)),
-    )
+    from fedwireless.learning.training import OptimizerSettings, make_optimizer, run_steps
+
+    settings = OptimizerSettings(args.lr, betas=(0.9, 0.95), schedule="warmup-cosine", warmup_fraction=0.1)
+    opt = make_optimizer(list(model.parameters()), settings)
     # Pool every client's training sequences into one data set (centralised baseline).
     from fedwireless.cellular.tokenize import Sequences
 
@@ -92,19 +90,17 @@ def main(argv: list[str] | None = None) -> dict:
     )
     rng = np.random.default_rng(seeds[2])
     before = evaluate(model, task)
-    step_times = []
-    losses = []
-    for _ in range(args.steps):
+    step_times: list[float] = []
+
+    def step_loss(_step: int) -> list[torch.Tensor]:
+        step_times.append(time.perf_counter())
         b = pad_batch(pooled, rng.integers(0, len(pooled), args.batch_size), task.tokenizer.pad_id)
-        t0 = time.perf_counter()
         logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        loss = span_loss(logits, b["input_ids"], b["attention_mask"], b["loss_mask"], masked=args.span_loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step_times.append(time.perf_counter() - t0)
-        losses.append(loss.item())
+        return [span_loss(logits, b["input_ids"], b["attention_mask"], b["loss_mask"], masked=args.span_loss)]
+
+    model.train()
+    losses = [h[0] for h in run_steps(args.steps, step_loss, opt, settings)]
+    step_times = list(np.diff([*step_times, time.perf_counter()]))
     after = evaluate(model, task)
     result = {
         "size": args.size,

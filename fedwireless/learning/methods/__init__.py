@@ -1,0 +1,27 @@
+"""Federated methods behind one seam (`base.FederatedMethod`), picked by `federated.training`.
+
+Adding a method: write a `FederatedMethod` subclass in its own file here, register it in `METHODS`
+and allow its name in `FederatedConfig.training`; the learner, runner and engine stay as they are.
+"""
+
+from __future__ import annotations
+
+from fedwireless.learning.methods.base import FederatedMethod
+
+METHODS = {
+    "lora": ("fedwireless.learning.methods.lora", "LoraMethod"),
+    "full": ("fedwireless.learning.methods.full", "FullParameterMethod"),
+}
+
+
+def make_method(name: str, model, codec, **kwargs) -> FederatedMethod:
+    """The method registered as `name`, built on `model` (imported on demand: peft only where LoRA runs)."""
+    import importlib
+
+    if name not in METHODS:
+        raise ValueError(f"federated.training: unknown method {name!r}; known: {', '.join(METHODS)}")
+    module, cls = METHODS[name]
+    return getattr(importlib.import_module(module), cls)(model, codec, **kwargs)
+
+
+__all__ = ["METHODS", "FederatedMethod", "make_method"]

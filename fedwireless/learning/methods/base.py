@@ -1,0 +1,79 @@
+"""The seam every federated method implements (in the spirit of Flower's Strategy and PEFT's per-method
+model): what a client trains, what it sends, what the server aggregates and what it broadcasts.
+
+The learner drives a method through these calls only; the runner and the SimPy engine see payload bytes,
+FLOPs and metrics, so adding a method changes neither. Each round, for every selected (device, rank):
+
+    start = method.client_start(device, rank, round)   # loads the client's starting point into the model
+    ... local training of method.trainable_params(rank) ...
+    trained = method.client_state(rank)                # what the client ends with
+    # the learner codes Δ = trained − start into the payload bytes; the server reconstructs start + Δ̂
+then `method.aggregate(updates, weights, round)` with the updates that arrived, and
+`method.downlink_payload()` for the next broadcast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+
+State = dict[str, torch.Tensor]
+
+
+class FederatedMethod(ABC):
+    """One federated method. `ranks` are the modules a policy chooses among ((0,) when there is one)."""
+
+    ranks: tuple[int, ...]
+    model: torch.nn.Module
+
+    @abstractmethod
+    def trainable_count(self, rank: int) -> int:
+        """Parameters a client of this rank trains and sends."""
+
+    def adapter_matmul(self, rank: int) -> int:
+        """Matmul parameters a token passes through besides the base model's (LoRA factors)."""
+        return 0
+
+    @abstractmethod
+    def update_template(self, rank: int) -> State:
+        """Zeros shaped like a client's update (payload size before training)."""
+
+    @abstractmethod
+    def client_start(self, device: int, rank: int, round_index: int) -> State:
+        """Load the client's starting point into the model and return it."""
+
+    @abstractmethod
+    def trainable_params(self, rank: int) -> list[torch.nn.Parameter]:
+        """The parameters local training updates (after `client_start`)."""
+
+    @abstractmethod
+    def client_state(self, rank: int) -> State:
+        """The trained state, same keys as the start (cloned, not views of live parameters)."""
+
+    @abstractmethod
+    def aggregate(self, states: Sequence[State], weights: Sequence[float], round_index: int) -> None:
+        """Fold the arrived clients' reconstructed states (weights ∝ samples) into the global model."""
+
+    @abstractmethod
+    def downlink_payload(self) -> bytes:
+        """The bytes of the next broadcast."""
+
+    @abstractmethod
+    def eval_model(self) -> torch.nn.Module:
+        """The model carrying the global state, for evaluation."""
+
+    def rank_residuals(self) -> dict[int, float] | None:
+        """ε(r) of the last aggregation, for policies that weigh rank choices (None if not applicable)."""
+        return None
+
+    def batching(self, num_clients: int) -> tuple[bool, str]:
+        """Whether a round's clients can be trained together with results equal to one by one, and why not."""
+        return False, f"{type(self).__name__} trains clients one by one"
+
+    def train_batched(self, starts, batches, loss_from_logits, settings):  # pragma: no cover - optional
+        raise NotImplementedError
+
+    def info(self) -> dict[str, object]:
+        return {}

@@ -1,0 +1,137 @@
+"""Federated LoRA: one peft adapter per rank on a shared frozen base, combined by a registered aggregator.
+
+Clients start from the aggregator's state for their rank, train their adapter (and the classification
+head, peft `modules_to_save`), and send Δ = trained − start. All ranks share the LoRA scale α/r
+(α = alpha_per_rank·r), so products B·A are comparable across ranks. The downlink payload is the encoded
+global adapter; its size is real, and clients start from the exact global (downlink quantization error
+is not modelled here, unlike full-parameter training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fedwireless.learning import aggregate as agg
+from fedwireless.learning.methods.base import FederatedMethod, State
+from fedwireless.learning.methods.lora_aggregators import make_aggregator
+from fedwireless.rng import child_seed
+
+
+class LoraMethod(FederatedMethod):
+    name = "lora"
+
+    def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds: np.random.SeedSequence) -> None:
+        from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+        self._get_state, self._set_state = get_peft_model_state_dict, set_peft_model_state_dict
+        self.codec = codec
+        self.fed = federated
+        self.seeds = seeds
+        self.ranks = tuple(federated.ranks)
+        extra = {"modules_to_save": ["score"]} if task.kind == "classification" else {}
+
+        def config(r: int):
+            return LoraConfig(r=r, lora_alpha=federated.alpha_per_rank * r, lora_dropout=federated.lora_dropout,
+                              target_modules=list(federated.target_modules), **extra)  # fmt: skip
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(child_seed(seeds, "adapters", as_int=True))
+            pm = get_peft_model(model, config(self.ranks[0]), adapter_name=f"r{self.ranks[0]}")
+            for r in self.ranks[1:]:
+                pm.add_adapter(f"r{r}", config(r))
+        self.model = pm
+        self.init_state: dict[int, State] = {}
+        for r in self.ranks:
+            pm.set_adapter(f"r{r}")
+            self.init_state[r] = self._adapter_state(r)
+        self.r_max = max(self.ranks)
+        self.scale = federated.alpha_per_rank  # alpha / r, the same for every rank
+        self.global_state: State = {k: v.clone() for k, v in self.init_state[self.r_max].items()}
+        self.last_broadcast: State = self.global_state
+        self.aggregator = make_aggregator(federated.aggregation)
+        self._rank_residual: dict[int, float] | None = None
+        self._residual_inputs: tuple[Sequence[State], Sequence[float]] | None = None
+
+    # ------------------------------------------------------------------ adapters
+    def _adapter_state(self, r: int) -> State:
+        return {k: v.detach().clone() for k, v in self._get_state(self.model, adapter_name=f"r{r}").items()}
+
+    def load_adapter(self, r: int, state: State) -> None:
+        self.model.set_adapter(f"r{r}")
+        self._set_state(self.model, state, adapter_name=f"r{r}")
+
+    def fresh_adapter(self, r: int, round_index: int) -> State:
+        """A standard LoRA init (A uniform ±1/sqrt(in), B zero) with the global head (FLoRA's restart)."""
+        st = {k: v.clone() for k, v in self.init_state[r].items()}
+        g = torch.Generator().manual_seed(child_seed(self.seeds, "restart", round_index, r, as_int=True))
+        for k, v in st.items():
+            if k.endswith(agg.A_SUFFIX):
+                st[k] = (torch.rand(v.shape, generator=g) * 2 - 1) / np.sqrt(v.shape[1])
+        for k in agg.other_keys(st):
+            st[k] = self.global_state[k].clone()
+        return st
+
+    def merge_into_base(self, products: dict[str, torch.Tensor]) -> None:
+        """W ← W + scale·ΔW for each LoRA target (FLoRA's merge of the stacked adapters)."""
+        with torch.no_grad():
+            for name, d in products.items():
+                layer = self.model.base_model.model.get_submodule(name.removeprefix("base_model.model."))
+                layer.base_layer.weight += (self.scale * d).to(layer.base_layer.weight.dtype)
+
+    # ------------------------------------------------------------------ the seam
+    def trainable_count(self, rank: int) -> int:
+        return sum(v.numel() for v in self.init_state[rank].values())
+
+    def adapter_matmul(self, rank: int) -> int:
+        return sum(v.numel() for k, v in self.init_state[rank].items() if ".lora_" in k)
+
+    def update_template(self, rank: int) -> State:
+        return {k: torch.zeros_like(v) for k, v in self.init_state[rank].items()}
+
+    def client_start(self, device: int, rank: int, round_index: int) -> State:
+        start = self.aggregator.start_state(self, rank, round_index)
+        self.load_adapter(rank, start)
+        return start
+
+    def trainable_params(self, rank: int) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def client_state(self, rank: int) -> State:
+        return self._adapter_state(rank)
+
+    def aggregate(self, states: Sequence[State], weights: Sequence[float], round_index: int) -> None:
+        if not states:
+            return
+        self._rank_residual, self._residual_inputs = None, (states, weights)
+        self.last_broadcast = self.aggregator.aggregate(self, states, weights)
+
+    def downlink_payload(self) -> bytes:
+        return self.codec.encode(self.last_broadcast)
+
+    def eval_model(self) -> torch.nn.Module:
+        self.load_adapter(self.r_max, self.global_state)
+        return self.model
+
+    def rank_residuals(self) -> dict[int, float] | None:
+        """Share of the aggregated adapter product's energy beyond each rank; computed on first request
+        (SVDs of every adapted weight), so only policies that use it pay for it."""
+        if self._rank_residual is None and self._residual_inputs is not None:
+            states, w = self._residual_inputs
+            self._rank_residual = agg.rank_residuals(agg.lora_product_sum(states, w), self.ranks)
+            self._residual_inputs = None
+        return self._rank_residual
+
+    def batching(self, num_clients: int) -> tuple[bool, str]:
+        if self.fed.lora_dropout > 0:
+            return False, "lora_dropout > 0 (dropout masks differ)"
+        if num_clients < 2:
+            return False, "one client this round"
+        return True, ""
+
+    def train_batched(self, starts, batches, loss_from_logits, settings) -> list[tuple[State, float]]:
+        from fedwireless.learning.batched import train_lora_batched
+
+        return train_lora_batched(self.model, starts, batches, loss_from_logits, settings, self.scale)

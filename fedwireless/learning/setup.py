@@ -1,0 +1,166 @@
+"""What a federated run learns from: token arrays, each device's share, and the base model.
+
+`prepare_task` turns the scenario's `task:` into a `TaskData` with the same fields whatever the data set
+(text or cellular rows), so methods, training and evaluation never ask which kind they have.
+Each device keeps `eval.device_holdout` of its share as its own held-out slice (never trained on),
+for per-device evaluation; cellular devices of an area use that area's held-out rows instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fedwireless.learning.config import CELLULAR_DATASETS, TaskConfig
+from fedwireless.learning.data import load_splits, partition
+from fedwireless.learning.models import load_local, pretrained_base
+from fedwireless.learning.tokenizers import make_tokenizer
+from fedwireless.rng import child_seed
+
+log = logging.getLogger("fedwireless.learning")
+
+
+@dataclass
+class TaskData:
+    train_ids: np.ndarray  # [N, L] token ids, right-padded
+    train_mask: np.ndarray  # [N, L] attention mask
+    train_labels: np.ndarray  # [N] class (classification) or group (area index on cellular rows)
+    train_span: np.ndarray | None  # [N, L] 1 on the predicted span (cellular rows), else None
+    test_ids: np.ndarray
+    test_mask: np.ndarray
+    test_labels: np.ndarray
+    test_span: np.ndarray | None
+    parts: list[np.ndarray]  # training rows of each device
+    device_eval: list[np.ndarray]  # each device's held-out rows, indices into the arrays device_eval_split names
+    device_eval_split: str  # which arrays device_eval indexes: "train" (held-out rows) or "test"
+    label_names: tuple[str, ...]
+    pad_id: int
+    model: torch.nn.Module
+    info: dict[str, object] = field(default_factory=dict)  # for summary.json
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # files saved with the run
+    tokenizer: object | None = None  # text tasks: the tokenizer that made the arrays
+    base_dir: Path | None = None  # text tasks: the pre-trained (or local) base model's directory
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def hold_out(parts: list[np.ndarray], fraction: float, rng: np.random.Generator) -> tuple[list, list]:
+    """Split each device's rows into (training, held-out); a device with one row keeps it for training."""
+    train, held = [], []
+    for p in parts:
+        k = min(max(int(round(fraction * len(p))), 1), len(p) - 1) if fraction > 0 and len(p) >= 2 else 0
+        shuffled = rng.permutation(p)
+        held.append(np.sort(shuffled[:k]))
+        train.append(np.sort(shuffled[k:]))
+    return train, held
+
+
+def prepare_task(
+    task: TaskConfig,
+    num_devices: int,
+    device_groups: Sequence[str],
+    seeds: np.random.SeedSequence,
+    cache_dir: Path | None,
+    status=None,
+) -> TaskData:
+    """Data, partition and base model of a run, all randomness from children of `seeds`."""
+    say = status or (lambda msg: None)
+    data_rng = np.random.default_rng(child_seed(seeds, "data"))
+    if task.dataset.name in CELLULAR_DATASETS:
+        return _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say)
+    return _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say)
+
+
+def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) -> TaskData:
+    from fedwireless.cellular.source import area_partition, load_cellular
+    from fedwireless.cellular.tlm import build_tlm
+
+    say("generating and tokenizing cellular rows")
+    data = load_cellular(task.dataset, data_rng)
+    n_test = min(len(data.test_ids), task.eval.max_samples or len(data.test_ids))
+    if task.partition.kind == "by-area":
+        parts, device_area = area_partition(data.train_area, data.areas, list(device_groups), data_rng)
+    else:  # iid / dirichlet over areas / by-group over areas
+        parts = partition(data.train_area, num_devices, task.partition, data_rng, device_groups)
+        device_area = None
+    if device_area is not None:  # an area's devices are judged on that area's held-out rows
+        index = {a: k for k, a in enumerate(data.areas)}
+        device_eval = [np.flatnonzero(data.test_area[:n_test] == index[a]) for a in device_area]
+        split = "test"
+    else:
+        parts, device_eval = hold_out(parts, task.eval.device_holdout, data_rng)
+        split = "train"
+    vocab = max(data.tokenizer_pieces, task.model.min_vocab_size)
+    say(f"building TLM size {task.model.size}")
+    model = build_tlm(task.model.size, vocab, data.max_seq_len, torch_seed=child_seed(seeds, "model", as_int=True))
+    info: dict[str, object] = {
+        "base_cache": "none (trained from scratch)",
+        "tokenizer_pieces": data.tokenizer_pieces,
+        "model_vocab": vocab,
+        "model_params": int(sum(p.numel() for p in model.parameters())),
+        "metric_tokens": (
+            "span: the predicted target value and </s>"
+            if task.eval.tokens == "span"
+            else "all: every real next token (the paper's unmasked variant)"
+        ),
+    }
+    if device_area is not None:
+        info["device_area"] = list(device_area)
+    return TaskData(
+        data.train_ids, data.train_mask, data.train_area, data.train_span,
+        data.test_ids[:n_test], data.test_mask[:n_test], data.test_area[:n_test], data.test_span[:n_test],
+        parts, device_eval, split, (), data.pad_id, model, info, {"tokenizer.model": data.tokenizer_bytes},
+    )  # fmt: skip
+
+
+def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say) -> TaskData:
+    say(f"reading the {task.dataset.name} data")
+    splits = load_splits(task.dataset, data_rng)
+    m = task.model
+    classify = task.kind == "classification"
+    tokenizer = make_tokenizer(task, list(splits.train.texts) + list(splits.public))
+    L = m.max_seq_len
+    train_ids, train_mask, cut_train = tokenizer.encode(splits.train.texts, L, classify)
+    n_test = min(len(splits.test.texts), task.eval.max_samples or len(splits.test.texts))
+    test_ids, test_mask, cut_test = tokenizer.encode(splits.test.texts[:n_test], L, classify)
+    info: dict[str, object] = {
+        "tokenizer": tokenizer.describe(),
+        "truncated_share": {"train": round(float(cut_train.mean()), 4) if len(cut_train) else 0.0,
+                            "test": round(float(cut_test.mean()), 4) if len(cut_test) else 0.0},
+    }  # fmt: skip
+    if cut_train.mean() > 0.05:
+        log.warning(
+            "%.0f %% of training texts are longer than task.model.max_seq_len = %d tokens and are cut",
+            100 * cut_train.mean(), L,
+        )  # fmt: skip
+    num_labels = len(splits.train.label_names)
+    if m.source == "local":
+        say(f"loading the local model at {m.path}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(child_seed(seeds, "head", as_int=True))
+            model = load_local(m.path, task.kind, num_labels, tokenizer.pad_id)
+        info["base_cache"] = "local"
+        base_dir = Path(m.path).expanduser()
+    else:
+        pub_ids, pub_mask, _ = tokenizer.encode(splits.public, L)
+        base_dir, hit = pretrained_base(
+            m, task.pretrain, tokenizer.vocab, pub_ids, pub_mask, child_seed(seeds, "pretrain", as_int=True),
+            cache_dir, status=say,
+        )  # fmt: skip
+        info["base_cache"] = "hit" if hit else "miss"
+        with torch.random.fork_rng(devices=[]):  # the fresh classification head
+            torch.manual_seed(child_seed(seeds, "head", as_int=True))
+            model = load_local(base_dir, task.kind, num_labels, tokenizer.pad_id)
+    parts = partition(splits.train.labels, num_devices, task.partition, data_rng, device_groups)
+    parts, held = hold_out(parts, task.eval.device_holdout, data_rng)
+    return TaskData(
+        train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[:n_test], None,
+        parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info, {}, tokenizer, base_dir,
+    )  # fmt: skip
