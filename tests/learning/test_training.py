@@ -1,0 +1,81 @@
+"""The one training loop: schedules, optimizer settings, persistent client state, local epochs, seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.learner import Learner
+from fedwireless.learning.training import OptimizerSettings, lr_factor, make_optimizer, run_steps
+from fedwireless.rng import child_seed
+
+from .test_learner import TASK
+
+
+def test_warmup_cosine_schedule():
+    s = OptimizerSettings(1e-3, schedule="warmup-cosine", warmup_fraction=0.2, min_lr_ratio=0.1)
+    f = [lr_factor(i, 10, s) for i in range(10)]
+    assert f[:2] == [0.5, 1.0]  # linear warm-up over 2 of 10 steps
+    # Cosine from 1 at the end of warm-up down towards 0.1 at the last step.
+    assert f[2] == pytest.approx(1.0) and all(a > b for a, b in zip(f[2:], f[3:]))
+    assert f[9] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert lr_factor(5, 10, OptimizerSettings(1e-3)) == 1.0
+
+
+def test_run_steps_applies_schedule_betas_and_weight_decay():
+    w = torch.nn.Parameter(torch.ones(3))
+    s = OptimizerSettings(0.1, betas=(0.8, 0.9), weight_decay=0.5, schedule="warmup-cosine", warmup_fraction=0.5)
+    opt = make_optimizer([w], s)
+    seen = []
+    history = run_steps(
+        4, lambda i: [(w * 0).sum() + 0 * w.sum()], opt, s, after_step=lambda: seen.append(opt.param_groups[0]["lr"])
+    )
+    assert len(history) == 4 and opt.param_groups[0]["betas"] == (0.8, 0.9)
+    assert seen == pytest.approx([0.1 * lr_factor(i, 4, s) for i in range(4)])
+    # Zero gradient: only decoupled weight decay moves w, by (1 − lr·wd) each step.
+    assert torch.allclose(w.detach(), torch.ones(3) * np.prod([1 - 0.5 * x for x in seen]))
+
+
+def _learner(tmp_path, batch_clients=True, **task_extra):
+    task = TaskConfig.model_validate({**TASK.model_dump(), **task_extra})
+    fed = FederatedConfig(ranks=[4], batch_clients=batch_clients)
+    return Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(7), cache_dir=tmp_path)
+
+
+def test_persistent_optimizer_changes_only_later_rounds(tmp_path):
+    fresh = _learner(tmp_path, batch_clients=False)  # both one by one: equal bytes where nothing is kept
+    kept = _learner(tmp_path, optimizer={"persistent": True})
+    asg = [(0, 4), (1, 4)]
+    a1, b1 = fresh.train_clients(asg), kept.train_clients(asg)
+    assert [u.payload for u in a1] == [u.payload for u in b1]  # first round: nothing to keep yet
+    assert kept.info()["training_path"].startswith("sequential (task.optimizer.persistent")
+    assert set(kept._optimizers) == {(0, 4), (1, 4)} and kept._optimizers[(0, 4)]["state"]
+    fresh.aggregate(a1)
+    kept.aggregate(b1)
+    a2, b2 = fresh.train_clients(asg), kept.train_clients(asg)
+    assert [u.payload for u in a2] != [u.payload for u in b2]
+
+
+def test_local_epochs_set_steps_per_device(tmp_path):
+    lr = _learner(tmp_path, local_epochs=2.0, partition={"kind": "dirichlet", "alpha": 0.3})
+    sizes = [len(p) for p in lr.data.parts]
+    assert [lr.local_steps(d) for d in range(4)] == [max(1, math.ceil(2 * n / min(8, n))) for n in sizes]
+    flops = lr.expected_flops(4)
+    ups = lr.train_clients([(d, 4) for d in range(4)])
+    assert [u.flops for u in ups] == pytest.approx(list(flops))
+    if len({lr.local_steps(d) for d in range(4)}) > 1:
+        assert "different local step counts" in lr.info()["training_path"]
+
+
+def test_seed_children_are_addressed_not_spawned():
+    root = np.random.SeedSequence(11)
+    a = child_seed(root, "batches", 3, 1).generate_state(2)
+    assert np.array_equal(a, child_seed(root, "batches", 3, 1).generate_state(2))
+    child_seed(root, "something-new")  # another consumer does not shift anyone's stream
+    assert np.array_equal(a, child_seed(root, "batches", 3, 1).generate_state(2))
+    assert not np.array_equal(a, child_seed(root, "batches", 3, 2).generate_state(2))
+    assert 0 <= child_seed(root, "torch", as_int=True) < 2**63
