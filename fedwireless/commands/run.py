@@ -92,6 +92,23 @@ def _summary_table(summary: dict[str, Any]) -> None:
     ]
     if "final_perplexity" in summary:
         rows.insert(3, ("final perplexity", f"{summary['final_perplexity']:.4f}"))
+    if "final_macro_f1" in summary:
+        rows.insert(
+            3,
+            (
+                "macro-F1 / balanced accuracy",
+                f"{summary['final_macro_f1']:.3f} / {summary['final_balanced_accuracy']:.3f}",
+            ),
+        )
+        rows.insert(4, ("majority-class baseline", f"{summary['final_majority_baseline']:.3f}"))
+    if "device_accuracy_mean" in summary:
+        mean, worst = summary["device_accuracy_mean"], summary["device_accuracy_worst10"]
+        rows.insert(3, ("device accuracy (mean / worst 10 %)", f"{mean:.3f} / {worst:.3f}"))
+    cut = summary.get("truncated_share")
+    if isinstance(cut, dict):
+        rows.append(
+            ("texts cut at max_seq_len (train / test)", f"{100 * cut['train']:.1f} % / {100 * cut['test']:.1f} %")
+        )
     for name, value in rows:
         t.add_row(name, value)
     Console().print(t)

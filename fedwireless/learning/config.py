@@ -98,7 +98,7 @@ class TokenizerConfig(Section):
 class PretrainConfig(Section):
     """Pre-training of the base on the public split (causal LM), cached on disk by content hash."""
 
-    steps: int = Field(1000, ge=0)
+    steps: int = Field(2000, ge=0)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(3e-3, gt=0)
     # None: $FEDWIRELESS_CACHE or ~/.cache/fedwireless, under base-models/.
