@@ -14,6 +14,7 @@ ROUND_COLUMNS = [
     "tx_energy_j",
     "uplink_bits",
     "downlink_bits",
+    "compression_ratio",
     "selected",
     "arrived",
     "dropped",

@@ -20,7 +20,7 @@ import numpy as np
 import channels
 import optimizers
 from fedwireless import __version__
-from fedwireless.codecs.ratio import paper_compression_ratio_rounds
+from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
 from fedwireless.engine import DeviceRound, run_round
 from fedwireless.results import (
@@ -200,8 +200,12 @@ class Simulation:
         self.sim_time_s += round_s
         t_sim = time.perf_counter()
         # The paper's compression ratio counts every trained client's full upload and one broadcast each.
+        round_cr = float("nan")
         if plays:
             self._cr_rounds.append((sum(p.uplink_bits for p in plays) / 8, dl_bits / 8, len(plays)))
+            params = getattr(self.learner, "compression_params", None)
+            if params is not None:
+                round_cr = paper_compression_ratio(*self._cr_rounds[-1], params())
 
         arrived = [by_device[p.device] for p in plays if p.arrived]
         self.learner.aggregate(arrived)
@@ -242,6 +246,7 @@ class Simulation:
 
         self._device_rows(alloc, state, plays, available, gain, energy, queue_before)
         row = self._round_row(self.round_index, round_s, metrics, plays, selected, dict(alloc.terms), dl_bits)
+        row["compression_ratio"] = round_cr
         self.round_rows.append(row)
         self.timing_rows.append(
             {
