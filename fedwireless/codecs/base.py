@@ -45,6 +45,8 @@ class BaseCodec:
 
     name: str = ""
     lossless: bool = False
+    #: True when encoding depends on what this instance coded before (one instance per sender then).
+    stateful: bool = False
     #: Lossy codecs reject NaN/inf up front instead of producing garbage.
     requires_finite: bool = True
 

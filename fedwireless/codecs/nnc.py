@@ -4,7 +4,13 @@
 numpy arrays, `nncodec.nnc.compress`/`decompress` only use `nncodec.nnc_core` (NNRModel, approximator,
 coder) and the compiled `nncodec.extensions.deepCABAC`; this module makes the same calls directly, with
 the arguments `nnc.compress` passes for a numpy-dict model (uniform quantization, no codebook,
-no IOQ/LSA/BNF, general_profile_idc 1, no parent node / temporal context adaptation).
+no IOQ/LSA/BNF, general_profile_idc 1, no parent node signalling), or, with `temporal_context: true`, NNC's
+temporal context adaptation (TCA): each tensor's NDU names its parent (incremental coding, ICNN NDU ids)
+and DeepCABAC's contexts are conditioned on the same tensor's quantized levels in this sender's previous
+update; encoder and decoder each keep that reference (`approx_param_base`, updated after every coded
+update). The codec is then stateful: one instance per sender, and every payload must be decoded in order
+by the receiver's instance (the learner decodes each upload right after it is made, so a dropped upload
+is assumed recovered, as with `difference_coding`).
 
 Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2; REFERENCE.md):
     step_size = (4 + (qp mod 4)) * 2**(floor(qp / 4) - 2)
@@ -72,8 +78,25 @@ def sparsify(x: np.ndarray, unstructured: float, structured: float) -> np.ndarra
     return np.where(keep.reshape(x.shape), x, np.float32(0)).astype(np.float32)
 
 
-def _enc_info(row_skipping: bool) -> dict[str, Any]:
-    # What nnc.compress builds for general_profile_idc 1 without compress_differences/pre_signalling/tca.
+def _empty_base() -> dict[str, Any]:
+    """A TCA reference with nothing coded yet (NNCodec's FL client starts from the same)."""
+    return {"parameters": {}, "put_node_depth": {}, "device_id": 0, "parameter_id": {}}
+
+
+def _enc_info(row_skipping: bool, temporal_context: bool = False) -> dict[str, Any]:
+    # What nnc.compress builds for general_profile_idc 1 without compress_differences/pre_signalling/tca,
+    # or with tca (which needs parent-node signalling, as nnc.compress sets for compress_differences).
+    if temporal_context:
+        from nncodec.nnc_core import hls
+
+        return {
+            **_enc_info(row_skipping),
+            "mps_parent_signalling_enabled_flag": 1,
+            "parent_node_id_present_flag": 1,
+            "parent_node_id_type": hls.ParentNodeIdType.ICNN_NDU_ID,
+            "parent_device_id": 0,
+            "temporal_context_modeling_flag": 1,
+        }
     return {
         "cabac_unary_length_minus1": 10,
         "param_opt_flag": True,
@@ -114,11 +137,17 @@ def _empty_dec_model_info() -> dict[str, Any]:
 
 
 def nnc_compress(
-    arrays: dict[str, np.ndarray], qp: int, nonweight_qp: int, use_dq: bool, row_skipping: bool = True
+    arrays: dict[str, np.ndarray],
+    qp: int,
+    nonweight_qp: int,
+    use_dq: bool,
+    row_skipping: bool = True,
+    base: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, int], str]:
     """NNC bitstream of a dict of float32 arrays; also the qp used per array and NNCodec's printed text.
 
-    Same steps as `nncodec.nnc.compress(arrays, qp=..., nonweight_qp=..., use_dq=..., row_skipping=...)`.
+    Same steps as `nncodec.nnc.compress(arrays, qp=..., nonweight_qp=..., use_dq=..., row_skipping=...)`;
+    with a TCA reference `base` (updated in place) the contexts use the previous update's levels.
     """
     from nncodec.nnc_core import approximator, coder, nnr_model
 
@@ -138,22 +167,23 @@ def nnc_compress(
             0,  # lambda_scale
             nonweight_qp=nonweight_qp,
         ).approx_info
-        enc_info = _enc_info(row_skipping)
+        enc_info = _enc_info(row_skipping, temporal_context=base is not None)
         approx_enc = approximator.approx(approx_info, model.model_info, approx_data, enc_info)
         bitstream, _ = coder.encode(
             enc_info=enc_info,
             model_info=model.model_info,
             approx_data=approx_enc,
-            approx_param_base=None,
-            update_base_param=False,
+            approx_param_base=base,
+            update_base_param=base is not None,
             tool_if=None,
         )
     used_qp = {k: int(v) for k, v in approx_enc["qp"].items()}
     return bytes(bitstream), used_qp, captured.getvalue()
 
 
-def nnc_decompress(bitstream: bytes) -> dict[str, np.ndarray]:
-    """Arrays of an NNC bitstream; the same steps as `nncodec.nnc.decompress` for a raw-topology model."""
+def nnc_decompress(bitstream: bytes, base: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Arrays of an NNC bitstream; the same steps as `nncodec.nnc.decompress` for a raw-topology model
+    (with the receiver's TCA reference `base`, updated in place, for temporal-context bitstreams)."""
     from nncodec.nnc_core import approximator, coder
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -163,8 +193,8 @@ def nnc_decompress(bitstream: bytes) -> dict[str, np.ndarray]:
             dec_model_info,
             hls_stats={},
             oob_dict={},
-            approx_param_base=None,
-            update_base_param=False,
+            approx_param_base=base,
+            update_base_param=base is not None,
             return_hls=False,
             tool_if=None,
         )
@@ -187,6 +217,9 @@ class NNCodecCodec(BaseCodec):
         super().__init__(params)
         #: qp actually used per tensor name in the last encode (NNCodec may raise it to avoid overflow).
         self.last_qp: dict[str, int] = {}
+        self.stateful = bool(self.params["temporal_context"])
+        self._enc_base = _empty_base() if self.stateful else None  # sender's TCA reference
+        self._dec_base = _empty_base() if self.stateful else None  # receiver's
 
     def step_size(self, tensor_name: str) -> float:
         """Quantization step actually used for `tensor_name` in the last encode."""
@@ -207,8 +240,11 @@ class NNCodecCodec(BaseCodec):
         self.last_qp = {}
         if not arrays:
             return b"", {}
+        depth_before = dict(self._enc_base["put_node_depth"]) if self.stateful else {}
         try:
-            bitstream, used_qp, printed = nnc_compress(arrays, p["qp"], p["nonweight_qp"], p["use_dq"])
+            bitstream, used_qp, printed = nnc_compress(
+                arrays, p["qp"], p["nonweight_qp"], p["use_dq"], base=self._enc_base
+            )
         except (SystemExit, AssertionError, Exception) as exc:  # NNCodec signals bad input with SystemExit
             raise RuntimeError(f"nncodec could not encode the update ({type(exc).__name__}: {exc})") from exc
         self.last_qp = {names[k]: q for k, q in used_qp.items()}
@@ -221,6 +257,10 @@ class NNCodecCodec(BaseCodec):
                     stacklevel=3,
                 )
         del printed  # its only content is the clipping notice, reported above as a warning
+        if self.stateful:  # incremental coding emits no unit for a tensor whose levels are all zero
+            depth = self._enc_base["put_node_depth"]
+            omitted = [k for k in arrays if depth.get(k) == depth_before.get(k)]
+            return bitstream, {"omitted": omitted} if omitted else {}
         return bitstream, {}
 
     def _decode_floats(self, entries: list[Entry], blob: bytes, meta: dict[str, Any]):
@@ -228,9 +268,11 @@ class NNCodecCodec(BaseCodec):
         decoded: dict[str, np.ndarray] = {}
         if nonempty:
             try:
-                decoded = nnc_decompress(blob)
+                decoded = nnc_decompress(blob, base=self._dec_base)
             except (SystemExit, AssertionError, Exception) as exc:
                 raise ValueError(f"payload: not a decodable NNC bitstream ({type(exc).__name__}: {exc})") from exc
+        for key in meta.get("omitted", []):  # all-zero tensors of an incremental (TCA) update
+            decoded.setdefault(str(key), np.zeros(nonempty[int(key)].numel, dtype=np.float32))
         out, i = [], 0
         for e in entries:
             if e.numel == 0:

@@ -116,6 +116,9 @@ CODEC_PARAM_SPECS: dict[str, dict[str, ParamSpec]] = {
         "structured_sparsity": ParamSpec(
             "float", 0.0, low=0.0, high=1.0, high_open=True, doc="fraction of rows zeroed by L2 norm"
         ),
+        "temporal_context": ParamSpec(
+            "bool", False, doc="temporal context adaptation: CABAC contexts see the sender's previous update"
+        ),
         **_hints(True),
     },
 }

@@ -123,8 +123,13 @@ class Learner:
             for d, p in enumerate(self.data.parts)
         ], dtype=float)  # fmt: skip
 
+    def _new_codec(self):
+        return make_codec(self.fed.codec.name, self.fed.codec.params)
+
     def expected_payload_bits(self, rank: int) -> int:
-        return 8 * len(self.codec.encode(self.method.update_template(rank)))
+        """Size of a zero update (a stateful codec sizes it as a first update, on a fresh instance)."""
+        codec = self._new_codec() if self.codec.stateful else self.codec
+        return 8 * len(codec.encode(self.method.update_template(rank)))
 
     def downlink_payload(self) -> bytes:
         return self.method.downlink_payload()
@@ -168,7 +173,8 @@ class Learner:
         """Payload of a client's update and what the server decodes from it (one sender per client)."""
         sender = self._senders.get(device)
         if sender is None:
-            sender = DifferenceCoder(self.codec) if self._difference_coding else self.codec
+            own = self._new_codec() if self.codec.stateful else self.codec  # stateful: one per sender
+            sender = DifferenceCoder(own) if self._difference_coding else own
             if self._error_feedback:
                 sender = ErrorFeedback(sender)
             self._senders[device] = sender

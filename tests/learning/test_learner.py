@@ -155,3 +155,15 @@ def test_rank_residuals_come_from_the_aggregated_spectrum(tmp_path):
     assert set(eps) == {2, 4}
     # Σ_k p_k B_k A_k over clients in different subspaces has rank up to Σ r_k, so ε(4) is small, not 0.
     assert 0.0 <= eps[4] < eps[2] < 1.0
+
+
+def test_temporal_context_codec_gets_one_instance_per_sender(tmp_path):
+    codec = {"name": "nncodec", "params": {"qp": -30, "temporal_context": True}}
+    lr = learner(tmp_path, FederatedConfig(training="full", codec=codec))
+    for _ in range(2):
+        ups = lr.train_clients([(0, 0), (1, 0)])
+        lr.aggregate(ups)
+    inner = [getattr(s, "codec", s) for s in (lr._senders[0], lr._senders[1])]
+    assert inner[0] is not inner[1] and inner[0] is not lr.codec and all(c.stateful for c in inner)
+    assert np.isfinite(lr.evaluate()["loss"])
+    assert lr.expected_payload_bits(0) == lr.expected_payload_bits(0)  # sizing never advances a sender's state
