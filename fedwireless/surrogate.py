@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedwireless.learning.flops import llama_lora_counts, training_step_flops
+from fedwireless.learning.flops import llama_lora_counts, local_step_count, training_step_flops
 from fedwireless.scenario import Scenario
 
 # Per-payload framing the real codec adds (names, shapes); small against the tensors themselves.
@@ -72,7 +72,7 @@ class SurrogateLearner:
         }
         # The learner pads every example to max_seq_len, so a step runs over batch · max_seq_len tokens.
         self._step_tokens = task.batch_size * m.max_seq_len
-        self._local_steps = task.local_steps
+        self._task = task
         self._noise_rng = noise_rng
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
@@ -84,8 +84,15 @@ class SurrogateLearner:
         """Parameters a client uploads: the adapters (and a classifier head) of `rank`."""
         return int(self._counts[rank].trainable)
 
-    def expected_flops(self, rank: int) -> float:
-        return self._local_steps * training_step_flops(self._counts[rank], self._step_tokens)
+    def expected_flops(self, rank: int) -> np.ndarray:
+        """[devices] FLOPs of a round's local training; with `local_epochs`, steps follow each device's share
+        (the surrogate holds nothing out for per-device evaluation, so shares are slightly larger)."""
+        t = self._task
+        steps = np.array([
+            local_step_count(int(n), local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
+            for n in self._num_samples
+        ], dtype=float)  # fmt: skip
+        return steps * training_step_flops(self._counts[rank], self._step_tokens)
 
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
@@ -106,7 +113,7 @@ class SurrogateLearner:
                 rank=r,
                 payload=bytes(self.expected_payload_bits(r) // 8),
                 num_samples=int(self._num_samples[d]),
-                flops=self.expected_flops(r),
+                flops=float(self.expected_flops(r)[d]),
                 train_loss=float("nan"),
             )
             for d, r in assignments

@@ -8,6 +8,7 @@ weight, frozen ones included (2·N·T), plus the weight gradients of the trainab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,3 +68,11 @@ def llama_lora_counts(
         raise ValueError(f"target_modules: unknown projection(s) {unknown}; known: {', '.join(shapes)}")
     adapter = num_layers * sum(rank * (shapes[t][0] + shapes[t][1]) for t in target_modules)
     return ParamCounts(base, adapter, adapter + (head if head_trainable else 0))
+
+
+def local_step_count(num_rows: int, *, local_steps: int, local_epochs: float | None, batch_size: int) -> int:
+    """Optimizer steps of one local training: `local_steps`, or `local_epochs` passes over `num_rows` rows
+    in batches of min(batch_size, num_rows)."""
+    if local_epochs is None:
+        return int(local_steps)
+    return max(1, math.ceil(local_epochs * num_rows / max(min(batch_size, num_rows), 1)))

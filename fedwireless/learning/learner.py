@@ -17,7 +17,6 @@ that keeps sender and receiver references in step).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.evaluation import evaluate
-from fedwireless.learning.flops import ParamCounts, training_step_flops
+from fedwireless.learning.flops import ParamCounts, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, matmul_params
 from fedwireless.learning.setup import prepare_task
@@ -104,10 +103,9 @@ class Learner:
 
     def local_steps(self, device: int) -> int:
         """Optimizer steps of a device's local training: `local_steps`, or epochs over its own rows."""
-        if self.task.local_epochs is None:
-            return self.task.local_steps
+        t = self.task
         n = len(self.data.parts[device])
-        return max(1, math.ceil(self.task.local_epochs * n / max(min(self.task.batch_size, n), 1)))
+        return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
 
     def _step_flops(self, rank: int, tokens: int) -> float:
         """FLOPs of one training step (`fedwireless.learning.flops`, shared with the surrogate)."""

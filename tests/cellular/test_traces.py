@@ -128,7 +128,9 @@ def test_generator_uses_the_channels_physics():
     assert traces.los_probability is channels.pathloss.los_probability
     assert traces.shadowing_sigma_db is channels.pathloss.shadowing_sigma_db
     assert traces.ar1_sequence is channels.shadowing.ar1_sequence
-    source = open(traces.__file__, encoding="utf-8").read()
+    from pathlib import Path
+
+    source = Path(traces.__file__).read_text(encoding="utf-8")
     for constant in ("299792458", "299_792_458", "-174", "10 ** (", "j0("):
         assert constant not in source, constant
 

@@ -46,7 +46,9 @@ def test_rsrp_noise_and_rate():
     # 46 dBm over 100 RBs: 46 − 10·log10(1200) per RE, minus the loss.
     assert lte.rsrp_per_re_dbm(46.0, 100, 120.0) == pytest.approx(46 - 10 * math.log10(1200) - 120)
     assert lte.noise_per_re_dbm(15e3, 9.0) == pytest.approx(-173.975 + 10 * math.log10(15e3) + 9, abs=1e-3)
-    assert lte.peak_rate_mbps(100, 28, overhead=0.14) == pytest.approx(100 * 12 * 14 * 1000 * 6 * 948 / 1024 * 0.86 / 1e6)
+    assert lte.peak_rate_mbps(100, 28, overhead=0.14) == pytest.approx(
+        100 * 12 * 14 * 1000 * 6 * 948 / 1024 * 0.86 / 1e6
+    )
     assert lte.impairment_limited_sinr_db(1e9, 30.0) == pytest.approx(30.0, abs=1e-5)
 
 

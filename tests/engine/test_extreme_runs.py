@@ -85,7 +85,10 @@ def test_extreme_legal_run(tmp_path, capsys, policy, extreme):
     assert code == 0, err
     # Documented empties: no arrival time for an update that did not arrive, no budget, no drop reason,
     # no per-device evaluation without real learning.
-    for table, documented_empty in (("rounds.csv", {"compression_ratio"}), ("devices.csv", {"arrival_s", "energy_budget_j", "eval_accuracy", "eval_loss"})):
+    for table, documented_empty in (
+        ("rounds.csv", {"compression_ratio"}),
+        ("devices.csv", {"arrival_s", "energy_budget_j", "eval_accuracy", "eval_loss"}),
+    ):
         df = pd.read_csv(out / table)
         if table == "rounds.csv":
             df = df[df["round"] >= 1]  # round 0 is the model before training: no policy terms yet
