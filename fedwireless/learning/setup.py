@@ -130,8 +130,11 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
     train_ids, train_mask, cut_train = tokenizer.encode(splits.train.texts, L, classify)
     n_test = min(len(splits.test.texts), task.eval.max_samples or len(splits.test.texts))
     test_ids, test_mask, cut_test = tokenizer.encode(splits.test.texts[:n_test], L, classify)
+    described = tokenizer.describe()
+    if hasattr(tokenizer, "unknown_share"):  # word vocabularies: how much of the test text they miss
+        described["unknown_share_test"] = round(tokenizer.unknown_share(splits.test.texts[:n_test]), 4)
     info: dict[str, object] = {
-        "tokenizer": tokenizer.describe(),
+        "tokenizer": described,
         "truncated_share": {"train": round(float(cut_train.mean()), 4) if len(cut_train) else 0.0,
                             "test": round(float(cut_test.mean()), 4) if len(cut_test) else 0.0},
     }  # fmt: skip

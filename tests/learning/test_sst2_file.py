@@ -56,5 +56,6 @@ def test_sst2_run_reports_f1_baseline_and_truncation(tmp_path, capsys):
     texts = [line.split("\t")[0] for line in (tmp_path / "dev.tsv").read_text().splitlines()[1:]]
     expected = np.mean([len(t.split()) + 2 > 16 for t in texts])
     assert summary["truncated_share"]["test"] == pytest.approx(expected, abs=1e-4) and expected > 0
+    assert summary["tokenizer"]["kind"] == "word" and 0.0 <= summary["tokenizer"]["unknown_share_test"] < 0.5
     for label in ("macro-F1 / balanced accuracy", "majority-class baseline", "texts cut at max_seq_len"):
         assert label in printed
