@@ -379,6 +379,13 @@ def _cross_checks(sc: Scenario) -> list[str]:
             f"task.dataset.num_train: each of the {sc.num_devices} devices needs at least one example, "
             f"got {ds.num_train}"
         )
+    fed = sc.federated
+    if sc.task.optimizer.persistent and fed.training == "lora" and fed.aggregation in ("flexlora", "flora"):
+        problems.append(
+            f"task.optimizer.persistent: true does not fit federated.aggregation {fed.aggregation!r}, whose clients "
+            "restart from new adapter factors every round (the kept AdamW moments would describe other "
+            "parameters); use fedavg or hetlora, or persistent: false"
+        )
     m = sc.task.model
     if m.source == "local" and m.path is not None:
         try:

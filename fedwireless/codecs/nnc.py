@@ -8,9 +8,10 @@ no IOQ/LSA/BNF, general_profile_idc 1, no parent node signalling), or, with `tem
 temporal context adaptation (TCA): each tensor's NDU names its parent (incremental coding, ICNN NDU ids)
 and DeepCABAC's contexts are conditioned on the same tensor's quantized levels in this sender's previous
 update; encoder and decoder each keep that reference (`approx_param_base`, updated after every coded
-update). The codec is then stateful: one instance per sender, and every payload must be decoded in order
-by the receiver's instance (the learner decodes each upload right after it is made, so a dropped upload
-is assumed recovered, as with `difference_coding`).
+update; a tensor whose shape changed, e.g. a new LoRA rank, starts without reference). The codec is then
+stateful: one instance per sender, and every payload must be decoded in order by the receiver's instance
+(the learner decodes each upload right after it is made, so a dropped upload is assumed recovered, as with
+`difference_coding`). Broadcasts and payload planning use the same settings without temporal context.
 
 Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2; REFERENCE.md):
     step_size = (4 + (qp mod 4)) * 2**(floor(qp / 4) - 2)
@@ -220,6 +221,18 @@ class NNCodecCodec(BaseCodec):
         self.stateful = bool(self.params["temporal_context"])
         self._enc_base = _empty_base() if self.stateful else None  # sender's TCA reference
         self._dec_base = _empty_base() if self.stateful else None  # receiver's
+        self._enc_shapes: dict[str, tuple[int, ...]] = {}
+        self._dec_shapes: dict[str, tuple[int, ...]] = {}
+
+    @staticmethod
+    def _forget_reshaped(base: dict[str, Any], shapes: dict[str, tuple[int, ...]], now: dict[str, tuple]) -> None:
+        """Drop the reference of every tensor whose shape changed (a new LoRA rank): DeepCABAC reads the
+        reference by position without a shape check, so a stale one must never be used."""
+        for key, shape in now.items():
+            if shapes.get(key) != shape:
+                for part in ("parameters", "put_node_depth", "parameter_id"):
+                    base[part].pop(key, None)
+            shapes[key] = shape
 
     def step_size(self, tensor_name: str) -> float:
         """Quantization step actually used for `tensor_name` in the last encode."""
@@ -240,6 +253,8 @@ class NNCodecCodec(BaseCodec):
         self.last_qp = {}
         if not arrays:
             return b"", {}
+        if self.stateful:
+            self._forget_reshaped(self._enc_base, self._enc_shapes, {k: a.shape for k, a in arrays.items()})
         depth_before = dict(self._enc_base["put_node_depth"]) if self.stateful else {}
         try:
             bitstream, used_qp, printed = nnc_compress(
@@ -267,6 +282,9 @@ class NNCodecCodec(BaseCodec):
         nonempty = [e for e in entries if e.numel > 0]
         decoded: dict[str, np.ndarray] = {}
         if nonempty:
+            if self.stateful:
+                now = {str(i): tuple(e.shape) if len(e.shape) else (1,) for i, e in enumerate(nonempty)}
+                self._forget_reshaped(self._dec_base, self._dec_shapes, now)
             try:
                 decoded = nnc_decompress(blob, base=self._dec_base)
             except (SystemExit, AssertionError, Exception) as exc:

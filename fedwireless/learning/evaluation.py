@@ -38,7 +38,7 @@ def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int)
         if span is not None:
             valid["span"] = valid["all"] & (torch.from_numpy(span[i : i + batch_size, 1:]) == 1)
         for key, v in valid.items():
-            put(f"{key}_nll", (nll * v).sum(dim=1))
+            put(f"{key}_nll", torch.where(v, nll, 0.0).sum(dim=1))
             put(f"{key}_hits", (hit & v).sum(dim=1))
             put(f"{key}_count", v.sum(dim=1))
     return {k: np.concatenate(v) for k, v in out.items()}

@@ -85,14 +85,18 @@ class Learner:
         self.artifacts = self.data.artifacts
         self._base_matmul = matmul_params(self.data.model)
         self.codec = make_codec(federated.codec.name, federated.codec.params)
+        # Broadcasts and planning sizes: the same codec without per-sender state (temporal context).
+        self._plain_codec = self._new_codec(temporal=False) if self.codec.stateful else self.codec
         hints = wrapper_hints(federated.codec.name, federated.codec.params)
         self._error_feedback = hints["error_feedback"] and not self.codec.lossless
         self._difference_coding = hints["difference_coding"]
         self._senders: dict[int, object] = {}
         self._optimizers: dict[tuple[int, int], dict] = {}  # (device, rank) -> AdamW state (persistent)
         self.settings = OptimizerSettings.from_task(task)
-        self.method = make_method(federated.training, self.data.model, self.codec, task=task, federated=federated,
-                                  seeds=child_seed(seeds, "method"))  # fmt: skip
+        self.method = make_method(
+            federated.training, self.data.model, self._plain_codec,
+            task=task, federated=federated, seeds=child_seed(seeds, "method"),
+        )  # fmt: skip
         self.ranks = self.method.ranks
         self.device_metrics: list[dict] = []
         self.setup_s = time.perf_counter() - t0
@@ -121,13 +125,15 @@ class Learner:
             for d, p in enumerate(self.data.parts)
         ], dtype=float)  # fmt: skip
 
-    def _new_codec(self):
-        return make_codec(self.fed.codec.name, self.fed.codec.params)
+    def _new_codec(self, temporal: bool = True):
+        params = dict(self.fed.codec.params)
+        if not temporal:
+            params["temporal_context"] = False
+        return make_codec(self.fed.codec.name, params)
 
     def expected_payload_bits(self, rank: int) -> int:
-        """Size of a zero update (a stateful codec sizes it as a first update, on a fresh instance)."""
-        codec = self._new_codec() if self.codec.stateful else self.codec
-        return 8 * len(codec.encode(self.method.update_template(rank)))
+        """Size of a zero update, coded as a first update (no temporal reference)."""
+        return 8 * len(self._plain_codec.encode(self.method.update_template(rank)))
 
     def downlink_payload(self) -> bytes:
         return self.method.downlink_payload()

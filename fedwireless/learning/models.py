@@ -80,6 +80,7 @@ def pretrained_base(
     seed: int,
     cache_dir: Path | None,
     status=None,
+    tokenizer_model: bytes | None = None,
 ) -> tuple[Path, bool]:
     """Directory of the pre-trained causal-LM base (save_pretrained format) and whether it was cached.
 
@@ -132,6 +133,8 @@ def pretrained_base(
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    if tokenizer_model is not None:  # a SentencePiece base: reusing it as a local model needs its pieces' model
+        (tmp / "tokenizer.model").write_bytes(tokenizer_model)
     try:
         tmp.rename(target)
     except OSError:  # another process finished the same base first: use theirs

@@ -51,6 +51,14 @@ class TaskData:
         return len(self.label_names)
 
 
+def spread_subsample(n: int, max_samples: int | None) -> np.ndarray:
+    """Indices of at most `max_samples` of n rows, evenly spread (test rows come grouped by area or label:
+    a prefix would leave whole groups out)."""
+    if not max_samples or max_samples >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_samples).round().astype(np.int64))
+
+
 def hold_out(parts: list[np.ndarray], fraction: float, rng: np.random.Generator) -> tuple[list, list]:
     """Split each device's rows into (training, held-out); a device with one row keeps it for training."""
     train, held = [], []
@@ -84,7 +92,7 @@ def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) ->
 
     say("generating and tokenizing cellular rows")
     data = load_cellular(task.dataset, data_rng)
-    n_test = min(len(data.test_ids), task.eval.max_samples or len(data.test_ids))
+    keep = spread_subsample(len(data.test_ids), task.eval.max_samples)
     if task.partition.kind == "by-area":
         parts, device_area = area_partition(data.train_area, data.areas, list(device_groups), data_rng)
     else:  # iid / dirichlet over areas / by-group over areas
@@ -92,7 +100,7 @@ def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) ->
         device_area = None
     if device_area is not None:  # an area's devices are judged on that area's held-out rows
         index = {a: k for k, a in enumerate(data.areas)}
-        device_eval = [np.flatnonzero(data.test_area[:n_test] == index[a]) for a in device_area]
+        device_eval = [np.flatnonzero(data.test_area[keep] == index[a]) for a in device_area]
         split = "test"
     else:
         parts, device_eval = hold_out(parts, task.eval.device_holdout, data_rng)
@@ -115,7 +123,7 @@ def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) ->
         info["device_area"] = list(device_area)
     return TaskData(
         data.train_ids, data.train_mask, data.train_area, data.train_span,
-        data.test_ids[:n_test], data.test_mask[:n_test], data.test_area[:n_test], data.test_span[:n_test],
+        data.test_ids[keep], data.test_mask[keep], data.test_area[keep], data.test_span[keep],
         parts, device_eval, split, (), data.pad_id, model, info, {"tokenizer.model": data.tokenizer_bytes},
     )  # fmt: skip
 
@@ -128,11 +136,12 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
     tokenizer = make_tokenizer(task, list(splits.train.texts) + list(splits.public))
     L = m.max_seq_len
     train_ids, train_mask, cut_train = tokenizer.encode(splits.train.texts, L, classify)
-    n_test = min(len(splits.test.texts), task.eval.max_samples or len(splits.test.texts))
-    test_ids, test_mask, cut_test = tokenizer.encode(splits.test.texts[:n_test], L, classify)
+    keep = spread_subsample(len(splits.test.texts), task.eval.max_samples)
+    test_texts = [splits.test.texts[i] for i in keep]
+    test_ids, test_mask, cut_test = tokenizer.encode(test_texts, L, classify)
     described = tokenizer.describe()
     if hasattr(tokenizer, "unknown_share"):  # word vocabularies: how much of the test text they miss
-        described["unknown_share_test"] = round(tokenizer.unknown_share(splits.test.texts[:n_test]), 4)
+        described["unknown_share_test"] = round(tokenizer.unknown_share(test_texts), 4)
     info: dict[str, object] = {
         "tokenizer": described,
         "truncated_share": {"train": round(float(cut_train.mean()), 4) if len(cut_train) else 0.0,
@@ -155,7 +164,7 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
         pub_ids, pub_mask, _ = tokenizer.encode(splits.public, L)
         base_dir, hit = pretrained_base(
             m, task.pretrain, tokenizer.vocab, pub_ids, pub_mask, child_seed(seeds, "pretrain", as_int=True),
-            cache_dir, status=say,
+            cache_dir, status=say, tokenizer_model=getattr(tokenizer, "model_bytes", None),
         )  # fmt: skip
         info["base_cache"] = "hit" if hit else "miss"
         with torch.random.fork_rng(devices=[]):  # the fresh classification head
@@ -164,6 +173,7 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
     parts = partition(splits.train.labels, num_devices, task.partition, data_rng, device_groups)
     parts, held = hold_out(parts, task.eval.device_holdout, data_rng)
     return TaskData(
-        train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[:n_test], None,
-        parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info, {}, tokenizer, base_dir,
+        train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[keep], None,
+        parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
+        {"tokenizer.model": tokenizer.model_bytes} if hasattr(tokenizer, "model_bytes") else {}, tokenizer, base_dir,
     )  # fmt: skip

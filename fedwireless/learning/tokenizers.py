@@ -121,9 +121,13 @@ class PieceTokenizer(_Encoder):
 
 
 def make_tokenizer(task, texts: Sequence[str]) -> WordTokenizer | PieceTokenizer:
-    """The scenario's tokenizer: a local model's own word vocabulary, else built from `texts`."""
+    """The scenario's tokenizer: a local model's own (its `tokenizer.model`, else its word `vocab.txt`), else
+    built from `texts`."""
     cfg = task.tokenizer
     if task.model.source == "local":
+        piece_model = Path(task.model.path).expanduser() / "tokenizer.model"
+        if piece_model.is_file():  # a base pre-trained with SentencePiece
+            return PieceTokenizer(piece_model.read_bytes())
         vocab_file = Path(task.model.path).expanduser() / "vocab.txt"
         if not vocab_file.is_file():
             raise FileNotFoundError(

@@ -46,7 +46,7 @@ def lr_factor(step: int, total: int, settings: OptimizerSettings) -> float:
     warmup = max(1, round(settings.warmup_fraction * total)) if settings.warmup_fraction > 0 else 0
     if step < warmup:
         return (step + 1) / warmup
-    progress = (step - warmup) / max(total - warmup, 1)
+    progress = (step - warmup) / max(total - warmup - 1, 1)  # 0 right after warm-up, 1 at the last step
     floor = settings.min_lr_ratio
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 

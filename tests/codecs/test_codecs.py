@@ -313,3 +313,20 @@ def test_nncodec_temporal_context_round_trips_in_order_and_shrinks_correlated_up
     except ValueError:
         reproduced = False
     assert not reproduced
+
+
+def test_nncodec_temporal_context_survives_a_rank_change():
+    # A sender whose LoRA rank changes between rounds: the changed tensor starts without reference, the
+    # others keep theirs, and every update still decodes within half a step.
+    rng = np.random.default_rng(4)
+    tx = make_codec("nncodec", {"qp": -30, "temporal_context": True})
+    rx = make_codec("nncodec", {"qp": -30, "temporal_context": True})
+    step = nnc_step_size(-30)
+    for rank in (4, 8, 8, 2, 4):
+        u = {
+            "a": torch.from_numpy(rng.standard_normal((rank, 32)).astype(np.float32)) * 0.05,
+            "head": torch.from_numpy(rng.standard_normal((2, 32)).astype(np.float32)) * 0.05,
+        }
+        got = rx.decode(tx.encode(u))
+        for k in u:
+            assert got[k].shape == u[k].shape and (got[k] - u[k]).abs().max() <= step / 2 + 1e-7, (rank, k)

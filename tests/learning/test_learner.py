@@ -167,3 +167,15 @@ def test_temporal_context_codec_gets_one_instance_per_sender(tmp_path):
     assert inner[0] is not inner[1] and inner[0] is not lr.codec and all(c.stateful for c in inner)
     assert np.isfinite(lr.evaluate()["loss"])
     assert lr.expected_payload_bits(0) == lr.expected_payload_bits(0)  # sizing never advances a sender's state
+
+
+def test_sentencepiece_base_reused_as_a_local_model(tmp_path):
+    task = TaskConfig.model_validate({**TASK.model_dump(), "tokenizer": {"kind": "sentencepiece", "vocab_size": 60}})
+    first = learner(tmp_path, task=task)
+    assert "tokenizer.model" in first.artifacts and (first.data.base_dir / "tokenizer.model").is_file()
+    local = TaskConfig.model_validate(
+        {**task.model_dump(), "model": {**task.model.model_dump(), "source": "local", "path": str(first.data.base_dir)}}
+    )
+    again = learner(tmp_path, task=local)
+    assert again.data.tokenizer.describe()["kind"] == "sentencepiece"
+    assert np.array_equal(again.data.train_ids, first.data.train_ids)

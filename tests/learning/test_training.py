@@ -22,7 +22,8 @@ def test_warmup_cosine_schedule():
     assert f[:2] == [0.5, 1.0]  # linear warm-up over 2 of 10 steps
     # Cosine from 1 at the end of warm-up down towards 0.1 at the last step.
     assert f[2] == pytest.approx(1.0) and all(a > b for a, b in zip(f[2:], f[3:]))
-    assert f[9] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert f[8] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 6 / 7)))
+    assert f[9] == pytest.approx(0.1)  # the floor at the last step
     assert lr_factor(5, 10, OptimizerSettings(1e-3)) == 1.0
 
 

@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 CELL = {"kind": "causal-lm", "dataset": {"name": "cellular"}, "model": {"source": "tlm"}}
 BAD = [
     ({"rounds": 0}, "rounds: must be >= 1, got 0"),
+    (
+        {"task": {"optimizer": {"persistent": True}}, "federated": {"aggregation": "flora"}},
+        "task.optimizer.persistent: true does not fit federated.aggregation 'flora'",
+    ),
+    ({"task": {"optimizer": {"betas": [0.9, 1.2]}}}, "task.optimizer.betas: each beta must be in [0, 1)"),
+    ({"task": {"local_epochs": 0}}, "task.local_epochs: must be > 0, got 0"),
+    ({"task": {"tokenizer": {"kind": "bpe"}}}, "task.tokenizer.kind: must be one of"),
     ({"deadline_s": -1}, "deadline_s: must be > 0, got -1"),
     ({"devices": [{"compute": {"flops_per_s": -3}}]}, "devices[0].compute.flops_per_s: must be > 0, got -3"),
     ({"devices": [{}, {"availability": 1.5}]}, "devices[1].availability: must be <= 1, got 1.5"),

@@ -8,7 +8,7 @@ FLOPs and metrics, so adding a method changes neither. Each round, for every sel
     ... local training of method.trainable_params(rank) ...
     trained = method.client_state(rank)                # what the client ends with
     # the learner codes Δ = trained − start into the payload bytes; the server reconstructs start + Δ̂
-then `method.aggregate(updates, weights, round)` with the updates that arrived, and
+then `method.aggregate(states, weights, round)` with the reconstructed states of the updates that arrived, and
 `method.downlink_payload()` for the next broadcast.
 """
 
