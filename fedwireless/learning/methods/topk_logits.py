@@ -50,8 +50,10 @@ def adaptive_k(
 ) -> int:
     """Largest k whose payload fits in η·rate·window bits, in [1, V]."""
     budget = eta * rate_bps * window_s
-    if not np.isfinite(budget) or budget <= 8 * payload_bytes(num_samples, vocab, 1, value_bits):
-        return 1 if not (np.isfinite(budget) and budget > 0) or budget < np.inf else vocab
+    if budget == np.inf:
+        return vocab
+    if not budget > 8 * payload_bytes(num_samples, vocab, 1, value_bits):  # also NaN, 0, negative windows
+        return 1
     d = index_bits(vocab) + value_bits
     k = int(min(vocab, max(1, (budget - 8 * HEADER_BYTES) // (num_samples * d))))
     while k > 1 and 8 * payload_bytes(num_samples, vocab, k, value_bits) > budget:
