@@ -226,7 +226,9 @@ class Learner:
 
                 opt = make_optimizer(params, self.settings)
                 opt.load_state_dict(self._optimizers[(device, rank)])
-            loss, opt = local_train(self.method.model, params, batches, self._loss, self.settings, opt)
+            with torch.random.fork_rng(devices=[]):  # dropout masks from this client's own stream
+                torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
+                loss, opt = local_train(self.method.model, params, batches, self._loss, self.settings, opt)
             if self.task.optimizer.persistent:
                 self._optimizers[(device, rank)] = opt.state_dict()
             out.append(self._update(device, rank, start, self.method.client_state(rank), batches, loss))

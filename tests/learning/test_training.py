@@ -80,3 +80,15 @@ def test_seed_children_are_addressed_not_spawned():
     assert np.array_equal(a, child_seed(root, "batches", 3, 1).generate_state(2))
     assert not np.array_equal(a, child_seed(root, "batches", 3, 2).generate_state(2))
     assert 0 <= child_seed(root, "torch", as_int=True) < 2**63
+
+
+def test_lora_dropout_runs_are_reproducible(tmp_path):
+    # Dropout masks come from the run's seed, not from torch's global generator.
+    task = TaskConfig.model_validate(TASK.model_dump())
+    fed = FederatedConfig(ranks=[4], lora_dropout=0.2)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(np.random.default_rng().integers(2**31))  # whatever the global state is
+        lr = Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(7), cache_dir=tmp_path)
+        runs.append([u.payload for u in lr.train_clients([(0, 4), (1, 4)])])
+    assert runs[0] == runs[1]
