@@ -5,7 +5,8 @@ area after the other, sampled every `sample_period_s`. A few base-station sites 
 alternately on either side, each carrying one cell per band of the area (reuse 1); the vehicle is served
 by the strongest cell after layer-3 filtering, with an A3 handover hysteresis (TS 36.331 §5.5.3.2).
 Each row is derived from standard relations; every formula comes from `channels` (path loss, shadowing,
-fading and the LTE measurement / link-adaptation relations of `channels.lte`), this module adds the geometry:
+fading and the LTE measurement, link-adaptation and latency relations of `channels.lte`), this module adds
+the geometry, the tunnel's penetration ramp (a modelling choice) and the traffic processes:
 
 1. **Path loss** (3GPP TR 38.901 §7.4.1, Table 7.4.1-1): UMi street canyon (Residential, Park), UMa
    (Avenue, and the cells above the Tunnel), RMa (Highway). LOS/NLOS state per link from the §7.4.2
@@ -17,7 +18,8 @@ fading and the LTE measurement / link-adaptation relations of `channels.lte`), t
    ρ = exp(−Δd/d_corr) (Gudmundson 1991; TR 38.901 Table 7.5-6 decorrelation distances), one unit field
    per site and LOS state, scaled by the σ_SF of Table 7.4.1-1 for the link's current LOS state (RMa LOS:
    4 dB before the breakpoint, 6 dB beyond). It is a function of the position on the route, so
-   successive laps see the same shadowing (as a real drive test does).
+   successive laps see the same shadowing (as a real drive test does; the grid is not periodic, so the
+   fields jump once per lap where the lap closes).
 3. **Fast fading**: Rayleigh (NLOS) or Rician with the model's K (LOS, TR 38.901 Table 7.5-6: 9 dB UMa/UMi,
    7 dB RMa), from `channels.FadingProcess` (sum of sinusoids evaluated at the travelled distance, so the
    time correlation is Clarke's J0(2π f_D τ) at every lag and speed changes are followed exactly). RSRP is a
@@ -73,18 +75,13 @@ from channels.pathloss import (
     shadowing_sigma_db,
 )
 from channels.shadowing import ar1_sequence
+from channels.units import dbm_to_w, lin_to_db
 from fedwireless.cellular.columns import AREAS, TRACE_COLUMNS
 
 if TYPE_CHECKING:  # pandas is imported lazily by generate_traces
     import pandas as pd
 
-# LTE bands used by the cells: name -> (DL centre frequency MHz, bandwidth in resource blocks).
-BANDS: dict[str, tuple[float, int]] = {
-    "B20": (806.0, 50),  # 800 MHz, 10 MHz
-    "B3": (1840.0, 100),  # 1800 MHz, 20 MHz
-    "B1": (2140.0, 75),  # 2100 MHz, 15 MHz
-    "B7": (2655.0, 100),  # 2600 MHz, 20 MHz
-}
+BANDS = lte.LTE_BANDS
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -138,21 +135,21 @@ class RadioParams:
     """Link-level constants (defaults and sources in the module docstring)."""
 
     noise_figure_db: float = 9.0  # UE noise figure (TR 38.901 §7.8 calibration uses 9 dB)
-    subcarrier_spacing_hz: float = 15e3  # LTE numerology
+    subcarrier_spacing_hz: float = lte.LTE_SUBCARRIER_SPACING_HZ
     h_ut_m: float = 1.5
     fading_looks: int = 4
     cqi_error_db: float = 1.0
-    shannon_alpha: float = 0.6
-    overhead: float = 0.14
+    shannon_alpha: float = lte.DL_SHANNON_ALPHA
+    overhead: float = lte.DL_OVERHEAD_FR1
     sinr_ceiling_db: float = 30.0  # impairment-limited SINR (64QAM EVM budget, TS 36.104 §6.5.2)
     handover_hysteresis_db: float = 3.0  # A3 offset on the filtered fading-free RSRP
-    l3_filter_k: int = 4  # TS 36.331 filterCoefficient (fc4), applied once per sample
+    l3_filter_k: int = 4  # TS 36.331 filterCoefficient (fc4), its 200 ms time constant kept at any sample period
     load_rho_per_s: float = 0.97  # time correlation of a cell's load per second
     load_sigma: float = 0.15  # stationary std of the load around its mean
     ping_base_ms: float = 18.0
     ping_queue_ms: float = 6.0
     ping_jitter_ms: float = 3.0
-    harq_rtt_ms: float = 8.0
+    harq_rtt_ms: float = lte.HARQ_RTT_MS
     max_harq_retx: int = 4
     tunnel_loss_min_db: float = 20.0
     tunnel_loss_max_db: float = 30.0
@@ -234,12 +231,12 @@ def _area_traces(
     fading = FadingProcess("rician", n_cells * looks, rng, k_factor_db=rician_k_factor_db(spec.model))
     travelled = (s_m - s_m[0])[:, None]
     h = fading.envelope_at(travelled, np.repeat(fc_hz, looks), los=np.repeat(los, looks, axis=1))
-    fading_db = 10.0 * np.log10((np.abs(h) ** 2).reshape(num_rows, n_cells, looks).mean(axis=2))
+    fading_db = lin_to_db((np.abs(h) ** 2).reshape(num_rows, n_cells, looks).mean(axis=2))
 
     rsrp_nofade_dbm = lte.rsrp_per_re_dbm(spec.tx_power_dbm, n_rb, pl_db + shadow_db)
     rsrp_all_dbm = rsrp_nofade_dbm + fading_db
     serving = lte.a3_serving_cells(rsrp_nofade_dbm, hysteresis_db=p.handover_hysteresis_db,
-                                   filter_coefficient=p.l3_filter_k)  # fmt: skip
+                                   filter_coefficient=p.l3_filter_k, sample_period_s=dt)  # fmt: skip
 
     # Cell loads: AR(1) in time around the area mean, clipped to [0.02, 0.95].
     rho_l = p.load_rho_per_s**dt
@@ -247,16 +244,16 @@ def _area_traces(
     activity = lte.resource_element_activity(load)
 
     rows = np.arange(num_rows)
-    noise_re_mw = 1e3 * lte.noise_per_re_w(p.subcarrier_spacing_hz, p.noise_figure_db)
-    rsrp_mw = 10.0 ** (rsrp_all_dbm / 10.0)
+    noise_re_w = lte.noise_per_re_w(p.subcarrier_spacing_hz, p.noise_figure_db)
+    rsrp_w = dbm_to_w(rsrp_all_dbm)
     band_idx = np.array([list(BANDS).index(b) for b in bands])
     co_band = band_idx[None, :] == band_idx[serving][:, None]  # [rows, cells]
     co_band[rows, serving] = False
-    interf_mw = (activity * rsrp_mw * co_band).sum(axis=1)
-    rsrp_s_mw = rsrp_mw[rows, serving]
-    sinr_db = lte.impairment_limited_sinr_db(rsrp_s_mw / (noise_re_mw + interf_mw), p.sinr_ceiling_db)
-    rssi_mw = activity[rows, serving] * rsrp_s_mw + interf_mw + noise_re_mw
-    rsrq_db = lte.reported_rsrq_db(lte.rsrq_db(n_rb[serving], rsrp_s_mw, rssi_mw))
+    interf_w = (activity * rsrp_w * co_band).sum(axis=1)
+    rsrp_s_w = rsrp_w[rows, serving]
+    sinr_db = lte.impairment_limited_sinr_db(rsrp_s_w / (noise_re_w + interf_w), p.sinr_ceiling_db)
+    rssi_w = activity[rows, serving] * rsrp_s_w + interf_w + noise_re_w
+    rsrq_db = lte.reported_rsrq_db(lte.rsrq_db(n_rb[serving], rsrp_s_w, rssi_w))
     rsrp_report_dbm = lte.reported_rsrp_dbm(rsrp_all_dbm[rows, serving])
 
     # Link adaptation on the reported SINR.
@@ -264,11 +261,11 @@ def _area_traces(
     mcs = lte.select_mcs(reported_db, p.shannon_alpha)
     load_s = load[rows, serving]
     rb = np.clip(np.round(n_rb[serving] * (1.0 - load_s) * rng.uniform(0.5, 1.0, num_rows)), 1, n_rb[serving])
-    datarate_mbps = lte.peak_rate_mbps(rb, mcs, overhead=p.overhead)
+    datarate_mbps = lte.peak_rate_mbps(rb, mcs, overhead=p.overhead, subcarrier_spacing_hz=p.subcarrier_spacing_hz)
 
     bler = lte.block_error_rate(sinr_db, lte.mcs_required_sinr_db(p.shannon_alpha)[mcs])
-    retx = np.minimum(rng.geometric(np.clip(1.0 - bler, 1e-3, 1.0)) - 1, p.max_harq_retx)
-    ping_ms = (p.ping_base_ms + p.ping_queue_ms * load_s / (1.0 - load_s) + p.harq_rtt_ms * retx
+    retx = lte.harq_retransmissions(bler, rng, max_retx=p.max_harq_retx)
+    ping_ms = (p.ping_base_ms + lte.queueing_delay_ms(load_s, p.ping_queue_ms) + p.harq_rtt_ms * retx
                + rng.exponential(p.ping_jitter_ms, num_rows))  # fmt: skip
 
     serving_bands = np.array(bands, dtype=object)[serving]

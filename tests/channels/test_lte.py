@@ -46,6 +46,12 @@ def test_rsrp_noise_and_rate():
     # 46 dBm over 100 RBs: 46 − 10·log10(1200) per RE, minus the loss.
     assert lte.rsrp_per_re_dbm(46.0, 100, 120.0) == pytest.approx(46 - 10 * math.log10(1200) - 120)
     assert lte.noise_per_re_dbm(15e3, 9.0) == pytest.approx(-173.975 + 10 * math.log10(15e3) + 9, abs=1e-3)
+    assert lte.peak_rate_mbps(100, 28, overhead=0.14, subcarrier_spacing_hz=30e3) == pytest.approx(
+        2 * lte.peak_rate_mbps(100, 28, overhead=0.14)
+    )
+    assert lte.queueing_delay_ms(0.5, 6.0) == pytest.approx(6.0) and lte.LTE_BANDS["B3"][0] == 1842.5
+    retx = lte.harq_retransmissions(np.full(20000, 0.1), np.random.default_rng(0), max_retx=4)
+    assert retx.max() <= 4 and retx.mean() == pytest.approx(0.1 / 0.9, abs=0.01)  # geometric mean BLER/(1-BLER)
     assert lte.peak_rate_mbps(100, 28, overhead=0.14) == pytest.approx(
         100 * 12 * 14 * 1000 * 6 * 948 / 1024 * 0.86 / 1e6
     )
@@ -63,6 +69,9 @@ def test_a3_handover_hysteresis_and_filter():
     serving = lte.a3_serving_cells(rsrp, hysteresis_db=3.0, filter_coefficient=4)
     first = int(np.argmax(serving == 1))
     assert 10 < first < 15 and (serving[first:] == 1).all() and (serving[:first] == 0).all()
+    # Samples 1 s apart: five 200 ms filter steps per sample, so the handover comes at the next sample.
+    slow = lte.a3_serving_cells(rsrp, hysteresis_db=3.0, filter_coefficient=4, sample_period_s=1.0)
+    assert int(np.argmax(slow == 1)) == 10
 
 
 def test_ar1_sequence_lag1_correlation():
