@@ -50,6 +50,7 @@ DEVICE_COLUMNS = [
     "drop_reason",
     "queue",
     "energy_budget_j",
+    "topk",
     "eval_accuracy",
     "eval_loss",
 ]

@@ -90,6 +90,7 @@ class Simulation:
         self.queue_j = np.zeros(k)
         self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
         self.round_index = 0
+        self._round_info: dict[int, dict] = {}  # per device, the method's figures of the round (e.g. topk)
         self.diverged_round: int | None = None  # first round whose evaluation gave a non-finite loss
         self.sim_time_s = 0.0
         # Per round: bytes the trained clients uploaded, one broadcast's bytes, clients (compression ratio).
@@ -165,11 +166,13 @@ class Simulation:
 
         selected = np.flatnonzero(alloc.module >= 0)
         assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
-        updates = self.learner.train_clients(assignments)
+        flops_per_s, compute_power_w = self._compute_speed(state, alloc)
+        budgets = self._uplink_budget_bits(alloc, gain, downlink_s, flops_per_s, selected)
+        updates = self.learner.train_clients(assignments, budgets)
         t_train = time.perf_counter()
 
         by_device = {u.device: u for u in updates}
-        flops_per_s, compute_power_w = self._compute_speed(state, alloc)
+        self._round_info = {u.device: getattr(u, "info", {}) for u in updates}
         plays = [
             DeviceRound(
                 device=int(d),
@@ -261,6 +264,20 @@ class Simulation:
         )
         return row
 
+    def _uplink_budget_bits(self, alloc, gain, downlink_s, flops_per_s, selected) -> dict[int, float]:
+        """Bits each selected device can upload before the deadline at its allocation, on the channel as the
+        round starts: rate × (deadline − downlink − planned compute), for payloads that follow the channel."""
+        w = self.world
+        rate = channels.shannon_rate_bps(
+            alloc.bandwidth_hz, power_w=alloc.power_w, gain_lin=gain, noise_psd_w_per_hz=w.uplink_noise_psd()
+        )
+        out = {}
+        for d in selected:
+            compute_s = self._flops[d, alloc.module[d]] / flops_per_s[d]
+            window = self.sc.deadline_s - downlink_s[d] - compute_s
+            out[int(d)] = float(rate[d] * max(window, 0.0)) if np.isfinite(window) else 0.0
+        return out
+
     def _compute_speed(self, state, alloc) -> tuple[np.ndarray, np.ndarray]:
         """[K] FLOP/s and compute power at each device's frequency: the chosen one where DVFS applies.
 
@@ -347,6 +364,7 @@ class Simulation:
                 # Empty where the device has no budget (inf in memory).
                 "energy_budget_j": float(w.energy_budget_j[d]) if np.isfinite(w.energy_budget_j[d]) else float("nan"),
                 # The global model on this device's own held-out rows (empty without real learning).
+                "topk": int(self._round_info.get(d, {}).get("topk", 0)),
                 "eval_accuracy": float(evals[d].get("accuracy", float("nan"))),
                 "eval_loss": float(evals[d].get("loss", float("nan"))),
             }

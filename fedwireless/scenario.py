@@ -380,6 +380,11 @@ def _cross_checks(sc: Scenario) -> list[str]:
             f"got {ds.num_train}"
         )
     fed = sc.federated
+    if fed.training == "distill" and sc.task.dataset.name in ("cellular", "berlin-v2x"):
+        problems.append(
+            "federated.training: distill needs a public text split for its proxy batch; the cellular data "
+            f"sets have none (task.dataset.name is {sc.task.dataset.name!r})"
+        )
     if sc.task.optimizer.persistent and fed.training == "lora" and fed.aggregation in ("flexlora", "flora"):
         problems.append(
             f"task.optimizer.persistent: true does not fit federated.aggregation {fed.aggregation!r}, whose clients "

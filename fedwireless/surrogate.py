@@ -105,7 +105,9 @@ class SurrogateLearner:
     def downlink_payload(self) -> bytes:
         return bytes(HEADER_BYTES + 4 * self.adapter_params(max(self.ranks)))
 
-    def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[SurrogateUpdate]:
+    def train_clients(
+        self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
+    ) -> list[SurrogateUpdate]:
         self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
         return [
             SurrogateUpdate(

@@ -193,6 +193,22 @@ class CodecConfig(Section):
         return self
 
 
+class DistillConfig(Section):
+    """Federated distillation (`federated.training: distill`; Seed 003, arXiv 2509.01750). Clients keep their
+    own LoRA models and exchange top-k log-probabilities on a shared public proxy batch each round."""
+
+    # adaptive: k per client from its rate and upload window, adaptive aggregation (the paper); fixed-k: `k` for
+    # every client, zero-padded aggregation; full: every entry of the vocabulary.
+    variant: Literal["adaptive", "fixed-k", "full"] = "adaptive"
+    k: int = Field(8, ge=1)  # fixed-k; also the size a policy plans with before the rate is known
+    value_bits: Literal[32, 16, 8] = 16
+    eta: float = Field(0.5, gt=0, le=1)  # share of the upload window the logits may fill (adaptive)
+    alpha: float = Field(1.0, ge=0)  # weight of the distillation term
+    temperature: float = Field(2.0, gt=0)
+    proxy_samples: int = Field(32, ge=1)  # public texts per round
+    confidence: bool = False  # adaptive aggregation weights a client by the mass its top-k covers
+
+
 class FederatedConfig(Section):
     ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
     # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
@@ -201,7 +217,10 @@ class FederatedConfig(Section):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
-    training: Literal["lora", "full"] = "lora"  # full: full-parameter differential updates
+    # lora: adapters averaged by `aggregation`; full: full-parameter differential updates; distill: federated
+    # distillation through top-k logits on a public proxy batch (`distill`).
+    training: Literal["lora", "full", "distill"] = "lora"
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     clients_per_round: int | None = Field(None, ge=1)
     # Train a round's LoRA clients together in one batched pass (same results as one by one); falls back
     # to one by one for full-parameter training or lora_dropout > 0. The summary says which path ran.

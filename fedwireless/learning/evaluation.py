@@ -97,7 +97,7 @@ def evaluate(model: torch.nn.Module, data: TaskData, task, per_device: bool = Tr
     if not per_device:
         return metrics, []
     if data.device_eval_split == "test":
-        pool, offsets = rows, None
+        pool = rows
         index = data.device_eval
         labels = data.test_labels
     else:  # one pass over every device's held-out training rows
@@ -116,3 +116,19 @@ def evaluate(model: torch.nn.Module, data: TaskData, task, per_device: bool = Tr
         sub = {key: v[sel] for key, v in pool.items()}
         devices.append(_metrics(sub, labels[sel], classify, k, task.eval.tokens, cellular))
     return metrics, devices
+
+
+@torch.no_grad()
+def device_metrics(model: torch.nn.Module, data: TaskData, task, device: int) -> dict:
+    """Metrics of `model` on one device's held-out rows (empty if it has none)."""
+    rows = data.device_eval[device]
+    if len(rows) == 0:
+        return {}
+    model.eval()
+    classify = task.kind == "classification"
+    src = "test" if data.device_eval_split == "test" else "train"
+    ids, mask = getattr(data, f"{src}_ids")[rows], getattr(data, f"{src}_mask")[rows]
+    span = getattr(data, f"{src}_span")
+    labels = getattr(data, f"{src}_labels")[rows]
+    scored = _score_rows(model, ids, mask, None if span is None else span[rows], labels, classify, task.eval.batch_size)
+    return _metrics(scored, labels, classify, max(data.num_labels, 1), task.eval.tokens, data.train_span is not None)

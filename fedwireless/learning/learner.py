@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ class ClientUpdate:
     num_samples: int
     flops: float
     train_loss: float
+    info: dict = field(default_factory=dict)  # method figures for devices.csv (e.g. topk)
 
 
 class Learner:
@@ -95,7 +96,7 @@ class Learner:
         self.settings = OptimizerSettings.from_task(task)
         self.method = make_method(
             federated.training, self.data.model, self._plain_codec,
-            task=task, federated=federated, seeds=child_seed(seeds, "method"),
+            task=task, federated=federated, seeds=child_seed(seeds, "method"), data=self.data,
         )  # fmt: skip
         self.ranks = self.method.ranks
         self.device_metrics: list[dict] = []
@@ -132,7 +133,11 @@ class Learner:
         return make_codec(self.fed.codec.name, params)
 
     def expected_payload_bits(self, rank: int) -> int:
-        """Size of a zero update, coded as a first update (no temporal reference)."""
+        """Size of a zero update, coded as a first update (no temporal reference); a method that sends
+        something else than parameters says its own size."""
+        own = getattr(self.method, "expected_payload_bits", None)
+        if own is not None:
+            return int(own())
         return 8 * len(self._plain_codec.encode(self.method.update_template(rank)))
 
     def downlink_payload(self) -> bytes:
@@ -186,11 +191,17 @@ class Learner:
             return sender.encode(delta)
         return encode_and_reconstruct(sender, delta)
 
-    def _update(self, device: int, rank: int, start: State, trained: State, batches, loss: float) -> ClientUpdate:
+    def _update(
+        self, device: int, rank: int, start: State, trained: State, batches, loss: float, budget_bits=None
+    ) -> ClientUpdate:
+        flops = float(sum(self._step_flops(rank, b[0].numel()) for b in batches))
+        own = self.method.client_payload(device, rank, start, trained, budget_bits)
+        if own is not None:
+            payload, state, info = own
+            return ClientUpdate(device, rank, state, payload, len(self.data.parts[device]), flops, loss, info)
         delta = {k: trained[k].float() - start[k].float() for k in start}
         payload, decoded = self._encode(device, delta)
         state = {k: start[k] + decoded[k].to(start[k].dtype) for k in start}
-        flops = float(sum(self._step_flops(rank, b[0].numel()) for b in batches))
         return ClientUpdate(device, rank, state, payload, len(self.data.parts[device]), flops, loss)
 
     def _batching(self, assignments: Sequence[tuple[int, int]]) -> tuple[bool, str]:
@@ -202,9 +213,16 @@ class Learner:
             return False, "clients have different local step counts (local_epochs)"
         return self.method.batching(len(assignments))
 
-    def train_clients(self, assignments: Sequence[tuple[int, int]]) -> list[ClientUpdate]:
-        """Train each (device, rank) from the current global model; same results in any order."""
+    def train_clients(
+        self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
+    ) -> list[ClientUpdate]:
+        """Train each (device, rank) from the current global model; same results in any order.
+
+        `uplink_budget_bits`: bits each device can send within its upload window (rate × time left), for
+        methods whose payload follows the channel."""
         self.round += 1
+        self.method.start_round(self.round)
+        budgets = uplink_budget_bits or {}
         ok, why = self._batching(assignments)
         if ok:
             self.paths_run.add("batched")
@@ -228,10 +246,12 @@ class Learner:
                 opt.load_state_dict(self._optimizers[(device, rank)])
             with torch.random.fork_rng(devices=[]):  # dropout masks from this client's own stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
-                loss, opt = local_train(self.method.model, params, batches, self._loss, self.settings, opt)
+                loss_fn = self.method.local_loss(self._loss, device)
+            loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)
             if self.task.optimizer.persistent:
                 self._optimizers[(device, rank)] = opt.state_dict()
-            out.append(self._update(device, rank, start, self.method.client_state(rank), batches, loss))
+            trained = self.method.client_state(rank)
+            out.append(self._update(device, rank, start, trained, batches, loss, budgets.get(device)))
         return out
 
     def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
@@ -243,7 +263,11 @@ class Learner:
     # ------------------------------------------------------------------ evaluation and reporting
     def evaluate(self) -> dict[str, float]:
         """Metrics of the global model on the test split; per-device metrics land in `device_metrics`."""
-        metrics, self.device_metrics = evaluate(self.method.eval_model(), self.data, self.task)
+        own = self.method.evaluate(self.data, self.task)
+        if own is not None:
+            metrics, self.device_metrics = own
+        else:
+            metrics, self.device_metrics = evaluate(self.method.eval_model(), self.data, self.task)
         return metrics
 
     def info(self) -> dict[str, object]:

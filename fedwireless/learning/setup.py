@@ -45,6 +45,8 @@ class TaskData:
     artifacts: dict[str, bytes] = field(default_factory=dict)  # files saved with the run
     tokenizer: object | None = None  # text tasks: the tokenizer that made the arrays
     base_dir: Path | None = None  # text tasks: the pre-trained (or local) base model's directory
+    public_ids: np.ndarray | None = None  # text tasks: the public split encoded like the task's inputs
+    public_mask: np.ndarray | None = None
 
     @property
     def num_labels(self) -> int:
@@ -172,8 +174,10 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
             model = load_local(base_dir, task.kind, num_labels, tokenizer.pad_id)
     parts = partition(splits.train.labels, num_devices, task.partition, data_rng, device_groups)
     parts, held = hold_out(parts, task.eval.device_holdout, data_rng)
+    proxy_ids, proxy_mask, _ = tokenizer.encode(splits.public, L, classify)
     return TaskData(
         train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[keep], None,
         parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
         {"tokenizer.model": tokenizer.model_bytes} if hasattr(tokenizer, "model_bytes") else {}, tokenizer, base_dir,
+        proxy_ids, proxy_mask,
     )  # fmt: skip

@@ -23,6 +23,8 @@ BAD = [
     ),
     ({"task": {"optimizer": {"betas": [0.9, 1.2]}}}, "task.optimizer.betas: each beta must be in [0, 1)"),
     ({"task": {"local_epochs": 0}}, "task.local_epochs: must be > 0, got 0"),
+    ({"task": CELL, "federated": {"training": "distill"}}, "federated.training: distill needs a public text split"),
+    ({"federated": {"distill": {"value_bits": 12}}}, "federated.distill.value_bits: must be one of"),
     ({"task": {"tokenizer": {"kind": "bpe"}}}, "task.tokenizer.kind: must be one of"),
     ({"deadline_s": -1}, "deadline_s: must be > 0, got -1"),
     ({"devices": [{"compute": {"flops_per_s": -3}}]}, "devices[0].compute.flops_per_s: must be > 0, got -3"),

@@ -11,6 +11,7 @@ from fedwireless.learning.methods.base import FederatedMethod
 METHODS = {
     "lora": ("fedwireless.learning.methods.lora", "LoraMethod"),
     "full": ("fedwireless.learning.methods.full", "FullParameterMethod"),
+    "distill": ("fedwireless.learning.methods.distill", "DistillMethod"),
 }
 
 

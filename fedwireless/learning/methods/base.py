@@ -75,5 +75,22 @@ class FederatedMethod(ABC):
     def train_batched(self, starts, batches, loss_from_logits, settings):  # pragma: no cover - optional
         raise NotImplementedError
 
+    def start_round(self, round_index: int) -> None:
+        """Called before a round's clients train (e.g. to draw the round's shared inputs)."""
+        return None
+
+    def local_loss(self, loss_fn, device: int):
+        """The loss a client trains on: the task's, unless the method adds a term (distillation)."""
+        return loss_fn
+
+    def client_payload(self, device: int, rank: int, start: State, trained: State, budget_bits: float | None):
+        """(payload bytes, what the server reads from them, per-device info) when the method sends something
+        other than a coded parameter difference; None lets the learner code Δ = trained − start."""
+        return None
+
+    def evaluate(self, data, task):
+        """(test metrics, per-device metrics) when the method has no single global model; None otherwise."""
+        return None
+
     def info(self) -> dict[str, object]:
         return {}

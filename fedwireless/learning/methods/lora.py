@@ -23,7 +23,9 @@ from fedwireless.rng import child_seed
 class LoraMethod(FederatedMethod):
     name = "lora"
 
-    def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds: np.random.SeedSequence) -> None:
+    def __init__(
+        self, model: torch.nn.Module, codec, *, task, federated, seeds: np.random.SeedSequence, **_: object
+    ) -> None:
         from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
         self._get_state, self._set_state = get_peft_model_state_dict, set_peft_model_state_dict

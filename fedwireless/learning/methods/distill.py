@@ -1,0 +1,178 @@
+"""Federated distillation with channel-adaptive top-k logits (Seed 003, arXiv 2509.01750).
+
+Knowledge travels as predictions, not weights. Each client keeps its own LoRA adapter (never averaged). Per
+round a proxy batch of `distill.proxy_samples` public texts is drawn with the round's seed. A selected client
+trains on its private rows with
+
+    L = CE(private) + α·τ²·KL(q_global^τ ‖ p_client^τ)   on the previous round's proxy batch,
+
+then runs its model on this round's proxy batch and uploads, per output row (a text for classification; a
+real token position for a causal LM), the top-k log-probabilities at temperature τ (`topk_logits`). The server
+aggregates the sparse distributions (adaptive or zero-padded) into q_global for that batch and broadcasts its
+top-k entries (k of the largest upload this round); clients read the broadcast back as a full distribution
+the same way the adaptive aggregation fills unsent entries.
+
+Variants: `adaptive` (k_n from the client's rate and upload window, the learner passes its bit budget;
+adaptive aggregation), `fixed-k` (`distill.k` for all, zero-padded aggregation, the baseline), `full` (all V).
+The metric of a round is the mean over devices of each device's own model on the test split; per-device
+figures are each model on its device's held-out rows.
+
+Not built yet (see the README): heterogeneous model sizes per device group, the LoRA hidden-layer projection
+term, and a payload model the policy plans with (it plans with `distill.k`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fedwireless.learning import aggregate as agg
+from fedwireless.learning.evaluation import device_metrics, evaluate
+from fedwireless.learning.methods.base import State
+from fedwireless.learning.methods.lora import LoraMethod
+from fedwireless.learning.methods.topk_logits import adaptive_k, aggregate_topk, decode_topk, encode_topk
+from fedwireless.rng import child_seed
+
+
+class DistillMethod(LoraMethod):
+    name = "distill"
+
+    def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds, data) -> None:
+        if data.public_ids is None or len(data.public_ids) == 0:
+            raise ValueError("federated.training: distill needs public text for the proxy batch (a text task)")
+        super().__init__(model, codec, task=task, federated=federated, seeds=seeds)
+        self.cfg = federated.distill
+        self.data = data
+        self.classify = task.kind == "classification"
+        self.personal: dict[int, State] = {}  # each device's own adapter (at the largest rank)
+        self._device: int | None = None
+        self.teacher: tuple[np.ndarray, torch.Tensor] | None = None  # (proxy rows, q over the vocabulary)
+        self._proxy_round = -1
+        self._proxy: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._broadcast = b""
+
+    # ------------------------------------------------------------------ proxy batch and outputs
+    def proxy(self, round_index: int) -> np.ndarray:
+        """Public rows of a round's proxy batch (the same for every client of the round)."""
+        if round_index != self._proxy_round:
+            rng = np.random.default_rng(child_seed(self.seeds, "proxy", round_index))
+            n = len(self.data.public_ids)
+            self._proxy = np.sort(rng.choice(n, min(self.cfg.proxy_samples, n), replace=False))
+            self._proxy_round = round_index
+        return self._proxy
+
+    def _log_probs(self, model, rows: np.ndarray) -> torch.Tensor:
+        """Output rows [R, V] of log-softmax(logits / τ) on the given public texts."""
+        ids = torch.from_numpy(self.data.public_ids[rows])
+        mask = torch.from_numpy(self.data.public_mask[rows])
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        if not self.classify:  # next-token distributions at every real position
+            logits = logits[:, :-1][mask[:, 1:] == 1]
+        return torch.log_softmax(logits.float() / self.cfg.temperature, dim=-1)
+
+    def vocab(self) -> int:
+        return int(self.model.config.num_labels if self.classify else self.model.config.vocab_size)
+
+    # ------------------------------------------------------------------ the seam
+    def client_start(self, device: int, rank: int, round_index: int) -> State:
+        self._device = device
+        own = self.personal.get(device, self.init_state[self.r_max])
+        start = agg.truncate_rank(own, rank)
+        self.load_adapter(rank, start)
+        return start
+
+    def local_loss(self, loss_fn, device: int):
+        if self.teacher is None or self.cfg.alpha == 0:
+            return loss_fn
+        rows, q = self.teacher
+        tau2, alpha = self.cfg.temperature**2, self.cfg.alpha
+
+        def with_distillation(model, batch):
+            log_p = self._log_probs(model, rows)
+            kl = torch.nn.functional.kl_div(log_p, q, reduction="batchmean")  # KL(q ‖ p_client)
+            return loss_fn(model, batch) + alpha * tau2 * kl
+
+        return with_distillation
+
+    def client_state(self, rank: int) -> State:
+        trained = self._adapter_state(rank)
+        own = self.personal.get(self._device, self.init_state[self.r_max])
+        padded = {k: v.clone() for k, v in own.items()}
+        for m in agg.lora_modules(trained):
+            a, b = agg.pad_rank(trained[m + agg.A_SUFFIX], trained[m + agg.B_SUFFIX], self.r_max)
+            padded[m + agg.A_SUFFIX], padded[m + agg.B_SUFFIX] = a, b
+        for k in agg.other_keys(trained):
+            padded[k] = trained[k]
+        self.personal[self._device] = padded
+        return trained
+
+    def k_for(self, budget_bits: float | None, rows: int) -> int:
+        vocab, cfg = self.vocab(), self.cfg
+        if cfg.variant == "full":
+            return vocab
+        if cfg.variant == "fixed-k" or budget_bits is None:
+            return min(cfg.k, vocab)
+        return adaptive_k(budget_bits, 1.0, num_samples=rows, vocab=vocab, value_bits=cfg.value_bits, eta=cfg.eta)
+
+    def client_payload(self, device, rank, start, trained, budget_bits):
+        rows = self._proxy  # this round's (start_round drew it)
+        with torch.no_grad():
+            log_p = self._log_probs(self.model, rows)
+        k = self.k_for(budget_bits, log_p.shape[0])
+        values, idx = torch.topk(log_p, k, dim=-1)
+        payload = encode_topk(idx.numpy(), values.numpy(), self.vocab(), self.cfg.value_bits)
+        got_idx, got_val, _ = decode_topk(payload)
+        return payload, {"indices": torch.from_numpy(got_idx), "values": torch.from_numpy(got_val)}, {"topk": k}
+
+    def start_round(self, round_index: int) -> None:
+        self.proxy(round_index)
+
+    def aggregate(self, states: Sequence[State], weights: Sequence[float], round_index: int) -> None:
+        if not states:
+            return
+        mode = "zero-pad" if self.cfg.variant == "fixed-k" else "adaptive"
+        idx = [s["indices"].numpy() for s in states]
+        val = [s["values"].numpy() for s in states]
+        q = aggregate_topk(idx, val, weights, self.vocab(), mode=mode, confidence=self.cfg.confidence)
+        # Broadcast: the global distribution's top entries, as many as the largest upload carried.
+        k = max(i.shape[1] for i in idx)
+        logq = np.log(np.clip(q, 1e-30, None))
+        top = np.argsort(-logq, axis=1, kind="stable")[:, :k]
+        self._broadcast = encode_topk(top, np.take_along_axis(logq, top, axis=1), self.vocab(), self.cfg.value_bits)
+        b_idx, b_val, vocab = decode_topk(self._broadcast)
+        received = aggregate_topk([b_idx], [b_val], [1.0], vocab)  # what clients read from the broadcast
+        received = np.clip(received, 1e-12, None)
+        received /= received.sum(axis=1, keepdims=True)
+        self.teacher = (self.proxy(round_index), torch.from_numpy(received).float())
+
+    def downlink_payload(self) -> bytes:
+        return self._broadcast
+
+    def update_template(self, rank: int) -> State:
+        raise NotImplementedError("distillation payloads are sized by expected_payload_bits")
+
+    def expected_payload_bits(self) -> int:
+        """What a policy plans with before the rate is known: `distill.k` entries per output row."""
+        from fedwireless.learning.methods.topk_logits import payload_bytes
+
+        rows = self.cfg.proxy_samples * (1 if self.classify else self.data.public_ids.shape[1] - 1)
+        k = self.vocab() if self.cfg.variant == "full" else min(self.cfg.k, self.vocab())
+        return 8 * payload_bytes(rows, self.vocab(), k, self.cfg.value_bits)
+
+    def evaluate(self, data, task):
+        per_model, devices = [], []
+        for d in range(len(data.parts)):
+            self.load_adapter(self.r_max, self.personal.get(d, self.init_state[self.r_max]))
+            metrics, _ = evaluate(self.model, data, task, per_device=False)
+            per_model.append(metrics)
+            devices.append(device_metrics(self.model, data, task, d))
+        mean = {k: float(np.mean([m[k] for m in per_model])) for k in per_model[0]}
+        return mean, devices
+
+    def batching(self, num_clients: int) -> tuple[bool, str]:
+        return False, "federated distillation (each client trains its own model with its own teacher term)"
+
+    def rank_residuals(self):
+        return None

@@ -1,0 +1,70 @@
+"""Federated distillation through the method seam: top-k payloads follow the budget, teachers shape training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.learner import Learner
+from fedwireless.learning.methods.topk_logits import decode_topk, payload_bytes
+
+from .test_learner import TASK
+
+
+def _learner(tmp_path, kind="classification", **distill):
+    task = TaskConfig.model_validate({**TASK.model_dump(), "kind": kind})
+    fed = FederatedConfig(ranks=[4], training="distill", distill={"proxy_samples": 6, **distill})
+    return Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(3), cache_dir=tmp_path)
+
+
+def test_adaptive_k_follows_each_clients_budget_and_payload_is_real(tmp_path):
+    lr = _learner(tmp_path, kind="causal-lm", variant="adaptive", value_bits=16, eta=1.0)
+    vocab = lr.method.vocab()
+    budgets = {0: 2e3, 1: 2e4, 2: 2e5}
+    ups = lr.train_clients([(0, 4), (1, 4), (2, 4)], budgets)
+    ks = [u.info["topk"] for u in ups]
+    assert ks == sorted(ks) and ks[0] < ks[2] <= vocab
+    for u in ups:
+        idx, val, v = decode_topk(u.payload)
+        assert v == vocab and idx.shape[1] == u.info["topk"]
+        assert len(u.payload) == payload_bytes(idx.shape[0], vocab, idx.shape[1], 16)
+        if u.info["topk"] > 1:
+            assert 8 * len(u.payload) <= budgets[u.device]  # fits the upload window
+        # The values are the client's log-probabilities: at most 0, in descending order per row.
+        assert (val <= 1e-3).all() and (np.diff(val, axis=1) <= 1e-2).all()
+
+
+def test_fixed_and_full_variants_and_teacher_enters_the_loss(tmp_path):
+    fixed = _learner(tmp_path, variant="fixed-k", k=1)
+    ups = fixed.train_clients([(0, 4), (1, 4)], {0: 1e9, 1: 1e9})
+    assert {u.info["topk"] for u in ups} == {1}
+    full = _learner(tmp_path, variant="full")
+    assert {u.info["topk"] for u in full.train_clients([(0, 4)])} == {2}  # two labels
+    # Without a teacher the loss is the task's; after an aggregation it gains the distillation term.
+    plain = fixed.method.local_loss(fixed._loss, 0)
+    assert plain == fixed._loss
+    fixed.aggregate(ups)
+    assert fixed.method.teacher is not None and len(fixed.downlink_payload()) > 0
+    q = fixed.method.teacher[1].numpy()
+    assert q.shape == (6, 2) and np.allclose(q.sum(axis=1), 1.0)
+    assert fixed.method.local_loss(fixed._loss, 0) != fixed._loss
+
+
+def test_each_device_keeps_its_own_model_and_metrics_average_them(tmp_path):
+    lr = _learner(tmp_path, variant="fixed-k", k=2)
+    before = lr.evaluate()
+    lr.aggregate(lr.train_clients([(0, 4), (1, 4)]))
+    after = lr.evaluate()
+    assert set(lr.method.personal) == {0, 1}  # devices 2 and 3 never trained: still the initial adapter
+    assert len(lr.device_metrics) == 4 and all("accuracy" in m for m in lr.device_metrics)
+    assert after != before and 0.0 <= after["accuracy"] <= 1.0
+    assert lr.info()["training_path"].startswith("sequential (federated distillation")
+
+
+def test_distillation_needs_public_text():
+    from fedwireless.learning.methods.distill import DistillMethod
+
+    no_public = type("Data", (), {"public_ids": None})()
+    with pytest.raises(ValueError, match="public text"):
+        DistillMethod(None, None, task=None, federated=None, seeds=None, data=no_public)
