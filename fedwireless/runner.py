@@ -66,6 +66,7 @@ def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None,
         seeds=streams.seed_sequence("learning"),
         cache_dir=cache_dir,
         status=status,
+        device_models=sc.device_models(),
     )
 
 

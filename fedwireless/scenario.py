@@ -193,6 +193,9 @@ class DeviceGroupConfig(Section):
     noise_figure_db: float = Field(9.0, ge=0)  # UE receiver (downlink)
     energy_budget_j: float | None = Field(None, gt=0)  # long-term average per round; None: no budget
     availability: float = Field(1.0, ge=0, le=1)  # probability the device can take part in a round
+    # Name of a model in `task.models` this group's devices run (federated distillation: models may differ);
+    # None: `task.model`.
+    model: str | None = None
 
 
 class PolicyConfig(Section):
@@ -257,6 +260,13 @@ class Scenario(Section):
     @property
     def num_devices(self) -> int:
         return sum(g.count for g in self.devices)
+
+    def device_models(self) -> list[str | None]:
+        """Model name of each device (None: `task.model`), in device order."""
+        out: list[str | None] = []
+        for g in self.devices:
+            out += [g.model] * g.count
+        return out
 
     def device_group_names(self) -> list[str]:
         """Group name of each device, in device order."""
@@ -380,6 +390,15 @@ def _cross_checks(sc: Scenario) -> list[str]:
             f"got {ds.num_train}"
         )
     fed = sc.federated
+    for i, g in enumerate(sc.devices):
+        if g.model is not None and g.model not in sc.task.models:
+            known = ", ".join(sc.task.models) or "none defined"
+            problems.append(f"devices[{i}].model: unknown model {g.model!r}; task.models has {known}")
+    if any(g.model is not None for g in sc.devices) and fed.training != "distill":
+        problems.append(
+            "devices[].model: devices with their own model need federated.training: distill (parameters of "
+            f"different models cannot be averaged), got {fed.training!r}"
+        )
     if fed.training == "distill" and sc.task.dataset.name in ("cellular", "berlin-v2x"):
         problems.append(
             "federated.training: distill needs a public text split for its proxy batch; the cellular data "

@@ -151,6 +151,9 @@ class TaskConfig(Section):
     kind: Literal["classification", "causal-lm"] = "classification"
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    # Further named models a device group can run instead (`devices[].model`; federated distillation only):
+    # tiny-llama dimensions, each pre-trained on the same public split with the same tokenizer.
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     partition: PartitionConfig = Field(default_factory=PartitionConfig)
@@ -176,6 +179,12 @@ class TaskConfig(Section):
             )
         if cellular and self.kind != "causal-lm":
             raise ValueError(f"kind: cellular rows are a next-token (causal-lm) task, got {self.kind!r}")
+        for name, m in self.models.items():
+            if m.source != "tiny-llama" or m.max_seq_len < self.model.max_seq_len:
+                raise ValueError(
+                    f"models.{name}: extra models must be tiny-llama and take the task's sequences "
+                    f"(max_seq_len >= {self.model.max_seq_len}), got source {m.source!r}, max_seq_len {m.max_seq_len}"
+                )
         if self.partition.kind == "by-area" and not cellular:
             raise ValueError(f"partition.kind 'by-area' needs a cellular data set, got {self.dataset.name!r}")
         return self

@@ -75,6 +75,7 @@ class Learner:
         seeds: np.random.SeedSequence,
         cache_dir: Path | None = None,
         status=None,
+        device_models: Sequence[str | None] | None = None,
     ) -> None:
         _quiet_transformers()
         t0 = time.perf_counter()
@@ -82,9 +83,11 @@ class Learner:
         self.paths_run: set[str] = set()  # "batched" and/or "sequential (why)", for the summary
         self.round = 0
         self.classification = task.kind == "classification"
-        self.data = prepare_task(task, num_devices, device_groups, seeds, cache_dir, status)
+        self.data = prepare_task(task, num_devices, device_groups, seeds, cache_dir, status, device_models)
         self.artifacts = self.data.artifacts
-        self._base_matmul = matmul_params(self.data.model)
+        models = {id(self.data.model_of(d)): self.data.model_of(d) for d in range(num_devices)}
+        counted = {key: matmul_params(m) for key, m in models.items()}  # before peft wraps them
+        self._base_matmul = [counted[id(self.data.model_of(d))] for d in range(num_devices)]
         self.codec = make_codec(federated.codec.name, federated.codec.params)
         # Broadcasts and planning sizes: the same codec without per-sender state (temporal context).
         self._plain_codec = self._new_codec(temporal=False) if self.codec.stateful else self.codec
@@ -112,17 +115,19 @@ class Learner:
         n = len(self.data.parts[device])
         return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
 
-    def _step_flops(self, rank: int, tokens: int) -> float:
-        """FLOPs of one training step (`fedwireless.learning.flops`, shared with the surrogate)."""
-        trainable = self._base_matmul if rank == 0 else self.method.trainable_count(rank)
-        counts = ParamCounts(self._base_matmul, self.method.adapter_matmul(rank), trainable)
+    def _step_flops(self, rank: int, tokens: int, device: int) -> float:
+        """FLOPs of one training step on `device`'s model (`fedwireless.learning.flops`, shared with the
+        surrogate)."""
+        base = self._base_matmul[device]
+        trainable = base if rank == 0 else self.method.trainable_count(rank, device)
+        counts = ParamCounts(base, self.method.adapter_matmul(rank, device), trainable)
         return training_step_flops(counts, tokens)
 
     def expected_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of a round's local training at this rank."""
         seq = self.data.train_ids.shape[1]
         return np.array([
-            self.local_steps(d) * self._step_flops(rank, min(self.task.batch_size, len(p)) * seq)
+            self.local_steps(d) * self._step_flops(rank, min(self.task.batch_size, len(p)) * seq, d)
             for d, p in enumerate(self.data.parts)
         ], dtype=float)  # fmt: skip
 
@@ -194,7 +199,7 @@ class Learner:
     def _update(
         self, device: int, rank: int, start: State, trained: State, batches, loss: float, budget_bits=None
     ) -> ClientUpdate:
-        flops = float(sum(self._step_flops(rank, b[0].numel()) for b in batches))
+        flops = float(sum(self._step_flops(rank, b[0].numel(), device) for b in batches))
         own = self.method.client_payload(device, rank, start, trained, budget_bits)
         if own is not None:
             payload, state, info = own
@@ -277,6 +282,7 @@ class Learner:
             "aggregation": self.fed.aggregation,
             "codec": self.fed.codec.name,
             "trainable_params": {str(r): int(self.method.trainable_count(r)) for r in self.ranks},
+            **({"device_model": self.data.device_model} if any(self.data.device_model) else {}),
             "setup_s": round(self.setup_s, 3),
             **self.data.info,
             **self.method.info(),

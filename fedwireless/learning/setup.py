@@ -47,6 +47,12 @@ class TaskData:
     base_dir: Path | None = None  # text tasks: the pre-trained (or local) base model's directory
     public_ids: np.ndarray | None = None  # text tasks: the public split encoded like the task's inputs
     public_mask: np.ndarray | None = None
+    extra_models: dict[str, torch.nn.Module] = field(default_factory=dict)  # task.models, pre-trained
+    device_model: list[str | None] = field(default_factory=list)  # each device's model name (None: `model`)
+
+    def model_of(self, device: int) -> torch.nn.Module:
+        name = self.device_model[device] if self.device_model else None
+        return self.model if name is None else self.extra_models[name]
 
     @property
     def num_labels(self) -> int:
@@ -79,13 +85,16 @@ def prepare_task(
     seeds: np.random.SeedSequence,
     cache_dir: Path | None,
     status=None,
+    device_models: Sequence[str | None] | None = None,
 ) -> TaskData:
-    """Data, partition and base model of a run, all randomness from children of `seeds`."""
+    """Data, partition and base model(s) of a run, all randomness from children of `seeds`."""
     say = status or (lambda msg: None)
     data_rng = np.random.default_rng(child_seed(seeds, "data"))
     if task.dataset.name in CELLULAR_DATASETS:
         return _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say)
-    return _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say)
+    data = _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say)
+    data.device_model = list(device_models) if device_models is not None else [None] * num_devices
+    return data
 
 
 def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) -> TaskData:
@@ -162,16 +171,23 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
             model = load_local(m.path, task.kind, num_labels, tokenizer.pad_id)
         info["base_cache"] = "local"
         base_dir = Path(m.path).expanduser()
-    else:
-        pub_ids, pub_mask, _ = tokenizer.encode(splits.public, L)
-        base_dir, hit = pretrained_base(
-            m, task.pretrain, tokenizer.vocab, pub_ids, pub_mask, child_seed(seeds, "pretrain", as_int=True),
+    pub_ids, pub_mask, _ = tokenizer.encode(splits.public, L)
+
+    def built(cfg, name: str):
+        """A pre-trained (cached) base of `cfg` with a fresh classification head (named models: own seeds)."""
+        key = (name,) if name else ()
+        path, hit = pretrained_base(
+            cfg, task.pretrain, tokenizer.vocab, pub_ids, pub_mask, child_seed(seeds, "pretrain", *key, as_int=True),
             cache_dir, status=say, tokenizer_model=getattr(tokenizer, "model_bytes", None),
         )  # fmt: skip
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(child_seed(seeds, "head", *key, as_int=True))
+            return path, hit, load_local(path, task.kind, num_labels, tokenizer.pad_id)
+
+    if m.source != "local":
+        base_dir, hit, model = built(m, "")
         info["base_cache"] = "hit" if hit else "miss"
-        with torch.random.fork_rng(devices=[]):  # the fresh classification head
-            torch.manual_seed(child_seed(seeds, "head", as_int=True))
-            model = load_local(base_dir, task.kind, num_labels, tokenizer.pad_id)
+    extra = {name: built(cfg, name)[2] for name, cfg in task.models.items()}
     parts = partition(splits.train.labels, num_devices, task.partition, data_rng, device_groups)
     parts, held = hold_out(parts, task.eval.device_holdout, data_rng)
     proxy_ids, proxy_mask, _ = tokenizer.encode(splits.public, L, classify)
@@ -179,5 +195,5 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
         train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[keep], None,
         parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
         {"tokenizer.model": tokenizer.model_bytes} if hasattr(tokenizer, "model_bytes") else {}, tokenizer, base_dir,
-        proxy_ids, proxy_mask,
+        proxy_ids, proxy_mask, extra,
     )  # fmt: skip

@@ -68,3 +68,44 @@ def test_distillation_needs_public_text():
     no_public = type("Data", (), {"public_ids": None})()
     with pytest.raises(ValueError, match="public text"):
         DistillMethod(None, None, task=None, federated=None, seeds=None, data=no_public)
+
+
+def test_heterogeneous_models_in_one_run(tmp_path):
+    from fedwireless.runner import run_scenario
+    from fedwireless.scenario import validate
+
+    from ..conftest import TINY
+
+    small = {k.removeprefix("task.model."): v for k, v in TINY.items() if k.startswith("task.model.")}
+    large = {**small, "hidden_size": 32, "intermediate_size": 64}
+    sc = validate(
+        {
+            "name": "hetero",
+            "rounds": 1,
+            "deadline_s": 100,
+            "devices": [{"name": "small", "count": 2}, {"name": "large", "count": 2, "model": "large"}],
+            "task": {
+                "kind": "causal-lm",
+                "model": small,
+                "models": {"large": large},
+                "pretrain": {"steps": 5},
+                "dataset": {"num_train": 80, "num_test": 20, "num_public": 40},
+                "local_steps": 2,
+                "batch_size": 8,
+            },
+            "federated": {"ranks": [4], "training": "distill", "distill": {"variant": "fixed-k", "k": 3}},
+            "output": {"plots": False},
+        }
+    )
+    summary = run_scenario(sc, tmp_path / "run")
+    assert summary["device_model"] == [None, None, "large", "large"]
+    import pandas as pd
+
+    dev = pd.read_csv(tmp_path / "run" / "devices.csv")
+    flops = dev.set_index("device")["flops"]
+    assert flops[2] > 2 * flops[0] and flops[2] == flops[3]  # the larger model costs more per step
+    assert (dev["topk"] == 3).all() and dev["eval_accuracy"].notna().all()
+    with pytest.raises(Exception, match="devices\\[0\\].model: unknown model 'huge'"):
+        validate({"devices": [{"model": "huge"}], "federated": {"training": "distill"}})
+    with pytest.raises(Exception, match="need federated.training: distill"):
+        validate({"devices": [{"model": "large"}], "task": {"model": small, "models": {"large": large}}})

@@ -29,10 +29,10 @@ class FederatedMethod(ABC):
     model: torch.nn.Module
 
     @abstractmethod
-    def trainable_count(self, rank: int) -> int:
-        """Parameters a client of this rank trains and sends."""
+    def trainable_count(self, rank: int, device: int | None = None) -> int:
+        """Parameters a client of this rank trains (on `device`'s model, where models differ)."""
 
-    def adapter_matmul(self, rank: int) -> int:
+    def adapter_matmul(self, rank: int, device: int | None = None) -> int:
         """Matmul parameters a token passes through besides the base model's (LoRA factors)."""
         return 0
 

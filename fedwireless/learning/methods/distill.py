@@ -17,8 +17,11 @@ adaptive aggregation), `fixed-k` (`distill.k` for all, zero-padded aggregation, 
 The metric of a round is the mean over devices of each device's own model on the test split; per-device
 figures are each model on its device's held-out rows.
 
-Not built yet (see the README): heterogeneous model sizes per device group, the LoRA hidden-layer projection
-term, and a payload model the policy plans with (it plans with `distill.k`).
+Devices of a group may run another model (`devices[].model` naming one of `task.models`): each model has its
+own LoRA bank; all share the tokenizer, so their distributions live on the same vocabulary.
+
+Not built yet (see the README): the LoRA hidden-layer projection term, and a payload model the policy plans
+with (it plans with `distill.k`).
 """
 
 from __future__ import annotations
@@ -30,19 +33,27 @@ import torch
 
 from fedwireless.learning import aggregate as agg
 from fedwireless.learning.evaluation import device_metrics, evaluate
-from fedwireless.learning.methods.base import State
+from fedwireless.learning.methods.base import FederatedMethod, State
 from fedwireless.learning.methods.lora import LoraMethod
 from fedwireless.learning.methods.topk_logits import adaptive_k, aggregate_topk, decode_topk, encode_topk
 from fedwireless.rng import child_seed
 
 
-class DistillMethod(LoraMethod):
+class DistillMethod(FederatedMethod):
     name = "distill"
 
     def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds, data) -> None:
         if data.public_ids is None or len(data.public_ids) == 0:
             raise ValueError("federated.training: distill needs public text for the proxy batch (a text task)")
-        super().__init__(model, codec, task=task, federated=federated, seeds=seeds)
+        # One LoRA adapter bank per model (devices of a group may run another model than `task.model`).
+        self.banks: dict[str | None, LoraMethod] = {
+            None: LoraMethod(model, codec, task=task, federated=federated, seeds=seeds)
+        }
+        for name, extra in data.extra_models.items():
+            bank_seeds = child_seed(seeds, "bank", name)
+            self.banks[name] = LoraMethod(extra, codec, task=task, federated=federated, seeds=bank_seeds)
+        self.ranks = self.banks[None].ranks
+        self.seeds = seeds
         self.cfg = federated.distill
         self.data = data
         self.classify = task.kind == "classification"
@@ -52,6 +63,26 @@ class DistillMethod(LoraMethod):
         self._proxy_round = -1
         self._proxy: np.ndarray = np.zeros(0, dtype=np.int64)
         self._broadcast = b""
+
+    def bank(self, device: int | None) -> LoraMethod:
+        return self.banks[None if device is None or not self.data.device_model else self.data.device_model[device]]
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model of the device being trained (the learner's training loop runs it)."""
+        return self.bank(self._device).model
+
+    def trainable_count(self, rank: int, device: int | None = None) -> int:
+        return self.bank(device).trainable_count(rank)
+
+    def adapter_matmul(self, rank: int, device: int | None = None) -> int:
+        return self.bank(device).adapter_matmul(rank)
+
+    def trainable_params(self, rank: int) -> list[torch.nn.Parameter]:
+        return self.bank(self._device).trainable_params(rank)
+
+    def eval_model(self) -> torch.nn.Module:  # pragma: no cover - evaluate() covers distillation
+        raise NotImplementedError("distillation has one model per device: see evaluate()")
 
     # ------------------------------------------------------------------ proxy batch and outputs
     def proxy(self, round_index: int) -> np.ndarray:
@@ -73,14 +104,18 @@ class DistillMethod(LoraMethod):
         return torch.log_softmax(logits.float() / self.cfg.temperature, dim=-1)
 
     def vocab(self) -> int:
-        return int(self.model.config.num_labels if self.classify else self.model.config.vocab_size)
+        config = self.banks[None].model.config
+        return int(config.num_labels if self.classify else config.vocab_size)
 
     # ------------------------------------------------------------------ the seam
+    def _own(self, device: int) -> State:
+        bank = self.bank(device)
+        return self.personal.get(device, bank.init_state[bank.r_max])
+
     def client_start(self, device: int, rank: int, round_index: int) -> State:
         self._device = device
-        own = self.personal.get(device, self.init_state[self.r_max])
-        start = agg.truncate_rank(own, rank)
-        self.load_adapter(rank, start)
+        start = agg.truncate_rank(self._own(device), rank)
+        self.bank(device).load_adapter(rank, start)
         return start
 
     def local_loss(self, loss_fn, device: int):
@@ -97,11 +132,11 @@ class DistillMethod(LoraMethod):
         return with_distillation
 
     def client_state(self, rank: int) -> State:
-        trained = self._adapter_state(rank)
-        own = self.personal.get(self._device, self.init_state[self.r_max])
-        padded = {k: v.clone() for k, v in own.items()}
+        bank = self.bank(self._device)
+        trained = bank.client_state(rank)
+        padded = {k: v.clone() for k, v in self._own(self._device).items()}
         for m in agg.lora_modules(trained):
-            a, b = agg.pad_rank(trained[m + agg.A_SUFFIX], trained[m + agg.B_SUFFIX], self.r_max)
+            a, b = agg.pad_rank(trained[m + agg.A_SUFFIX], trained[m + agg.B_SUFFIX], bank.r_max)
             padded[m + agg.A_SUFFIX], padded[m + agg.B_SUFFIX] = a, b
         for k in agg.other_keys(trained):
             padded[k] = trained[k]
@@ -150,7 +185,7 @@ class DistillMethod(LoraMethod):
     def downlink_payload(self) -> bytes:
         return self._broadcast
 
-    def update_template(self, rank: int) -> State:
+    def update_template(self, rank: int) -> State:  # pragma: no cover - sized by expected_payload_bits
         raise NotImplementedError("distillation payloads are sized by expected_payload_bits")
 
     def expected_payload_bits(self) -> int:
@@ -164,10 +199,11 @@ class DistillMethod(LoraMethod):
     def evaluate(self, data, task):
         per_model, devices = [], []
         for d in range(len(data.parts)):
-            self.load_adapter(self.r_max, self.personal.get(d, self.init_state[self.r_max]))
-            metrics, _ = evaluate(self.model, data, task, per_device=False)
+            bank = self.bank(d)
+            bank.load_adapter(bank.r_max, self._own(d))
+            metrics, _ = evaluate(bank.model, data, task, per_device=False)
             per_model.append(metrics)
-            devices.append(device_metrics(self.model, data, task, d))
+            devices.append(device_metrics(bank.model, data, task, d))
         mean = {k: float(np.mean([m[k] for m in per_model])) for k in per_model[0]}
         return mean, devices
 

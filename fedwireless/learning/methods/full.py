@@ -44,7 +44,7 @@ class FullParameterMethod(FederatedMethod):
         self.client_view = {k: self.client_view[k] + decoded[k].to(self.client_view[k].dtype) for k in diff}
         return payload
 
-    def trainable_count(self, rank: int) -> int:
+    def trainable_count(self, rank: int, device: int | None = None) -> int:
         return sum(v.numel() for v in self.global_state.values())
 
     def update_template(self, rank: int) -> State:

@@ -84,10 +84,10 @@ class LoraMethod(FederatedMethod):
                 layer.base_layer.weight += (self.scale * d).to(layer.base_layer.weight.dtype)
 
     # ------------------------------------------------------------------ the seam
-    def trainable_count(self, rank: int) -> int:
+    def trainable_count(self, rank: int, device: int | None = None) -> int:
         return sum(v.numel() for v in self.init_state[rank].values())
 
-    def adapter_matmul(self, rank: int) -> int:
+    def adapter_matmul(self, rank: int, device: int | None = None) -> int:
         return sum(v.numel() for k, v in self.init_state[rank].items() if ".lora_" in k)
 
     def update_template(self, rank: int) -> State:
