@@ -216,6 +216,11 @@ class DistillConfig(Section):
     temperature: float = Field(2.0, gt=0)
     proxy_samples: int = Field(32, ge=1)  # public texts per round
     confidence: bool = False  # adaptive aggregation weights a client by the mass its top-k covers
+    # LoRA hidden-layer projection: clients also send, per proxy text, the mean input hidden state of layer
+    # `hidden_layer` projected through that layer's LoRA A (first target module, the smallest rank's rows);
+    # the local loss adds hidden_weight · mean squared distance to the server's average. 0 turns it off.
+    hidden_weight: float = Field(0.0, ge=0)
+    hidden_layer: int = -1
 
 
 class FederatedConfig(Section):

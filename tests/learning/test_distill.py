@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.learner import Learner
@@ -109,3 +110,39 @@ def test_heterogeneous_models_in_one_run(tmp_path):
         validate({"devices": [{"model": "huge"}], "federated": {"training": "distill"}})
     with pytest.raises(Exception, match="need federated.training: distill"):
         validate({"devices": [{"model": "large"}], "task": {"model": small, "models": {"large": large}}})
+
+
+def test_hidden_projection_shape_payload_and_loss(tmp_path):
+    from fedwireless.learning.methods.topk_logits import decode_hidden, hidden_bytes, split_payload
+
+    task = TaskConfig.model_validate({**TASK.model_dump(), "kind": "causal-lm"})
+    fed = FederatedConfig(
+        ranks=[2, 4], training="distill",
+        distill={"proxy_samples": 5, "variant": "fixed-k", "k": 2, "hidden_weight": 0.5},
+    )  # fmt: skip
+    lr = Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(3), cache_dir=tmp_path)
+    ups = lr.train_clients([(0, 2), (1, 4)])
+    for u in ups:
+        top, block = split_payload(u.payload)
+        z = decode_hidden(block)
+        assert z.shape == (5, 2)  # per proxy text, the common r = min(ranks)
+        assert len(block) == hidden_bytes(5, 2, 16) and u.state["hidden"].shape == (5, 2)
+    # Planning counts every position of the proxy texts (an upper bound on the real ones) and the hidden block.
+    vocab, length = lr.method.vocab(), lr.data.public_ids.shape[1]
+    planned = 8 * (payload_bytes(5 * (length - 1), vocab, 2, 16) + hidden_bytes(5, 2, 16))
+    assert lr.expected_payload_bits(2) == planned >= 8 * len(ups[0].payload)
+    lr.aggregate(ups)
+    z_global = lr.method.teacher[2]
+    assert z_global.shape == (5, 2)
+    expected = sum(w * u.state["hidden"].double() for w, u in zip(np.array([len(lr.data.parts[d]) for d in (0, 1)])
+                   / sum(len(lr.data.parts[d]) for d in (0, 1)), ups))  # fmt: skip
+    assert torch.allclose(z_global.double(), expected, atol=1e-2)  # float16 on the wire
+    # The term enters the loss: λ·mean‖z − z_global‖². Devices start from the same adapter, so z ≈ z_global;
+    # moving the global projections by 1 adds about λ·1 to the loss.
+    lr.method.client_start(2, 4, 2)
+    batch = lr._batches(2, 4)[0]
+    near = float(lr.method.local_loss(lr._loss, 2)(lr.method.model, batch).detach())
+    rows, q, z_global = lr.method.teacher
+    lr.method.teacher = (rows, q, z_global + 1.0)
+    far = float(lr.method.local_loss(lr._loss, 2)(lr.method.model, batch).detach())
+    assert far - near == pytest.approx(0.5, rel=0.05)

@@ -4,7 +4,7 @@ Knowledge travels as predictions, not weights. Each client keeps its own LoRA ad
 round a proxy batch of `distill.proxy_samples` public texts is drawn with the round's seed. A selected client
 trains on its private rows with
 
-    L = CE(private) + α·τ²·KL(q_global^τ ‖ p_client^τ)   on the previous round's proxy batch,
+    L = CE(private) + α·τ²·KL(q_global^τ ‖ p_client^τ) [+ λ·hidden term]   on the previous round's proxy batch,
 
 then runs its model on this round's proxy batch and uploads, per output row (a text for classification; a
 real token position for a causal LM), the top-k log-probabilities at temperature τ (`topk_logits`). The server
@@ -20,8 +20,12 @@ figures are each model on its device's held-out rows.
 Devices of a group may run another model (`devices[].model` naming one of `task.models`): each model has its
 own LoRA bank; all share the tokenizer, so their distributions live on the same vocabulary.
 
-Not built yet (see the README): the LoRA hidden-layer projection term, and a payload model the policy plans
-with (it plans with `distill.k`).
+With `distill.hidden_weight` λ > 0 clients also send, per proxy text, the mean input hidden state of layer
+`hidden_layer` projected through that layer's LoRA A (first target module, its first min(ranks) rows, so models
+of different widths meet in one r-dimensional space); the server averages them (weights by data share) and the
+local loss adds λ·mean‖z_client − z_global‖². Those bytes count in the payload and come off the top-k budget.
+
+Not built yet (see the README): a payload model the policy plans with (it plans with `distill.k`).
 """
 
 from __future__ import annotations
@@ -35,7 +39,17 @@ from fedwireless.learning import aggregate as agg
 from fedwireless.learning.evaluation import device_metrics, evaluate
 from fedwireless.learning.methods.base import FederatedMethod, State
 from fedwireless.learning.methods.lora import LoraMethod
-from fedwireless.learning.methods.topk_logits import adaptive_k, aggregate_topk, decode_topk, encode_topk
+from fedwireless.learning.methods.topk_logits import (
+    adaptive_k,
+    aggregate_topk,
+    decode_hidden,
+    decode_topk,
+    encode_hidden,
+    encode_topk,
+    hidden_bytes,
+    payload_bytes,
+    split_payload,
+)
 from fedwireless.rng import child_seed
 
 
@@ -54,12 +68,15 @@ class DistillMethod(FederatedMethod):
             self.banks[name] = LoraMethod(extra, codec, task=task, federated=federated, seeds=bank_seeds)
         self.ranks = self.banks[None].ranks
         self.seeds = seeds
+        self.fed = federated
+        self._rank = self.ranks[0]
         self.cfg = federated.distill
         self.data = data
         self.classify = task.kind == "classification"
         self.personal: dict[int, State] = {}  # each device's own adapter (at the largest rank)
         self._device: int | None = None
-        self.teacher: tuple[np.ndarray, torch.Tensor] | None = None  # (proxy rows, q over the vocabulary)
+        # (proxy rows, q over the vocabulary, global hidden projections or None), from the last aggregation
+        self.teacher: tuple[np.ndarray, torch.Tensor, torch.Tensor | None] | None = None
         self._proxy_round = -1
         self._proxy: np.ndarray = np.zeros(0, dtype=np.int64)
         self._broadcast = b""
@@ -94,14 +111,33 @@ class DistillMethod(FederatedMethod):
             self._proxy_round = round_index
         return self._proxy
 
-    def _log_probs(self, model, rows: np.ndarray) -> torch.Tensor:
-        """Output rows [R, V] of log-softmax(logits / τ) on the given public texts."""
+    def _outputs(self, model, rows: np.ndarray, rank: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """On the given public texts: output rows [R, V] of log-softmax(logits / τ), and with the hidden term
+        on, each text's projected hidden state [N, r] (mean input of layer ℓ over real tokens, times A_ℓ)."""
         ids = torch.from_numpy(self.data.public_ids[rows])
         mask = torch.from_numpy(self.data.public_mask[rows])
-        logits = model(input_ids=ids, attention_mask=mask).logits
+        hidden = self.cfg.hidden_weight > 0
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
+        logits = out.logits
         if not self.classify:  # next-token distributions at every real position
             logits = logits[:, :-1][mask[:, 1:] == 1]
-        return torch.log_softmax(logits.float() / self.cfg.temperature, dim=-1)
+        log_p = torch.log_softmax(logits.float() / self.cfg.temperature, dim=-1)
+        if not hidden:
+            return log_p, None
+        layers = len(out.hidden_states) - 1
+        layer = self.cfg.hidden_layer % layers
+        m = mask.unsqueeze(-1).float()
+        pooled = (out.hidden_states[layer] * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # input of layer ℓ
+        a = self._projection(model, layer, rank)  # [r_common, hidden]
+        return log_p, pooled @ a.T
+
+    def _projection(self, model, layer: int, rank: int) -> torch.Tensor:
+        """Layer ℓ's LoRA A (first target module) at `rank`, its first min(ranks) rows: a common dimension."""
+        target = self.fed.target_modules[0]
+        for name, module in model.named_modules():
+            if name.endswith((f"layers.{layer}.self_attn.{target}", f"layers.{layer}.mlp.{target}")):
+                return module.lora_A[f"r{rank}"].weight[: min(self.ranks)]
+        raise ValueError(f"federated.distill.hidden_layer: no LoRA {target} in layer {layer}")
 
     def vocab(self) -> int:
         config = self.banks[None].model.config
@@ -113,7 +149,7 @@ class DistillMethod(FederatedMethod):
         return self.personal.get(device, bank.init_state[bank.r_max])
 
     def client_start(self, device: int, rank: int, round_index: int) -> State:
-        self._device = device
+        self._device, self._rank = device, rank
         start = agg.truncate_rank(self._own(device), rank)
         self.bank(device).load_adapter(rank, start)
         return start
@@ -121,13 +157,17 @@ class DistillMethod(FederatedMethod):
     def local_loss(self, loss_fn, device: int):
         if self.teacher is None or self.cfg.alpha == 0:
             return loss_fn
-        rows, q = self.teacher
-        tau2, alpha = self.cfg.temperature**2, self.cfg.alpha
+        rows, q, z_global = self.teacher
+        tau2, alpha, lam = self.cfg.temperature**2, self.cfg.alpha, self.cfg.hidden_weight
+        rank = self._rank
 
         def with_distillation(model, batch):
-            log_p = self._log_probs(model, rows)
+            log_p, z = self._outputs(model, rows, rank)
             kl = torch.nn.functional.kl_div(log_p, q, reduction="batchmean")  # KL(q ‖ p_client)
-            return loss_fn(model, batch) + alpha * tau2 * kl
+            loss = loss_fn(model, batch) + alpha * tau2 * kl
+            if z is not None and z_global is not None:
+                loss = loss + lam * ((z - z_global) ** 2).mean()
+            return loss
 
         return with_distillation
 
@@ -154,12 +194,18 @@ class DistillMethod(FederatedMethod):
     def client_payload(self, device, rank, start, trained, budget_bits):
         rows = self._proxy  # this round's (start_round drew it)
         with torch.no_grad():
-            log_p = self._log_probs(self.model, rows)
-        k = self.k_for(budget_bits, log_p.shape[0])
+            log_p, z = self._outputs(self.model, rows, rank)
+        hidden = b"" if z is None else encode_hidden(z.numpy(), self.cfg.value_bits)
+        left = None if budget_bits is None else budget_bits - 8 * len(hidden) / self.cfg.eta
+        k = self.k_for(left, log_p.shape[0])
         values, idx = torch.topk(log_p, k, dim=-1)
-        payload = encode_topk(idx.numpy(), values.numpy(), self.vocab(), self.cfg.value_bits)
-        got_idx, got_val, _ = decode_topk(payload)
-        return payload, {"indices": torch.from_numpy(got_idx), "values": torch.from_numpy(got_val)}, {"topk": k}
+        payload = encode_topk(idx.numpy(), values.numpy(), self.vocab(), self.cfg.value_bits) + hidden
+        top, block = split_payload(payload)
+        got_idx, got_val, _ = decode_topk(top)
+        state = {"indices": torch.from_numpy(got_idx), "values": torch.from_numpy(got_val)}
+        if block:
+            state["hidden"] = torch.from_numpy(decode_hidden(block))
+        return payload, state, {"topk": k}
 
     def start_round(self, round_index: int) -> None:
         self.proxy(round_index)
@@ -176,11 +222,19 @@ class DistillMethod(FederatedMethod):
         logq = np.log(np.clip(q, 1e-30, None))
         top = np.argsort(-logq, axis=1, kind="stable")[:, :k]
         self._broadcast = encode_topk(top, np.take_along_axis(logq, top, axis=1), self.vocab(), self.cfg.value_bits)
-        b_idx, b_val, vocab = decode_topk(self._broadcast)
+        z_global = None
+        if all("hidden" in s for s in states):
+            w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+            z_mean = sum(wk * s["hidden"].numpy().astype(float) for wk, s in zip(w, states))
+            self._broadcast += encode_hidden(z_mean, self.cfg.value_bits)
+        top_part, block = split_payload(self._broadcast)
+        b_idx, b_val, vocab = decode_topk(top_part)
         received = aggregate_topk([b_idx], [b_val], [1.0], vocab)  # what clients read from the broadcast
         received = np.clip(received, 1e-12, None)
         received /= received.sum(axis=1, keepdims=True)
-        self.teacher = (self.proxy(round_index), torch.from_numpy(received).float())
+        if block:
+            z_global = torch.from_numpy(decode_hidden(block)).float()
+        self.teacher = (self.proxy(round_index), torch.from_numpy(received).float(), z_global)
 
     def downlink_payload(self) -> bytes:
         return self._broadcast
@@ -189,12 +243,13 @@ class DistillMethod(FederatedMethod):
         raise NotImplementedError("distillation payloads are sized by expected_payload_bits")
 
     def expected_payload_bits(self) -> int:
-        """What a policy plans with before the rate is known: `distill.k` entries per output row."""
-        from fedwireless.learning.methods.topk_logits import payload_bytes
-
-        rows = self.cfg.proxy_samples * (1 if self.classify else self.data.public_ids.shape[1] - 1)
+        """What a policy plans with before the rate is known: `distill.k` entries per output row (and the
+        hidden projections)."""
+        samples = min(self.cfg.proxy_samples, len(self.data.public_ids))
+        rows = samples * (1 if self.classify else self.data.public_ids.shape[1] - 1)
         k = self.vocab() if self.cfg.variant == "full" else min(self.cfg.k, self.vocab())
-        return 8 * payload_bytes(rows, self.vocab(), k, self.cfg.value_bits)
+        hidden = hidden_bytes(samples, min(self.ranks), self.cfg.value_bits) if self.cfg.hidden_weight > 0 else 0
+        return 8 * (payload_bytes(rows, self.vocab(), k, self.cfg.value_bits) + hidden)
 
     def evaluate(self, data, task):
         per_model, devices = [], []

@@ -30,6 +30,8 @@ import numpy as np
 
 MAGIC = b"FWTK"
 _HEADER = struct.Struct("<4sIIIB")  # magic, samples N, vocabulary V, k, value bits
+HIDDEN_MAGIC = b"FWHP"
+_HIDDEN = struct.Struct("<4sIIB")  # magic, samples N, dimension r, value bits
 HEADER_BYTES = _HEADER.size
 VALUE_BITS = (32, 16, 8)
 
@@ -159,3 +161,31 @@ def aggregate_topk(
     q = mean / mean.sum(axis=1, keepdims=True) * m[:, None]
     fill = np.where(unsent > 0, (1.0 - m) / np.maximum(unsent, 1), 0.0)
     return np.where(sent, q, fill[:, None])
+
+
+def hidden_bytes(num_samples: int, dim: int, value_bits: int) -> int:
+    """Size of an encoded block of [N, r] hidden projections."""
+    return _HIDDEN.size + num_samples * dim * value_bits // 8
+
+
+def encode_hidden(z: np.ndarray, value_bits: int) -> bytes:
+    """[N, r] projected hidden states at the value precision (appended to a top-k payload)."""
+    z = np.asarray(z, dtype=np.float32)
+    raw, _ = _cast(z.reshape(-1), value_bits)
+    return _HIDDEN.pack(HIDDEN_MAGIC, z.shape[0], z.shape[1], value_bits) + raw
+
+
+def split_payload(payload: bytes) -> tuple[bytes, bytes]:
+    """(top-k part, hidden block or b"") of a distillation payload."""
+    if len(payload) < HEADER_BYTES:
+        raise ValueError(f"payload: {len(payload)} bytes, shorter than the {HEADER_BYTES}-byte header")
+    _, n, vocab, k, value_bits = _HEADER.unpack_from(payload)
+    size = payload_bytes(n, vocab, k, value_bits)
+    return payload[:size], payload[size:]
+
+
+def decode_hidden(block: bytes) -> np.ndarray:
+    magic, n, dim, value_bits = _HIDDEN.unpack_from(block)
+    if magic != HIDDEN_MAGIC or len(block) != hidden_bytes(n, dim, value_bits):
+        raise ValueError("payload: not a hidden-projection block")
+    return _uncast(block[_HIDDEN.size :], n * dim, value_bits).reshape(n, dim)
