@@ -6,7 +6,8 @@ trains on its private rows with
 
     L = CE(private) + α·τ²·KL(q_global^τ ‖ p_client^τ) [+ λ·hidden term]   on the previous round's proxy batch,
 
-then runs its model on this round's proxy batch and uploads, per output row (a text for classification; a
+(each step on a random subset of the proxy texts as large as its private batch), then runs its model on this
+round's proxy batch and uploads, per output row (a text for classification; a
 real token position for a causal LM), the top-k log-probabilities at temperature τ (`topk_logits`). The server
 aggregates the sparse distributions (adaptive or zero-padded) into q_global for that batch and broadcasts its
 top-k entries (k of the largest upload this round); clients read the broadcast back as a full distribution
@@ -160,13 +161,20 @@ class DistillMethod(FederatedMethod):
         rows, q, z_global = self.teacher
         tau2, alpha, lam = self.cfg.temperature**2, self.cfg.alpha, self.cfg.hidden_weight
         rank = self._rank
+        # Output rows of each proxy text in q (one per text for classification; its real positions for an LM).
+        per_text = np.ones(len(rows), dtype=np.int64) if self.classify else self.data.public_mask[rows, 1:].sum(axis=1)
+        offsets = np.concatenate([[0], np.cumsum(per_text)])
+        rng = np.random.default_rng(child_seed(self.seeds, "teacher-batches", self._proxy_round, device))
 
         def with_distillation(model, batch):
-            log_p, z = self._outputs(model, rows, rank)
-            kl = torch.nn.functional.kl_div(log_p, q, reduction="batchmean")  # KL(q ‖ p_client)
+            # Each step distils on as many proxy texts as the private batch has rows (the teacher's batch).
+            pick = np.sort(rng.choice(len(rows), min(len(batch[0]), len(rows)), replace=False))
+            log_p, z = self._outputs(model, rows[pick], rank)
+            q_rows = torch.from_numpy(np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick]))
+            kl = torch.nn.functional.kl_div(log_p, q[q_rows], reduction="batchmean")  # KL(q ‖ p_client)
             loss = loss_fn(model, batch) + alpha * tau2 * kl
             if z is not None and z_global is not None:
-                loss = loss + lam * ((z - z_global) ** 2).mean()
+                loss = loss + lam * ((z - z_global[torch.from_numpy(pick)]) ** 2).mean()
             return loss
 
         return with_distillation
