@@ -1,7 +1,7 @@
 """Time and energy of on-device computation.
 
 Cycles model (Yang et al., IEEE TWC 2021, arXiv 1911.02417, eq. 4–5): time = C·D/f, energy = κ·C·D·f².
-FLOPs model (REFERENCE.md, Link and energy): time = FLOPs / (FLOP/s); energy = FLOPs·(J/FLOP), or
+FLOPs model: time = FLOPs / (FLOP/s); energy = FLOPs·(J/FLOP), or
 through the cycles model with cycles = FLOPs / (FLOPs per cycle).
 """
 

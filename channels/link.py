@@ -94,7 +94,7 @@ def packet_error_rate(
 def min_bandwidth_hz(
     bits: ArrayLike, time_s: ArrayLike, power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike
 ) -> np.ndarray:
-    """Smallest b with b·log2(1 + p·g/(N0·b))·t ≥ s, in closed form (REFERENCE.md, Link and energy).
+    """Smallest b with b·log2(1 + p·g/(N0·b))·t ≥ s, in closed form (Yang et al., IEEE TWC 2021, arXiv 1911.02417).
 
     With a = p·g/N0 and c = s·N0·ln2/(t·g·p): x = −W₋₁(−c·e^(−c))/c − 1 and b = a/x. The rate
     grows with b towards a/ln2, so where s/t ≥ a/ln2 no bandwidth suffices and the result is inf.

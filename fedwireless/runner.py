@@ -1,6 +1,6 @@
 """Runs a scenario: world + policy + learner, round by round, into a run directory.
 
-Data flow of a round (DESIGN.md): the world gives channel state -> the policy decides modules, power
+Data flow of a round: the world gives channel state -> the policy decides modules, power
 and bandwidth -> selected devices really train (real bytes, real FLOPs) -> SimPy plays downlink,
 compute and uplink against the deadline -> arrived updates are aggregated -> evaluation -> the
 policy observes the outcome -> rows for rounds.csv and devices.csv.
@@ -412,7 +412,7 @@ class Simulation:
                 out[f"final_{extra}"] = last[extra]
         params = getattr(self.learner, "compression_params", None)
         if params is not None and self._cr_rounds:
-            # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (REFERENCE.md).
+            # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (arXiv 2504.01947).
             client_b, broadcast_b, clients = zip(*self._cr_rounds)
             out["compression_ratio"] = paper_compression_ratio_rounds(client_b, broadcast_b, clients, params())
         out.update(self.learner.info())

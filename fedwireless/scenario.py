@@ -149,7 +149,7 @@ Mobility = Annotated[StaticMobility | RandomWaypointMobility, Field(discriminato
 
 
 class ComputeConfig(Section):
-    """Local-training speed and energy. Time = FLOPs / flops_per_s (REFERENCE.md, Link and energy).
+    """Local-training speed and energy. Time = FLOPs / flops_per_s.
 
     Energy: `j_per_flop` if given, else the CMOS model κ·cycles·f² with cycles = FLOPs / flops_per_cycle
     (Yang et al. 2021), where flops_per_s = flops_per_cycle · cpu_hz is the speed at full frequency.

@@ -1,6 +1,6 @@
 """Convex pieces of the per-round allocation, vectorized over devices.
 
-Energy-minimal bandwidth split (REFERENCE.md, Link and energy; Yang et al., IEEE TWC 2021): each
+Energy-minimal bandwidth split (Yang et al., IEEE TWC 2021): each
 selected device k sends S_k bits within its upload window τ_k. Sending over bandwidth b for the whole
 window needs power p_k(b) = (N0·b/g_k)(2^{S_k/(τ_k b)} − 1), so the energy is
 E_k(b) = c_k·b·(e^{a_k/b} − 1) with a_k = ln2·S_k/τ_k and c_k = N0·τ_k/g_k: convex and decreasing

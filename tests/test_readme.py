@@ -59,7 +59,10 @@ def test_readme_pandas_snippet_runs(tmp_path, monkeypatch):
     args = [f"{ROOT}/scenarios/quickstart.yaml", "--out", "runs/quickstart", "--quiet", "--no-plots"]
     assert main(shrink(["run", *args])) == 0
     snippet = re.search(r"```python\n(.*?)```", README, re.S).group(1)
-    exec(compile(snippet, "README.md", "exec"), {})
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    # Every row is counted, the arrived ones included (an empty drop_reason is not lost as NaN).
+    assert scope["reasons"].sum() == len(scope["devices"]) and scope["reasons"]["(arrived)"] > 0
 
 
 def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):

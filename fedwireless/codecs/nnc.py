@@ -13,7 +13,7 @@ stateful: one instance per sender, and every payload must be decoded in order by
 (the learner decodes each upload right after it is made, so a dropped upload is assumed recovered, as with
 `difference_coding`). Broadcasts and payload planning use the same settings without temporal context.
 
-Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2; REFERENCE.md):
+Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2):
     step_size = (4 + (qp mod 4)) * 2**(floor(qp / 4) - 2)
 so qp -38 -> 1.46e-3, -26 -> 5.86e-3, -20 -> 3.13e-2. Tensors with >= 2 dimensions use `qp`; 1-D/0-D
 tensors (norm gains, biases) use `nonweight_qp` (NNCodec's default -75 -> 2.4e-6), as NNCodec does.
@@ -49,7 +49,7 @@ QP_DENSITY = 2  # NNC's qp_density: 2**2 = 4 qp values per octave of step size (
 def nnc_step_size(qp: int) -> float:
     """NNC quantization step for `qp` at qp_density 2: (4 + (qp mod 4)) * 2**(floor(qp/4) - 2).
 
-    Source: ISO/IEC 15938-17 uniform quantizer, as in REFERENCE.md and NNCodec `get_stepsize_from_qp`.
+    Source: ISO/IEC 15938-17 uniform quantizer, as NNCodec's `get_stepsize_from_qp` computes it.
     Python's `%` and `//` are the mathematical mod and floor for negative qp.
     """
     qp = int(qp)

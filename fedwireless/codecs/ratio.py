@@ -1,7 +1,7 @@
 """Compression ratio of a federated round as NNCodec's FL paper counts it.
 
 Source: "Efficient Federated Learning Tiny Language Models for Mobile Network Feature Prediction"
-(arXiv 2504.01947), REFERENCE.md: per round, K clients each upload one update and the server broadcasts
+(arXiv 2504.01947), §III: per round, K clients each upload one update and the server broadcasts
 one update to each of the K clients, against 2K float32 transfers of all P parameters:
 
     CR = (sum_k client_bytes_k + K * server_broadcast_bytes) / (2 * K * 4 * P)

@@ -5,7 +5,7 @@ any trainable non-LoRA tensors (the classification head). All ranks share the Lo
 alpha/r (alpha = alpha_per_rank·r), so products B·A are comparable across ranks.
 
 - FedAvg: sample-weighted mean of A and B separately (and the head). With unequal ranks A and B are
-  zero-padded to the largest rank first. Note mean(B)·mean(A) ≠ mean(B·A) (REFERENCE.md).
+  zero-padded to the largest rank first. Note mean(B)·mean(A) ≠ mean(B·A) (Wang et al. 2024, FLoRA).
 - HetLoRA (Cho et al. 2024): zero-pad to r_max, weights ∝ p_k·‖B_k A_k‖_F (normalised); clients
   receive the global truncated to their rank.
 - FlexLoRA (Bai et al. 2024): ΔW = Σ p_k B_k A_k per module; each client gets the top-r_k SVD

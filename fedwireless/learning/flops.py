@@ -1,6 +1,7 @@
 """FLOPs of local training, counted the same way by the real learner and the learning-curve surrogate.
 
-One training step over T tokens (REFERENCE.md, Link and energy): forward 2·N·T over the matmul path N
+One training step over T tokens (Kaplan et al., "Scaling laws for neural language models", 2020, §2.1):
+forward 2·N·T over the matmul path N
 (base + adapter weights a token passes through); backward, the input-gradient pass through every
 weight, frozen ones included (2·N·T), plus the weight gradients of the trainable parameters
 (2·N_train·T). Full fine-tuning gives the familiar 6·N·T. No torch here: the surrogate imports it.

@@ -1,4 +1,4 @@
-"""Exact simulated-time traces of a hand-computable scenario (STYLE.md: test the engine with exact traces).
+"""Exact simulated-time traces of a hand-computable scenario (a hand-computable scenario pins the engine down).
 
 Two static devices, no fading, no shadowing, the 36.814 path loss, a fixed allocation and the
 learning-curve surrogate (so FLOPs and payload sizes are known). Every time in devices.csv and
