@@ -85,3 +85,17 @@ def test_readme_names_every_result_column():
     missing = [c for c in (*ROUND_COLUMNS, *DEVICE_COLUMNS) if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []
     assert all(f"`{r}`" in README for r in DROP_REASONS)
+
+
+def test_readme_python_api_block_runs(tmp_path, monkeypatch):
+    # The API block as written, on the tiny model and one round; the policy sweep line is left to `make figures`.
+    monkeypatch.chdir(ROOT)
+    block = re.search(r"## Python API.*?```python\n(.*?)```", README, re.S).group(1)
+    tiny = {**TINY, "rounds": 1, "seed": 1}
+    code = block.replace('{"rounds": 5, "seed": 1}', repr(tiny))
+    code = code.replace('{"policy.name": "energy-min"}', repr({**TINY, "rounds": 1, "policy.name": "energy-min"}))
+    code = code.replace('out="runs/energy-min"', f'out="{tmp_path / "energy-min"}"')
+    code = "\n".join(line for line in code.splitlines() if "fedwireless.sweep(" not in line)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["result"].summary["rounds"] == 1 and scope["written"].dir == tmp_path / "energy-min"
