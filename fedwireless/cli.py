@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("fedwireless.commands.sweep", "run a grid of scenario variants, resumably"),
     "plot": ("fedwireless.commands.plot", "draw plots from a run or sweep directory"),
     "link-budget": ("fedwireless.commands.link_budget", "print a link-budget table for a list of distances"),
+    "list": (
+        "fedwireless.commands.list",
+        "list the policies, codecs, methods, models and data sets a scenario can name",
+    ),
 }
 
 
@@ -47,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
     _stop_on_signals()
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _interrupt(signum, frame):

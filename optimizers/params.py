@@ -19,6 +19,29 @@ POLICY_PARAMS: dict[str, tuple[str, ...]] = {
 }
 WRAPPER_PARAMS = ("energy_cap_j",)  # accepted by every policy: wraps it in EnergyCap
 
+POLICY_DOCS: dict[str, str] = {
+    "uniform": "every available device, one rank, equal bandwidth, full power",
+    "fixed": "every available device at a given rank, power and bandwidth",
+    "random": "a random rank per available device, energy-minimal bandwidth split",
+    "fixed-rank": "every device at the smallest or largest rank that fits, energy-minimal split",
+    "greedy": "largest rank each device can finish in time, energy-minimal split",
+    "energy-min": "minimum-energy rank, bandwidth, power and CPU frequency that meet the deadline",
+    "lyapunov": "drift-plus-penalty: V·learning penalty + Σ queue·energy, over ranks, power, bandwidth, CPU",
+}
+PARAM_DOCS: dict[str, str] = {
+    "rank": "LoRA rank to train (one of federated.ranks; 0 = full-parameter module)",
+    "power_w": "transmit power [W] (default: the device's maximum)",
+    "bandwidth_hz": "uplink bandwidth per device [Hz] (default: an equal share of the cell)",
+    "solver": "bandwidth split: lambertw (closed form) or cvxpy",
+    "which": "smallest or largest rank",
+    "dvfs_iterations": "rounds of split / CPU-frequency alternation (cycles compute model)",
+    "V": "Lyapunov trade-off: weight of the learning penalty against the energy queues",
+    "max_iterations": "passes of rank switching, split and power per round",
+    "ema": "smoothing of the measured rank residuals",
+    "miss_penalty": "penalty G of a device that does not deliver an update",
+    "energy_cap_j": "hard per-round energy cap per device (wraps any policy)",
+}
+
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
