@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # name -> (module, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
@@ -33,6 +34,9 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
     from fedwireless import __version__
 
     parser.add_argument("--version", action="version", version=f"fedwireless {__version__}")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="log details (setup steps, decisions) to stderr")
+    level.add_argument("--log-quiet", action="store_true", help="log errors only (no warnings)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    _configure_logging(logging.DEBUG if args.verbose else logging.ERROR if args.log_quiet else logging.WARNING)
     module = importlib.import_module(COMMANDS[args.command][0])
     _stop_on_signals()
     try:
@@ -58,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _configure_logging(level: int) -> None:
+    """fedwireless's own log lines on stderr, `level: message`; libraries' stay at warnings or above."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log = logging.getLogger("fedwireless")
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
 
 
 def _interrupt(signum, frame):

@@ -33,3 +33,19 @@ def test_list_into_a_closed_pipe_is_quiet():
         f"{sys.executable} -m fedwireless.cli list | head -1", shell=True, capture_output=True, text=True
     )
     assert proc.stdout.strip() == "policies:" and "Traceback" not in proc.stderr
+
+
+def test_verbose_logs_setup_steps_and_log_quiet_hides_warnings(tmp_path, capsys):
+    from pathlib import Path
+
+    from .conftest import TINY
+
+    scenario = str(Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml")
+    sets = [a for k, v in {**TINY, "rounds": 1, "task.model.max_seq_len": 6}.items() for a in ("--set", f"{k}={v}")]
+    args = ["run", scenario, "--quiet", "--no-plots", *sets]
+    assert main(["-v", *args, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "INFO: reading the sentiment data" in err and "WARNING: " in err  # most texts are cut at 6 tokens
+    assert main(["--log-quiet", *args, "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "INFO:" not in err and "WARNING:" not in err

@@ -88,7 +88,12 @@ def prepare_task(
     device_models: Sequence[str | None] | None = None,
 ) -> TaskData:
     """Data, partition and base model(s) of a run, all randomness from children of `seeds`."""
-    say = status or (lambda msg: None)
+
+    def say(message: str) -> None:
+        log.info(message)
+        if status is not None:
+            status(message)
+
     data_rng = np.random.default_rng(child_seed(seeds, "data"))
     if task.dataset.name in CELLULAR_DATASETS:
         return _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say)
