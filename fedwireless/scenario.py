@@ -390,6 +390,12 @@ def _cross_checks(sc: Scenario) -> list[str]:
             f"got {ds.num_train}"
         )
     fed = sc.federated
+    if sc.task.model.source != "local":
+        from fedwireless.learning.config import LLAMA_MODULES
+
+        bad = [m for m in fed.target_modules if m not in LLAMA_MODULES]
+        if bad:
+            problems.append(f"federated.target_modules: unknown module(s) {bad}; known: {sorted(LLAMA_MODULES)}")
     for i, g in enumerate(sc.devices):
         if g.model is not None and g.model not in sc.task.models:
             known = ", ".join(sc.task.models) or "none defined"

@@ -142,24 +142,41 @@ def pretrained_base(
     return target, False
 
 
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth", "tf_model.h5")
+
+
 def load_local(path: str | Path, kind: str, num_labels: int, pad_id: int):
-    """A model from a local Hugging Face directory (save_pretrained format), never the hub."""
+    """A model from a local Hugging Face directory (save_pretrained format), never the hub, never remote code,
+    and only from safetensors weights (pickled weights can run code when loaded)."""
     p = Path(path).expanduser()
     if not (p / "config.json").is_file():
         raise FileNotFoundError(f"task.model.path: no Hugging Face model directory (config.json) at {p}")
+    if not any(p.glob("*.safetensors")):
+        found = [name for name in PICKLE_WEIGHTS if (p / name).exists()]
+        what = f"only pickled weights ({', '.join(found)})" if found else "no weight file"
+        raise ValueError(
+            f"task.model.path: {p} has {what}; fedwireless loads safetensors weights only (save the model with "
+            "save_pretrained(..., safe_serialization=True))"
+        )
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    common = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
     if kind == "classification":
         return AutoModelForSequenceClassification.from_pretrained(
-            p, num_labels=num_labels, local_files_only=True, pad_token_id=pad_id
+            p, num_labels=num_labels, pad_token_id=pad_id, **common
         )
-    return AutoModelForCausalLM.from_pretrained(p, local_files_only=True)
+    return AutoModelForCausalLM.from_pretrained(p, **common)
 
 
 def matmul_params(model: torch.nn.Module) -> int:
     """Parameters of the matrix multiplications a token passes through (excludes embeddings and norms)."""
     total = 0
     for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and "embed" not in name:
+        if is_projection(mod) and "embed" not in name:
             total += mod.weight.numel()
     return total
+
+
+def is_projection(module: torch.nn.Module) -> bool:
+    """A weight matrix a token is multiplied by: nn.Linear, or GPT-2's Conv1D (a transposed Linear)."""
+    return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"

@@ -45,12 +45,12 @@ class _Encoder:
 
         Language-model text: BOS, tokens, EOS. Classification text: BOS, tokens (truncated), CLS.
         """
-        ids = np.zeros((len(texts), max_len), dtype=np.int64)
+        ids = np.full((len(texts), max_len), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(texts), max_len), dtype=np.int64)
         cut = np.zeros(len(texts), dtype=bool)
         cls_id = self.cls_id
         for i, t in enumerate(texts):
-            body = [self.bos_id, *self.text_ids(t)]
+            body = ([] if self.bos_id is None else [self.bos_id]) + self.text_ids(t)
             full = body + [cls_id if classify else self.eos_id]
             toks = body[: max_len - 1] + [cls_id] if classify else full[:max_len]
             cut[i] = len(full) > max_len
@@ -120,13 +120,47 @@ class PieceTokenizer(_Encoder):
         return {"kind": "sentencepiece", "vocab_size": len(self.vocab)}
 
 
-def make_tokenizer(task, texts: Sequence[str]) -> WordTokenizer | PieceTokenizer:
-    """The scenario's tokenizer: a local model's own (its `tokenizer.model`, else its word `vocab.txt`), else
-    built from `texts`."""
+class HFTokenizer(_Encoder):
+    """A local Hugging Face checkpoint's own tokenizer (`AutoTokenizer`, local files only, no remote code).
+
+    Texts are framed as ours are: BOS (when the tokenizer has one), the text's tokens, then EOS (language
+    modelling) or EOS as the classifier's last token. Padding uses the pad token, else EOS (the checkpoint's
+    config then gets the same pad id).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        from transformers import AutoTokenizer
+
+        self._tok = AutoTokenizer.from_pretrained(Path(path), local_files_only=True, trust_remote_code=False)
+        vocab = self._tok.get_vocab()
+        self.vocab = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+        eos = self._tok.eos_token_id
+        self.eos_id = int(eos if eos is not None else (self._tok.sep_token_id or 0))
+        self.bos_id = self._tok.bos_token_id
+        self.pad_id = int(self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id)
+        self.unk_id = int(self._tok.unk_token_id if self._tok.unk_token_id is not None else self.pad_id)
+
+    @property
+    def cls_id(self) -> int:
+        return self.eos_id
+
+    def text_ids(self, text: str) -> list[int]:
+        return list(self._tok(text, add_special_tokens=False)["input_ids"])
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": f"local ({type(self._tok).__name__})", "vocab_size": len(self.vocab)}
+
+
+def make_tokenizer(task, texts: Sequence[str]) -> WordTokenizer | PieceTokenizer | HFTokenizer:
+    """The scenario's tokenizer: a local model's own (a Hugging Face tokenizer, else fedwireless's
+    `tokenizer.model` or word `vocab.txt`), else built from `texts`."""
     cfg = task.tokenizer
     if task.model.source == "local":
-        piece_model = Path(task.model.path).expanduser() / "tokenizer.model"
-        if piece_model.is_file():  # a base pre-trained with SentencePiece
+        root = Path(task.model.path).expanduser()
+        if (root / "tokenizer.json").is_file() or (root / "tokenizer_config.json").is_file():
+            return HFTokenizer(root)  # a Hugging Face checkpoint with its own tokenizer
+        piece_model = root / "tokenizer.model"
+        if piece_model.is_file():  # a base fedwireless pre-trained with SentencePiece
             return PieceTokenizer(piece_model.read_bytes())
         vocab_file = Path(task.model.path).expanduser() / "vocab.txt"
         if not vocab_file.is_file():

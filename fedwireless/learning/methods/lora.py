@@ -17,6 +17,7 @@ import torch
 from fedwireless.learning import aggregate as agg
 from fedwireless.learning.methods.base import FederatedMethod, State
 from fedwireless.learning.methods.lora_aggregators import make_aggregator
+from fedwireless.learning.models import is_projection
 from fedwireless.rng import child_seed
 
 
@@ -35,10 +36,23 @@ class LoraMethod(FederatedMethod):
         self.ranks = tuple(federated.ranks)
         extra = {"modules_to_save": ["score"]} if task.kind == "classification" else {}
 
+        # GPT-2's Conv1D stores its weight transposed: peft needs to know (fan_in_fan_out).
+        transposed = any(
+            type(m).__name__ == "Conv1D" and n.rsplit(".", 1)[-1] in federated.target_modules
+            for n, m in model.named_modules()
+        )
+
         def config(r: int):
             return LoraConfig(r=r, lora_alpha=federated.alpha_per_rank * r, lora_dropout=federated.lora_dropout,
-                              target_modules=list(federated.target_modules), **extra)  # fmt: skip
+                              target_modules=list(federated.target_modules), fan_in_fan_out=transposed,
+                              **extra)  # fmt: skip
 
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if is_projection(m)})
+        missing = [t for t in federated.target_modules if t not in linear]
+        if missing:
+            raise ValueError(
+                f"federated.target_modules: {missing} not in the model; its linear layers are named {linear}"
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(child_seed(seeds, "adapters", as_int=True))
             pm = get_peft_model(model, config(self.ranks[0]), adapter_name=f"r{self.ranks[0]}")
