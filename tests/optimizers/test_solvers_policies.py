@@ -233,11 +233,14 @@ def test_parameter_table_matches_the_policy_constructors():
     import inspect
 
     from optimizers import POLICY_PARAMS
+    from optimizers.params import PARAM_DOCS, POLICY_DOCS, RULES, WRAPPER_PARAMS
 
-    assert set(POLICY_PARAMS) == set(POLICIES)
+    assert set(POLICY_PARAMS) == set(POLICIES) == set(POLICY_DOCS)
     for name, cls in POLICIES.items():
         params = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "rng")]
         assert tuple(params) == POLICY_PARAMS[name], name
+        for key in (*params, *WRAPPER_PARAMS):  # every parameter has a rule and a line of documentation
+            assert key in RULES and key in PARAM_DOCS, (name, key)
 
 
 def test_multi_cell_split_equals_one_cell_at_a_time():
