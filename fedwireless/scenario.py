@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -639,6 +640,17 @@ def _plain(x: Any) -> Any:
 
 
 def json_schema() -> dict[str, Any]:
+    """The scenario's JSON Schema with field descriptions and per-name policy and codec parameters."""
+    import fedwireless.learning.config as learning_config
+    from fedwireless.config_base import Section
+    from fedwireless.schema_docs import document
+
     schema = Scenario.model_json_schema()
     schema["title"] = "fedwireless scenario"
-    return schema
+    classes = {
+        name: obj
+        for module in (sys.modules[__name__], learning_config)
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, Section)
+    }
+    return document(schema, classes)
