@@ -69,6 +69,7 @@ def train_lora_batched(
         for s in starts
     ):
         raise ValueError("starts: every client state must hold the same LoRA modules and head keys")
+    device = next(model.parameters()).device  # starts come from the CPU; the stacks train where the model is
     ranks = [int(s[modules[0] + A_SUFFIX].shape[0]) for s in starts] if modules else [0] * num
     r_max = max(ranks) if ranks else 0
 
@@ -78,17 +79,17 @@ def train_lora_batched(
     b_stack: dict[str, torch.Tensor] = {}
     for m in modules:
         a0, b0 = starts[0][m + A_SUFFIX], starts[0][m + B_SUFFIX]
-        a = torch.zeros(num, r_max, a0.shape[1], dtype=a0.dtype)
-        b = torch.zeros(num, b0.shape[0], r_max, dtype=b0.dtype)
+        a = torch.zeros(num, r_max, a0.shape[1], dtype=a0.dtype, device=device)
+        b = torch.zeros(num, b0.shape[0], r_max, dtype=b0.dtype, device=device)
         for c, s in enumerate(starts):
             a[c, : ranks[c]] = s[m + A_SUFFIX]
             b[c, :, : ranks[c]] = s[m + B_SUFFIX]
         a_stack[m], b_stack[m] = a.requires_grad_(), b.requires_grad_()
         params += [a_stack[m], b_stack[m]]
-    head_stack = {k: torch.stack([s[k] for s in starts]).clone().requires_grad_() for k in heads}
+    head_stack = {k: torch.stack([s[k] for s in starts]).to(device).requires_grad_() for k in heads}
     params += list(head_stack.values())
     mixed = len(set(ranks)) > 1
-    a_mask = torch.zeros(num, r_max, 1)
+    a_mask = torch.zeros(num, r_max, 1, device=device)
     for c, r in enumerate(ranks):
         a_mask[c, :r] = 1.0
     b_mask = a_mask.transpose(1, 2)  # [C, 1, R]
@@ -115,7 +116,7 @@ def train_lora_batched(
         nonlocal row_client
         step_batches = [b[step] for b in batches]
         sizes = [int(b[0].shape[0]) for b in step_batches]
-        row_client = torch.repeat_interleave(torch.arange(num), torch.tensor(sizes))
+        row_client = torch.repeat_interleave(torch.arange(num, device=device), torch.tensor(sizes, device=device))
         joined = tuple(torch.cat([b[i] for b in step_batches]) for i in range(len(step_batches[0])))
         logits = model(input_ids=joined[0], attention_mask=joined[1]).logits
         return [loss_from_logits(part, batch) for part, batch in zip(torch.split(logits, sizes), step_batches)]
@@ -151,10 +152,10 @@ def train_lora_batched(
     for c, s in enumerate(starts):
         state: State = {}
         for m in modules:
-            state[m + A_SUFFIX] = a_stack[m][c, : ranks[c]].detach().clone()
-            state[m + B_SUFFIX] = b_stack[m][c, :, : ranks[c]].detach().clone()
+            state[m + A_SUFFIX] = a_stack[m][c, : ranks[c]].detach().cpu().clone()
+            state[m + B_SUFFIX] = b_stack[m][c, :, : ranks[c]].detach().cpu().clone()
         for k in heads:
-            state[k] = head_stack[k][c].detach().clone()
+            state[k] = head_stack[k][c].detach().cpu().clone()
         out.append(({k: state[k] for k in s}, totals[c] / max(n_steps, 1)))
     return out
 

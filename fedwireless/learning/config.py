@@ -168,6 +168,10 @@ class TaskConfig(Section):
     # row, as the paper trains; span: only the predicted value).
     train_tokens: Literal["all", "span"] = "all"
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    # Where models train and evaluate: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Autocast of training forward passes: fp32 (none), bf16 or fp16 (fp16 is meant for CUDA).
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
     @model_validator(mode="after")
     def _pairs(self) -> TaskConfig:

@@ -19,13 +19,19 @@ def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int)
     out: dict[str, list] = {}
 
     def put(key: str, value: torch.Tensor) -> None:
-        out.setdefault(key, []).append(value.detach().double().numpy() if value.is_floating_point() else value.numpy())
+        value = value.detach().cpu()
+        out.setdefault(key, []).append(value.double().numpy() if value.is_floating_point() else value.numpy())
+
+    device = next(model.parameters()).device
+
+    def on(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(device)
 
     for i in range(0, len(ids), batch_size):
-        b_ids = torch.from_numpy(ids[i : i + batch_size])
-        logits = model(input_ids=b_ids, attention_mask=torch.from_numpy(mask[i : i + batch_size])).logits
+        b_ids = on(ids[i : i + batch_size])
+        logits = model(input_ids=b_ids, attention_mask=on(mask[i : i + batch_size])).logits.float()
         if classify:
-            y = torch.from_numpy(labels[i : i + batch_size])
+            y = on(labels[i : i + batch_size])
             put("nll", torch.nn.functional.cross_entropy(logits, y, reduction="none"))
             put("pred", logits.argmax(-1))
             continue
@@ -34,9 +40,9 @@ def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int)
             logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
         ).reshape(targets.shape)
         hit = logits[:, :-1].argmax(-1) == targets
-        valid = {"all": torch.from_numpy(mask[i : i + batch_size, 1:]) == 1}
+        valid = {"all": on(mask[i : i + batch_size, 1:]) == 1}
         if span is not None:
-            valid["span"] = valid["all"] & (torch.from_numpy(span[i : i + batch_size, 1:]) == 1)
+            valid["span"] = valid["all"] & (on(span[i : i + batch_size, 1:]) == 1)
         for key, v in valid.items():
             put(f"{key}_nll", torch.where(v, nll, 0.0).sum(dim=1))
             put(f"{key}_hits", (hit & v).sum(dim=1))

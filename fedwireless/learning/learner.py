@@ -28,6 +28,7 @@ import torch
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
 from fedwireless.learning.flops import ParamCounts, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
@@ -83,7 +84,8 @@ class Learner:
         self.paths_run: set[str] = set()  # "batched" and/or "sequential (why)", for the summary
         self.round = 0
         self.classification = task.kind == "classification"
-        self.data = prepare_task(task, num_devices, device_groups, seeds, cache_dir, status, device_models)
+        self.device = resolve_device(task.device)
+        self.data = prepare_task(task, num_devices, device_groups, seeds, cache_dir, status, device_models, self.device)
         self.artifacts = self.data.artifacts
         models = {id(self.data.model_of(d)): self.data.model_of(d) for d in range(num_devices)}
         counted = {key: matmul_params(m) for key, m in models.items()}  # before peft wraps them
@@ -96,12 +98,15 @@ class Learner:
         self._difference_coding = hints["difference_coding"]
         self._senders: dict[int, object] = {}
         self._optimizers: dict[tuple[int, int], dict] = {}  # (device, rank) -> AdamW state (persistent)
-        self.settings = OptimizerSettings.from_task(task)
+        mixed = None if task.precision == "fp32" else (lambda: autocast(self.device, task.precision))
+        self.settings = OptimizerSettings.from_task(task, mixed)
         self.method = make_method(
             federated.training, self.data.model, self._plain_codec,
             task=task, federated=federated, seeds=child_seed(seeds, "method"), data=self.data,
         )  # fmt: skip
         self.ranks = self.method.ranks
+        for model in {id(m): m for m in [self.data.model, *self.data.extra_models.values()]}.values():
+            model.to(self.device)  # states, aggregation and codecs stay on the CPU
         self.device_metrics: list[dict] = []
         self.setup_s = time.perf_counter() - t0
 
@@ -165,11 +170,8 @@ class Learner:
                 order, pos = rng.permutation(idx), 0
             take = order[pos : pos + bs]
             pos += bs
-            batch = (torch.from_numpy(d.train_ids[take]), torch.from_numpy(d.train_mask[take]),
-                     torch.from_numpy(d.train_labels[take]))  # fmt: skip
-            if d.train_span is not None:
-                batch += (torch.from_numpy(d.train_span[take]),)
-            batches.append(batch)
+            arrays = [d.train_ids, d.train_mask, d.train_labels] + ([d.train_span] if d.train_span is not None else [])
+            batches.append(tuple(torch.from_numpy(a[take]).to(self.device) for a in arrays))
         return batches
 
     def _loss(self, model, batch) -> torch.Tensor:
@@ -249,10 +251,11 @@ class Learner:
 
                 opt = make_optimizer(params, self.settings)
                 opt.load_state_dict(self._optimizers[(device, rank)])
-            with torch.random.fork_rng(devices=[]):  # dropout masks from this client's own stream
+            loss_fn = self.method.local_loss(self._loss, device)
+            gpus = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=gpus):  # dropout masks from this client's own stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
-                loss_fn = self.method.local_loss(self._loss, device)
-            loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)
+                loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)
             if self.task.optimizer.persistent:
                 self._optimizers[(device, rank)] = opt.state_dict()
             trained = self.method.client_state(rank)
@@ -283,6 +286,8 @@ class Learner:
             "codec": self.fed.codec.name,
             "trainable_params": {str(r): int(self.method.trainable_count(r)) for r in self.ranks},
             **({"device_model": self.data.device_model} if any(self.data.device_model) else {}),
+            "device": str(self.device),
+            "precision": self.task.precision,
             "setup_s": round(self.setup_s, 3),
             **self.data.info,
             **self.method.info(),

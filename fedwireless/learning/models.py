@@ -81,6 +81,7 @@ def pretrained_base(
     cache_dir: Path | None,
     status=None,
     tokenizer_model: bytes | None = None,
+    device: torch.device | None = None,
 ) -> tuple[Path, bool]:
     """Directory of the pre-trained causal-LM base (save_pretrained format) and whether it was cached.
 
@@ -100,6 +101,7 @@ def pretrained_base(
             "seed": seed,
             "torch": torch.__version__,
             "recipe": PRETRAIN_RECIPE,
+            "device": torch.device(device or "cpu").type,
         }
     )
     root = Path(pre.cache_dir).expanduser() if pre.cache_dir else (cache_dir or default_cache_dir())
@@ -111,13 +113,17 @@ def pretrained_base(
     rng = np.random.default_rng(seed)
     if pre.steps and len(public_ids):
         settings = OptimizerSettings(pre.lr, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
+        model.to(device or "cpu")
         params = list(model.parameters())
-        ids_t, mask_t = torch.from_numpy(public_ids), torch.from_numpy(public_mask)
+        ids_t, mask_t = (
+            torch.from_numpy(public_ids).to(device or "cpu"),
+            torch.from_numpy(public_mask).to(device or "cpu"),
+        )
         say = status or (lambda msg: None)
         every = max(1, pre.steps // 20)
 
         def step_loss(_step: int) -> list[torch.Tensor]:
-            idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size))
+            idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size)).to(ids_t.device)
             ids, mask = ids_t[idx], mask_t[idx]
             return [causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)]
 
@@ -129,6 +135,7 @@ def pretrained_base(
         run_steps(pre.steps, step_loss, make_optimizer(params, settings), settings,
                   clip=clip_together(params, 1.0), progress=progress)  # fmt: skip
         model.eval()
+    model.to("cpu")
     tmp = target.parent / f".{key}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)

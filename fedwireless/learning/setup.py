@@ -86,6 +86,7 @@ def prepare_task(
     cache_dir: Path | None,
     status=None,
     device_models: Sequence[str | None] | None = None,
+    device: torch.device | None = None,
 ) -> TaskData:
     """Data, partition and base model(s) of a run, all randomness from children of `seeds`."""
 
@@ -97,7 +98,7 @@ def prepare_task(
     data_rng = np.random.default_rng(child_seed(seeds, "data"))
     if task.dataset.name in CELLULAR_DATASETS:
         return _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say)
-    data = _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say)
+    data = _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say, device)
     data.device_model = list(device_models) if device_models is not None else [None] * num_devices
     return data
 
@@ -144,7 +145,7 @@ def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) ->
     )  # fmt: skip
 
 
-def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say) -> TaskData:
+def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, say, device=None) -> TaskData:
     say(f"reading the {task.dataset.name} data")
     splits = load_splits(task.dataset, data_rng)
     m = task.model
@@ -183,7 +184,7 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
         key = (name,) if name else ()
         path, hit = pretrained_base(
             cfg, task.pretrain, tokenizer.vocab, pub_ids, pub_mask, child_seed(seeds, "pretrain", *key, as_int=True),
-            cache_dir, status=say, tokenizer_model=getattr(tokenizer, "model_bytes", None),
+            cache_dir, status=say, tokenizer_model=getattr(tokenizer, "model_bytes", None), device=device,
         )  # fmt: skip
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(child_seed(seeds, "head", *key, as_int=True))

@@ -30,13 +30,14 @@ class OptimizerSettings:
     warmup_fraction: float = 0.1
     min_lr_ratio: float = 0.0
     max_grad_norm: float | None = None
+    autocast: object = None  # a context manager factory for mixed precision (None: fp32)
 
     @classmethod
-    def from_task(cls, task) -> OptimizerSettings:
+    def from_task(cls, task, autocast=None) -> OptimizerSettings:
         """The local-training settings of a `TaskConfig`."""
         o = task.optimizer
         return cls(task.lr, tuple(o.betas), o.weight_decay, o.schedule, o.warmup_fraction, o.min_lr_ratio,
-                   task.max_grad_norm)  # fmt: skip
+                   task.max_grad_norm, autocast)  # fmt: skip
 
 
 def lr_factor(step: int, total: int, settings: OptimizerSettings) -> float:
@@ -79,7 +80,11 @@ def run_steps(
     for step in range(num_steps):
         for group in optimizer.param_groups:
             group["lr"] = settings.lr * lr_factor(step, num_steps, settings)
-        losses = list(step_losses(step))
+        if settings.autocast is None:
+            losses = list(step_losses(step))
+        else:
+            with settings.autocast():
+                losses = [x.float() for x in step_losses(step)]
         optimizer.zero_grad(set_to_none=True)
         torch.stack(losses).sum().backward()
         if clip is not None:

@@ -92,3 +92,20 @@ def test_lora_dropout_runs_are_reproducible(tmp_path):
         lr = Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(7), cache_dir=tmp_path)
         runs.append([u.payload for u in lr.train_clients([(0, 4), (1, 4)])])
     assert runs[0] == runs[1]
+
+
+def test_device_choice_and_mixed_precision(tmp_path):
+    from fedwireless.learning.device import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="task.device: cuda asked for"):
+            resolve_device("cuda")
+    # bf16 autocast on the CPU trains and reports where it ran; fp32 on "cpu" equals "auto" here.
+    mixed = _learner(tmp_path, precision="bf16")
+    ups = mixed.train_clients([(0, 4), (1, 4)])
+    assert all(np.isfinite(u.train_loss) for u in ups) and mixed.info()["precision"] == "bf16"
+    plain = _learner(tmp_path, device="cpu")
+    assert plain.info()["device"] == "cpu"
+    assert [u.payload for u in plain.train_clients([(0, 4)])] != [ups[0].payload]

@@ -115,8 +115,9 @@ class DistillMethod(FederatedMethod):
     def _outputs(self, model, rows: np.ndarray, rank: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """On the given public texts: output rows [R, V] of log-softmax(logits / τ), and with the hidden term
         on, each text's projected hidden state [N, r] (mean input of layer ℓ over real tokens, times A_ℓ)."""
-        ids = torch.from_numpy(self.data.public_ids[rows])
-        mask = torch.from_numpy(self.data.public_mask[rows])
+        device = next(model.parameters()).device
+        ids = torch.from_numpy(self.data.public_ids[rows]).to(device)
+        mask = torch.from_numpy(self.data.public_mask[rows]).to(device)
         hidden = self.cfg.hidden_weight > 0
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=hidden)
         logits = out.logits
@@ -171,10 +172,11 @@ class DistillMethod(FederatedMethod):
             pick = np.sort(rng.choice(len(rows), min(len(batch[0]), len(rows)), replace=False))
             log_p, z = self._outputs(model, rows[pick], rank)
             q_rows = torch.from_numpy(np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick]))
-            kl = torch.nn.functional.kl_div(log_p, q[q_rows], reduction="batchmean")  # KL(q ‖ p_client)
+            target = q[q_rows].to(log_p.device)
+            kl = torch.nn.functional.kl_div(log_p, target, reduction="batchmean")  # KL(q ‖ p_client)
             loss = loss_fn(model, batch) + alpha * tau2 * kl
             if z is not None and z_global is not None:
-                loss = loss + lam * ((z - z_global[torch.from_numpy(pick)]) ** 2).mean()
+                loss = loss + lam * ((z.float() - z_global[torch.from_numpy(pick)].to(z.device)) ** 2).mean()
             return loss
 
         return with_distillation
@@ -203,6 +205,7 @@ class DistillMethod(FederatedMethod):
         rows = self._proxy  # this round's (start_round drew it)
         with torch.no_grad():
             log_p, z = self._outputs(self.model, rows, rank)
+            log_p, z = log_p.cpu(), None if z is None else z.float().cpu()
         hidden = b"" if z is None else encode_hidden(z.numpy(), self.cfg.value_bits)
         left = None if budget_bits is None else budget_bits - 8 * len(hidden) / self.cfg.eta
         k = self.k_for(left, log_p.shape[0])

@@ -30,7 +30,7 @@ class FullParameterMethod(FederatedMethod):
 
     def _state(self) -> State:
         """Every parameter once: tied weights (the TLM's embedding and output layer) are sent once."""
-        return {k: p.detach().clone() for k, p in self.model.named_parameters()}
+        return {k: p.detach().cpu().clone() for k, p in self.model.named_parameters()}
 
     def _load(self, state: State) -> None:
         missing, unexpected = self.model.load_state_dict(state, strict=False)

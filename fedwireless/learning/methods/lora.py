@@ -73,7 +73,7 @@ class LoraMethod(FederatedMethod):
 
     # ------------------------------------------------------------------ adapters
     def _adapter_state(self, r: int) -> State:
-        return {k: v.detach().clone() for k, v in self._get_state(self.model, adapter_name=f"r{r}").items()}
+        return {k: v.detach().cpu().clone() for k, v in self._get_state(self.model, adapter_name=f"r{r}").items()}
 
     def load_adapter(self, r: int, state: State) -> None:
         self.model.set_adapter(f"r{r}")
@@ -95,7 +95,8 @@ class LoraMethod(FederatedMethod):
         with torch.no_grad():
             for name, d in products.items():
                 layer = self.model.base_model.model.get_submodule(name.removeprefix("base_model.model."))
-                layer.base_layer.weight += (self.scale * d).to(layer.base_layer.weight.dtype)
+                weight = layer.base_layer.weight
+                weight += (self.scale * d).to(device=weight.device, dtype=weight.dtype)
 
     # ------------------------------------------------------------------ the seam
     def trainable_count(self, rank: int, device: int | None = None) -> int:
