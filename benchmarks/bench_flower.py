@@ -91,7 +91,7 @@ def run_flower(clients: int, rounds: int, initial: dict) -> tuple[dict, float]:
     def train(msg: Message, context: Context) -> Message:
         lrn = _learner(clients)
         device = int(context.node_config["partition-id"])
-        lrn.global_state = msg.content["arrays"].to_torch_state_dict()
+        lrn.method.global_state = msg.content["arrays"].to_torch_state_dict()
         lrn.round = int(msg.content["config"]["server-round"]) - 1
         update = lrn.train_clients([(device, RANK)])[0]
         content = RecordDict(
@@ -134,14 +134,14 @@ def run_fedwireless(clients: int, rounds: int) -> tuple[dict, dict, float]:
 
     torch.set_num_threads(os.cpu_count() or 1)
     sim = Simulation(scenario(clients))
-    initial = {k: v.clone() for k, v in sim.learner.global_state.items()}
+    initial = {k: v.clone() for k, v in sim.learner.method.global_state.items()}
     sim.step()  # warm-up round, like Flower's first
     t0 = time.perf_counter()
     for _ in range(rounds):
         row = sim.step()
         if row["arrived"] != clients:
             raise RuntimeError(f"the network dropped updates ({row['arrived']}/{clients}); the comparison needs none")
-    return initial, sim.learner.global_state, time.perf_counter() - t0
+    return initial, sim.learner.method.global_state, time.perf_counter() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
