@@ -275,6 +275,3 @@ class DistillMethod(FederatedMethod):
 
     def batching(self, num_clients: int) -> tuple[bool, str]:
         return False, "federated distillation (each client trains its own model with its own teacher term)"
-
-    def rank_residuals(self):
-        return None
