@@ -101,6 +101,13 @@ class Simulation:
         self.timing_rows: list[dict[str, Any]] = []
         # Per-module planning figures: the same for every round (the model does not change shape).
         self._payload_bits = np.array([self.learner.expected_payload_bits(r) for r in self.ranks], dtype=float)
+        # Payloads that follow the rate: policies plan with their floor, their ceiling and the window share.
+        growth = self.learner.payload_growth()
+        self._payload_fill, self._payload_max_bits = None, None
+        if growth is not None:
+            least, most, self._payload_fill = growth
+            self._payload_bits = np.full(len(self.ranks), float(least))
+            self._payload_max_bits = np.full(len(self.ranks), float(most))
         k = self.world.num_devices  # [devices, modules]: local work may differ per device (local_epochs)
         self._flops = np.stack([np.broadcast_to(self.learner.expected_flops(r), (k,)) for r in self.ranks], axis=1)
         g = sc.devices
@@ -135,6 +142,10 @@ class Simulation:
             cell_bandwidth_hz=w.bs_ul_bandwidth_hz.copy(),
             p_max_w=w.p_max_w.copy(),
             payload_bits=np.broadcast_to(self._payload_bits, compute_time.shape).copy(),
+            payload_fill=self._payload_fill,
+            payload_max_bits=None
+            if self._payload_max_bits is None
+            else np.broadcast_to(self._payload_max_bits, compute_time.shape).copy(),
             compute_time_s=compute_time,
             compute_energy_j=compute_time * self._compute_power_w[:, None],
             downlink_time_s=downlink_s,

@@ -97,6 +97,10 @@ class SurrogateLearner:
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
 
+    def payload_growth(self) -> None:
+        """Surrogate payloads have a fixed size per rank."""
+        return None
+
     def rank_residuals(self) -> dict[int, float]:
         """The surrogate's own ε(r) = rank_half / (r + rank_half): one minus a rank-r update's progress share."""
         h = self.cfg.rank_half

@@ -105,6 +105,7 @@ class Lyapunov:
         cpu_km = None if cpu is None else cpu.reshape(k, m)
         comp_t, comp_e = state.compute_at(cpu_km)
         window = state.upload_window_s(cpu_km)
+        fill, top = state.payload_growth(cpu_km)
         p, up = best_power_w(
             state.payload_bits.ravel(),
             window.ravel(),
@@ -116,6 +117,8 @@ class Lyapunov:
             np.repeat(price, m),
             value.ravel(),
             state.waterfall_m,
+            fill_s=fill.ravel(),
+            max_bits=top.ravel(),
             grid=8,
             iters=10,
         )
@@ -187,6 +190,7 @@ class Lyapunov:
             sel = np.flatnonzero(module >= 0)
             if len(sel):
                 m = module[sel]
+                fill, top = (x[sel, m] for x in state.payload_growth(cpu))
                 p_opt, c_opt = best_power_w(
                     state.payload_bits[sel, m],
                     state.upload_window_s(cpu)[sel, m],
@@ -198,6 +202,8 @@ class Lyapunov:
                     price[sel],
                     value[sel, m],
                     state.waterfall_m,
+                    fill_s=fill,
+                    max_bits=top,
                 )
                 power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])
             obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)

@@ -7,6 +7,7 @@ import numpy as np
 
 import channels
 from optimizers.solvers import (
+    airtime_s,
     best_cpu_hz,
     best_power_w,
     energy_min_bandwidth_cvxpy,
@@ -60,11 +61,13 @@ def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
     """[K] energy the allocation plans per device: compute at its CPU frequency + (p + P_c)·airtime.
 
     Airtime is S / r(p, b) with the planned power and bandwidth (at least the whole window when the
-    power just fills it). Skipped devices spend nothing.
+    power just fills it); a payload that fills its window stays on air `payload_fill` of it (`airtime_s`).
+    Skipped devices spend nothing.
     """
     sel = alloc.module >= 0
     _, comp_e = state.compute_at(alloc.cpu_hz)
     bits = rows(state, alloc.module, state.payload_bits)
+    fill, top = (rows(state, alloc.module, x) for x in state.payload_growth(alloc.cpu_hz))
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = channels.shannon_rate_bps(
             alloc.bandwidth_hz,
@@ -72,7 +75,7 @@ def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
             gain_lin=np.where(state.link_ok(), state.gain_lin, 0.0),
             noise_psd_w_per_hz=state.noise_psd_w_per_hz,
         )
-        air = np.where(bits > 0, bits / np.where(rate > 0, rate, np.nan), 0.0)
+        air = np.where(bits > 0, airtime_s(bits, np.where(rate > 0, rate, np.nan), fill, top), 0.0)
     air = np.where(sel, np.nan_to_num(air, nan=np.inf), 0.0)
     tx = np.where(air > 0, (alloc.power_w + state.circuit_w) * air, 0.0)
     return np.where(sel, rows(state, alloc.module, comp_e) + tx, 0.0)
@@ -145,7 +148,7 @@ def _split_cells(state, idx, bits, win, weights, solver):
     )
 
 
-def _circuit_power_step(state, idx, bits, win, bandwidth, power) -> np.ndarray:
+def _circuit_power_step(state, idx, bits, win, bandwidth, power, fill, top) -> np.ndarray:
     """Raise each device's power to the level that minimises (p + P_c)·airtime within its window."""
     circuit = state.circuit_w[idx]
     p_best, _ = best_power_w(
@@ -159,16 +162,18 @@ def _circuit_power_step(state, idx, bits, win, bandwidth, power) -> np.ndarray:
         1.0,
         0.0,
         None,
+        fill_s=fill,
+        max_bits=top,
     )
     return np.where((circuit > 0) & (p_best > 0), np.maximum(p_best, power), power)
 
 
-def _tx_energy(state, idx, bits, bandwidth, power) -> np.ndarray:
+def _tx_energy(state, idx, bits, bandwidth, power, fill, top) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = channels.shannon_rate_bps(
             bandwidth, power_w=power, gain_lin=state.gain_lin[idx], noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx]
         )
-        return np.where(bits > 0, (power + state.circuit_w[idx]) * bits / rate, 0.0)
+        return np.where(bits > 0, (power + state.circuit_w[idx]) * airtime_s(bits, rate, fill, top), 0.0)
 
 
 def split_energy_min(
@@ -190,6 +195,10 @@ def split_energy_min(
     airtimes that result instead of the windows (kept where it lowers the priced energy). The split
     itself minimises radiated energy: where P_c dominates, a longer deadline can shift bandwidth to
     weak channels and lengthen total airtime (a circuit-aware split is not implemented).
+
+    Payloads that fill their window (`RoundState.payload_fill`) are split for their floor `payload_bits`:
+    at any power and bandwidth their energy is at least the floor's, and the floor's minimum fills the whole
+    window, where the two are equal (airtime = window ≥ payload_fill·window), so it is their minimum too.
     """
     module = module.copy()
     k = state.num_devices
@@ -215,9 +224,10 @@ def split_energy_min(
         idx = np.flatnonzero(sel)
         win = device_windows(state, module, cpu_hz)[idx]
         bits = rows(state, module, state.payload_bits)[idx]
+        fill, top = (rows(state, module, x)[idx] for x in state.payload_growth(cpu_hz))
         price = np.ones(len(idx)) if weights is None else np.maximum(weights[idx], 0.0)
-        b, p = bandwidth[idx], _circuit_power_step(state, idx, bits, win, bandwidth[idx], power[idx])
-        cost = float(np.sum(price * _tx_energy(state, idx, bits, b, p)))
+        b, p = bandwidth[idx], _circuit_power_step(state, idx, bits, win, bandwidth[idx], power[idx], fill, top)
+        cost = float(np.sum(price * _tx_energy(state, idx, bits, b, p, fill, top)))
         for _ in range(2):
             with np.errstate(divide="ignore", invalid="ignore"):
                 air = bits / channels.shannon_rate_bps(
@@ -227,8 +237,8 @@ def split_energy_min(
             b2, p2, ok = _split_cells(state, idx, bits, tight, None if weights is None else weights[idx], solver)
             if not np.all(ok[np.unique(state.cell[idx])]):
                 break
-            p2 = _circuit_power_step(state, idx, bits, win, b2, np.maximum(p2, 0.0))
-            cost2 = float(np.sum(price * _tx_energy(state, idx, bits, b2, p2)))
+            p2 = _circuit_power_step(state, idx, bits, win, b2, np.maximum(p2, 0.0), fill, top)
+            cost2 = float(np.sum(price * _tx_energy(state, idx, bits, b2, p2, fill, top)))
             if not cost2 < cost * (1 - 1e-9):
                 break
             b, p, cost = b2, p2, cost2

@@ -263,6 +263,13 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12,
     return np.where(lhi > llo, np.exp(best_x), lo)
 
 
+def airtime_s(bits, rate_bps, fill_s=0.0, max_bits=np.inf):
+    """Seconds on air. A fixed payload: bits / rate. A payload that fills `fill_s` seconds of its window
+    sends min(fill_s·rate, max_bits) bits, never fewer than `bits` (its floor)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(bits / rate_bps, np.minimum(fill_s, max_bits / rate_bps))
+
+
 def upload_cost(
     power_w,
     bits,
@@ -274,20 +281,24 @@ def upload_cost(
     price,
     value,
     waterfall_m: float | None,
+    fill_s=0.0,
+    max_bits=np.inf,
 ):
     """price·(p + P_c)·airtime − value·(1 − q(p)); inf where the upload misses its window.
 
     The per-device objective of the power subproblem: energy priced by the virtual queue against the
-    learning value of an update that arrives intact (packet error q of Chen et al. 2021).
+    learning value of an update that arrives intact (packet error q of Chen et al. 2021). `bits` must fit
+    the window; a payload that fills the window (`fill_s`, `max_bits`: see `airtime_s`) stays on air longer.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         snr = power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz)
         rate = bandwidth_hz * np.log2(1.0 + snr)
         air = bits / rate
+        fits = np.isfinite(air) & (air <= window_s * (1 + 1e-9))
+        air = airtime_s(bits, rate, fill_s, max_bits)
         energy = (power_w + circuit_w) * air
         success = np.exp(-waterfall_m / snr) if waterfall_m is not None else 1.0
         cost = price * energy - value * success
-    fits = np.isfinite(air) & (air <= window_s * (1 + 1e-9))
     return np.where(fits, cost, np.inf)
 
 
@@ -303,6 +314,8 @@ def best_power_w(
     value,
     waterfall_m: float | None,
     *,
+    fill_s=0.0,
+    max_bits=np.inf,
     grid: int = 12,
     iters: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -314,8 +327,9 @@ def best_power_w(
     """
     args = [np.asarray(x, dtype=float) for x in (bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz)]
     bits, window_s, bandwidth_hz, gain_lin, noise = args
-    p_max_w, circuit_w, price, value = (
-        np.broadcast_to(np.asarray(x, dtype=float), bits.shape) for x in (p_max_w, circuit_w, price, value)
+    p_max_w, circuit_w, price, value, fill_s, max_bits = (
+        np.broadcast_to(np.asarray(x, dtype=float), bits.shape)
+        for x in (p_max_w, circuit_w, price, value, fill_s, max_bits)
     )
     with np.errstate(invalid="ignore"):
         ok = (
@@ -349,6 +363,8 @@ def best_power_w(
             price[:, None],
             value[:, None],
             waterfall_m,
+            fill_s[:, None],
+            max_bits[:, None],
         )
 
     p = minimize_log_scalar(cost, lo, hi, grid=grid, iters=iters)

@@ -47,6 +47,11 @@ class RoundState:
     kappa: np.ndarray | None = None
     cpu_hz_min: np.ndarray | None = None
     cpu_hz_max: np.ndarray | None = None
+    # Payloads that follow the channel (channel-adaptive top-k logits, arXiv 2509.01750): a device sends
+    # clip(payload_fill·rate·window, payload_bits, payload_max_bits) bits, so payload_bits is then the least
+    # it can send and its airtime is at least payload_fill·window. None: every payload has its fixed size.
+    payload_fill: float | None = None
+    payload_max_bits: np.ndarray | None = None  # [K, M]
 
     def __post_init__(self) -> None:
         k, m = len(self.gain_lin), len(self.ranks)
@@ -64,6 +69,12 @@ class RoundState:
             _check_shape(name, getattr(self, name), (k,))
         for name in ("payload_bits", "compute_time_s", "compute_energy_j"):
             _check_shape(name, getattr(self, name), (k, m))
+        if (self.payload_fill is None) != (self.payload_max_bits is None):
+            raise ValueError("payload_fill, payload_max_bits: give both or neither")
+        if self.payload_fill is not None:
+            if not 0.0 < self.payload_fill <= 1.0:
+                raise ValueError(f"payload_fill: must be in (0, 1], got {self.payload_fill}")
+            _check_shape("payload_max_bits", self.payload_max_bits, (k, m))
         if self.circuit_power_w is not None:
             _check_shape("circuit_power_w", self.circuit_power_w, (k,))
         dvfs = (self.cycles, self.kappa, self.cpu_hz_min, self.cpu_hz_max)
@@ -108,6 +119,15 @@ class RoundState:
             t = np.where(use, self.cycles / f, self.compute_time_s)
             e = np.where(use, self.kappa[:, None] * self.cycles * f**2, self.compute_energy_j)
         return t, e
+
+    def payload_growth(self, cpu_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """[K, M] least airtime (`payload_fill`·window) and most bits of each payload; 0 and inf for fixed
+        payloads. See `optimizers.solvers.airtime_s`."""
+        shape = self.payload_bits.shape
+        if self.payload_fill is None:
+            return np.zeros(shape), np.full(shape, np.inf)
+        w = self.upload_window_s(cpu_hz)
+        return self.payload_fill * np.maximum(np.where(np.isfinite(w), w, 0.0), 0.0), self.payload_max_bits
 
     def upload_window_s(self, cpu_hz: np.ndarray | None = None) -> np.ndarray:
         """[K, M] time left for the upload after downlink and local training, less a planning margin.

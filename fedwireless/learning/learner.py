@@ -150,6 +150,12 @@ class Learner:
             return int(own())
         return 8 * len(self._plain_codec.encode(self.method.update_template(rank)))
 
+    def payload_growth(self) -> tuple[int, int, float] | None:
+        """(least bits, most bits, η) where the payload fills η of the upload window (channel-adaptive top-k);
+        None for payloads of a fixed size."""
+        own = getattr(self.method, "payload_growth", None)
+        return None if own is None else own()
+
     def downlink_payload(self) -> bytes:
         return self.method.downlink_payload()
 

@@ -34,6 +34,11 @@ def test_adaptive_k_follows_each_clients_budget_and_payload_is_real(tmp_path):
             assert 8 * len(u.payload) <= budgets[u.device]  # fits the upload window
         # The values are the client's log-probabilities: at most 0, in descending order per row.
         assert (val <= 1e-3).all() and (np.diff(val, axis=1) <= 1e-2).all()
+    # Policies plan with the floor (k = 1), the ceiling (k = V) and the window share η.
+    rows = 6 * (lr.data.public_ids.shape[1] - 1)
+    least, most, eta = lr.payload_growth()
+    assert (least, most, eta) == (8 * payload_bytes(rows, vocab, 1, 16), 8 * payload_bytes(rows, vocab, vocab, 16), 1.0)
+    assert _learner(tmp_path, variant="fixed-k").payload_growth() is None
 
 
 def test_fixed_and_full_variants_and_teacher_enters_the_loss(tmp_path):

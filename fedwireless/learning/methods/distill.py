@@ -253,14 +253,22 @@ class DistillMethod(FederatedMethod):
     def update_template(self, rank: int) -> State:  # pragma: no cover - sized by expected_payload_bits
         raise NotImplementedError("distillation payloads are sized by expected_payload_bits")
 
-    def expected_payload_bits(self) -> int:
-        """What a policy plans with before the rate is known: `distill.k` entries per output row (and the
-        hidden projections)."""
+    def _payload_bits(self, k: int) -> int:
         samples = min(self.cfg.proxy_samples, len(self.data.public_ids))
         rows = samples * (1 if self.classify else self.data.public_ids.shape[1] - 1)
-        k = self.vocab() if self.cfg.variant == "full" else min(self.cfg.k, self.vocab())
         hidden = hidden_bytes(samples, min(self.ranks), self.cfg.value_bits) if self.cfg.hidden_weight > 0 else 0
         return 8 * (payload_bytes(rows, self.vocab(), k, self.cfg.value_bits) + hidden)
+
+    def expected_payload_bits(self) -> int:
+        """Planned size of a payload of fixed size: `distill.k` entries per output row (all V for `full`)
+        and the hidden projections."""
+        return self._payload_bits(self.vocab() if self.cfg.variant == "full" else min(self.cfg.k, self.vocab()))
+
+    def payload_growth(self) -> tuple[int, int, float] | None:
+        """Channel-adaptive uploads fill η of their window: (bits at k = 1, bits at k = V, η); None otherwise."""
+        if self.cfg.variant != "adaptive":
+            return None
+        return self._payload_bits(1), self._payload_bits(self.vocab()), float(self.cfg.eta)
 
     def evaluate(self, data, task):
         per_model, devices = [], []
