@@ -102,7 +102,31 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     fig.suptitle("Accuracy per setting (mean over seeds, shaded ± std)")
     written.append(save(fig, out / "accuracy_per_policy.png"))
 
-    # 3. Per-device average energy against its budget.
+    # 3. Accuracy against cumulative uplink bits per group (mean over seeds at each round).
+    rounds = rounds.sort_values(["point", "round"])
+    rounds["uplink_cum_bits"] = rounds.groupby("point")["uplink_bits"].cumsum()
+    curve = (
+        rounds.groupby(["group", "round"])
+        .agg(
+            uplink_cum_bits=("uplink_cum_bits", "mean"),
+            accuracy=("accuracy", "mean"),
+            accuracy_sd=("accuracy", "std"),
+            n=("accuracy", "count"),
+        )
+        .reset_index()
+    )
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for name, part in curve.groupby("group"):
+        ax.plot(part.uplink_cum_bits / 8e6, part.accuracy, "o-", ms=3, label=name)
+    ax.set_xlabel("cumulative uplink (MB, all devices)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Accuracy against cumulative uplink (mean over seeds per round)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    curve.to_csv(out / "accuracy_vs_uplink.csv", index=False, float_format="%.9g")
+    written.append(save(fig, out / "accuracy_vs_uplink.png"))
+
+    # 4. Per-device average energy against its budget.
     per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))
     per_dev = per_dev.replace([np.inf, -np.inf], np.nan).reset_index()
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -121,7 +145,7 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     ax.tick_params(axis="x", rotation=30, labelsize=7)
     written.append(save(fig, out / "device_energy_vs_budget.png"))
 
-    # 4. Lyapunov: energy, accuracy and queue backlog against V.
+    # 5. Lyapunov: energy, accuracy and queue backlog against V.
     lyap = runs[(runs["policy"] == "lyapunov") & runs["V"].notna()]
     if len(lyap) and lyap["V"].nunique() > 1:
         by_v = (

@@ -109,7 +109,7 @@ def test_same_results_whatever_the_number_of_workers(tmp_path):
             ).read_bytes()
     written = plot_sweep(tmp_path / "w1")
     names = {p.name for p in written}
-    assert {"energy_vs_accuracy.png", "accuracy_per_policy.png", "device_energy_vs_budget.png"} <= names
+    assert {"energy_vs_accuracy.png", "accuracy_per_policy.png", "accuracy_vs_uplink.png", "device_energy_vs_budget.png"} <= names
     assert all(p.stat().st_size > 5000 for p in written)
 
 
@@ -164,6 +164,15 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
         assert drawn.loc[group, "a"] == pytest.approx(acc.mean())
         assert drawn.loc[group, "e"] == pytest.approx(np.mean(energy))
         assert drawn.loc[group, "a_ci95"] == pytest.approx(t.ppf(0.975, 2) * acc.std(ddof=1) / np.sqrt(3))
+    # Accuracy against cumulative uplink: per round, the seeds' mean of each run's running uplink sum.
+    curve = pd.read_csv(plot_dir / "accuracy_vs_uplink.csv")
+    runs = index[index["policy.name"] == "uniform"]
+    tables = [pd.read_csv(sweep.out_dir / d / "rounds.csv") for d in runs.run_dir]
+    drawn = curve[curve.group == "uniform"].set_index("round")
+    last = int(tables[0]["round"].max())
+    assert drawn.loc[last, "uplink_cum_bits"] == pytest.approx(np.mean([t_.uplink_bits.sum() for t_ in tables]))
+    assert drawn.loc[last, "accuracy"] == pytest.approx(np.mean([t_.accuracy.iloc[-1] for t_ in tables]))
+    assert drawn.loc[0, "uplink_cum_bits"] == 0 and list(drawn.n) == [3] * (last + 1)
 
 
 def test_run_plot_data_matches_the_device_table(tmp_path):
