@@ -53,6 +53,8 @@ DEVICE_COLUMNS = [
     "topk",
     "eval_accuracy",
     "eval_loss",
+    "eval_reward",
+    "eval_reward_global",
 ]
 DROP_REASONS = ("deadline", "packet-error", "no-link")
 

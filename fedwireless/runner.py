@@ -67,6 +67,7 @@ def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None,
         cache_dir=cache_dir,
         status=status,
         device_models=sc.device_models(),
+        device_preferences=sc.device_preferences(),
     )
 
 
@@ -379,6 +380,9 @@ class Simulation:
                 "topk": int(self._round_info.get(d, {}).get("topk", 0)),
                 "eval_accuracy": float(evals[d].get("accuracy", float("nan"))),
                 "eval_loss": float(evals[d].get("loss", float("nan"))),
+                # pwff: reward of the device's own model's answers, and of the global model's, at its preference.
+                "eval_reward": float(evals[d].get("reward", float("nan"))),
+                "eval_reward_global": float(evals[d].get("reward_global", float("nan"))),
             }
             self.device_rows.append(row)
 
@@ -418,6 +422,8 @@ class Simulation:
             "macro_f1",
             "balanced_accuracy",
             "majority_baseline",
+            "reward",
+            "reward_global",
         ):
             if extra in last:
                 out[f"final_{extra}"] = last[extra]

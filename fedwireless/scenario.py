@@ -197,6 +197,9 @@ class DeviceGroupConfig(Section):
     # Name of a model in `task.models` this group's devices run (federated distillation: models may differ);
     # None: `task.model`.
     model: str | None = None
+    # Personalized fine-tuning (federated.training: pwff): weight a of the helpfulness reward in the device's
+    # quality reward a·R_help + (1 − a)·R_safe (its own preference).
+    preference: float = Field(0.5, ge=0, le=1)
 
 
 class PolicyConfig(Section):
@@ -268,6 +271,10 @@ class Scenario(Section):
         for g in self.devices:
             out += [g.model] * g.count
         return out
+
+    def device_preferences(self) -> list[float]:
+        """Helpfulness weight a of each device's quality reward (pwff), in device order."""
+        return [g.preference for g in self.devices for _ in range(g.count)]
 
     def device_group_names(self) -> list[str]:
         """Group name of each device, in device order."""
@@ -405,6 +412,16 @@ def _cross_checks(sc: Scenario) -> list[str]:
         problems.append(
             "devices[].model: devices with their own model need federated.training: distill (parameters of "
             f"different models cannot be averaged), got {fed.training!r}"
+        )
+    if (fed.training == "pwff") != (sc.task.dataset.name == "instructions"):
+        problems.append(
+            "federated.training: pwff and task.dataset.name: instructions go together (the method needs prompts, "
+            f"responses and reward labels), got training {fed.training!r} with data set {sc.task.dataset.name!r}"
+        )
+    if fed.training == "pwff" and (sc.task.kind != "causal-lm" or len(fed.ranks) != 1):
+        problems.append(
+            "federated.training: pwff fine-tunes a causal LM with one LoRA rank (task.kind: causal-lm, one entry in "
+            f"federated.ranks), got kind {sc.task.kind!r} and ranks {list(fed.ranks)}"
         )
     if fed.training == "distill" and sc.task.dataset.name in ("cellular", "berlin-v2x"):
         problems.append(

@@ -16,7 +16,11 @@ CELLULAR_DATASETS = ("cellular", "berlin-v2x")
 class DatasetConfig(Section):
     # cellular: generated drive-test traces (fedwireless.cellular.traces); berlin-v2x: a Berlin V2X
     # cellular table the user has (CSV, or parquet with pyarrow) at `path`.
-    name: Literal["sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x"] = "sentiment"
+    # instructions: generated prompts and responses with helpfulness/safety labels (personalized fine-tuning),
+    # or a JSONL file of them at `path`.
+    name: Literal[
+        "sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions"
+    ] = "sentiment"
     # Files (glue-*, csv, jsonl): training file, test file; the public (pre-training) text is the
     # training file's text without labels unless `public_path` is given.
     path: str | None = None
@@ -43,7 +47,7 @@ class DatasetConfig(Section):
 
     @model_validator(mode="after")
     def _files_for_file_datasets(self) -> DatasetConfig:
-        if self.name not in ("sentiment", "cellular") and not self.path:
+        if self.name not in ("sentiment", "cellular", "instructions") and not self.path:
             raise ValueError(f"path is required for the {self.name!r} data set")
         if self.name in CELLULAR_DATASETS:
             known = [c for c in TRACE_COLUMNS if c not in ("time_s", "area")]
@@ -227,6 +231,29 @@ class DistillConfig(Section):
     hidden_layer: int = -1
 
 
+class PwffConfig(Section):
+    """Personalized wireless federated fine-tuning (`federated.training: pwff`; Seed 001, arXiv 2404.13238)."""
+
+    # Which modules are global (uploaded and averaged); the rest stay on the device. [adapter]: the paper;
+    # [adapter, lora]: FedAvg of everything; []: local training only.
+    global_modules: list[Literal["adapter", "lora"]] = Field(default_factory=lambda: ["adapter"])
+    adapter_size: int = Field(16, ge=1)  # bottleneck width
+    adapter_places: list[Literal["attention", "mlp"]] = Field(default_factory=lambda: ["attention", "mlp"], min_length=1)
+    mu: float = Field(0.01, ge=0)  # proximal weight μ of ‖θ_global-part − θ_global‖²
+    reward_weighting: bool = True  # weigh each row's likelihood by the device's quality reward
+    attention_window: int | None = Field(None, ge=1)  # sliding-window attention in local training; None: dense
+    reward_steps: int = Field(300, ge=1)  # training steps of each reward model (cached)
+    eval_prompts: int = Field(8, ge=1)  # held-out prompts per device answered greedily at each evaluation
+    max_new_tokens: int = Field(16, ge=1)
+
+    @field_validator("global_modules")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"each module at most once, got {v}")
+        return v
+
+
 class FederatedConfig(Section):
     ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
     # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
@@ -236,9 +263,11 @@ class FederatedConfig(Section):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
     # lora: adapters averaged by `aggregation`; full: full-parameter differential updates; distill: federated
-    # distillation through top-k logits on a public proxy batch (`distill`).
-    training: Literal["lora", "full", "distill"] = "lora"
+    # distillation through top-k logits on a public proxy batch (`distill`); pwff: personalized fine-tuning
+    # with global adapters and personal LoRA (`pwff`).
+    training: Literal["lora", "full", "distill", "pwff"] = "lora"
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    pwff: PwffConfig = Field(default_factory=PwffConfig)
     clients_per_round: int | None = Field(None, ge=1)
     # Train a round's LoRA clients together in one batched pass (same results as one by one); falls back
     # to one by one for full-parameter training or lora_dropout > 0. The summary says which path ran.

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fedwireless.learning.config import DatasetConfig, PartitionConfig
+from fedwireless.learning.instructions import InstructionRows, generate_instructions, read_instructions
 from fedwireless.learning.sentiment import public_reviews, sentiment_texts
 
 
@@ -128,9 +129,33 @@ class Splits:
     train: TextData
     test: TextData
     public: list[str]  # unlabelled text for pre-training the base
+    # instructions: the rows behind train/test/public (prompts, responses, helpful/safe labels)
+    rows: dict[str, InstructionRows] | None = None
+
+
+def _instruction_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
+    """Generated rows, or a JSONL file (test: `test_path` or 20 % held out; public: `public_path` or the
+    training rows, whose helpful/safe labels train the reward models)."""
+    if cfg.path:
+        train = read_instructions(_file(cfg.path, "path"), cfg.max_train)
+        if cfg.test_path:
+            test = read_instructions(_file(cfg.test_path, "test_path"), cfg.max_test, train.topics)
+        else:
+            order = rng.permutation(len(train.prompts))
+            cut = max(1, len(order) // 5)
+            train, test = train.take(order[cut:]), train.take(order[:cut])
+        public = read_instructions(_file(cfg.public_path, "public_path"), None, train.topics) if cfg.public_path else train
+    else:
+        train = generate_instructions(cfg.num_train, rng)
+        test = generate_instructions(cfg.num_test, rng)
+        public = generate_instructions(max(cfg.num_public, 2), rng, cfg.label_noise)
+    as_text = [TextData(r.texts, r.topic, r.topics) for r in (train, test)]
+    return Splits(*as_text, public.texts, {"train": train, "test": test, "public": public})
 
 
 def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
+    if cfg.name == "instructions":
+        return _instruction_splits(cfg, rng)
     if cfg.name == "sentiment":
         # Test labels carry the same noise: like real annotations, so no model reaches 100 %.
         train = generate_sentiment(cfg.num_train, rng, cfg.label_noise)

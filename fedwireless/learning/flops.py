@@ -4,7 +4,10 @@ One training step over T tokens (Kaplan et al., "Scaling laws for neural languag
 forward 2·N·T over the matmul path N
 (base + adapter weights a token passes through); backward, the input-gradient pass through every
 weight, frozen ones included (2·N·T), plus the weight gradients of the trainable parameters
-(2·N_train·T). Full fine-tuning gives the familiar 6·N·T. No torch here: the surrogate imports it.
+(2·N_train·T). Full fine-tuning gives the familiar 6·N·T. Attention scores add, per layer and per
+(query, key) pair a causal or sliding-window pattern lets through, 2·d (QKᵀ) + 2·d (weights × V) forward
+and twice that backward: 12·d per pair per layer (`attention_step_flops`; Kaplan et al.'s context term,
+counted for the pattern). No torch here: the surrogate imports it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ def training_step_flops(counts: ParamCounts, tokens: int) -> float:
     """FLOPs of one forward + backward step over `tokens` tokens."""
     n = counts.base_matmul + counts.adapter_matmul
     return float(tokens * (4 * n + 2 * counts.trainable))
+
+
+def attention_pairs(seq_len: int, window: int | None = None) -> int:
+    """(query, key) pairs of one causal sequence: Σᵢ min(i + 1, window) (window None: dense, L(L+1)/2)."""
+    if window is None or window >= seq_len:
+        return seq_len * (seq_len + 1) // 2
+    return window * (window + 1) // 2 + (seq_len - window) * window
+
+
+def attention_step_flops(num_layers: int, attention_dim: int, sequences: int, seq_len: int, window=None) -> float:
+    """Attention-score FLOPs of one training step (forward and backward) over `sequences` of `seq_len`."""
+    return float(12 * num_layers * attention_dim * sequences * attention_pairs(seq_len, window))
 
 
 def linear_shapes(hidden_size: int, num_heads: int, num_kv_heads: int, intermediate_size: int) -> dict[str, tuple]:

@@ -30,7 +30,7 @@ from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_a
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
-from fedwireless.learning.flops import ParamCounts, local_step_count, training_step_flops
+from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, matmul_params
 from fedwireless.learning.setup import prepare_task
@@ -77,6 +77,7 @@ class Learner:
         cache_dir: Path | None = None,
         status=None,
         device_models: Sequence[str | None] | None = None,
+        device_preferences: Sequence[float] | None = None,
     ) -> None:
         _quiet_transformers()
         t0 = time.perf_counter()
@@ -103,6 +104,8 @@ class Learner:
         self.method = make_method(
             federated.training, self.data.model, self._plain_codec,
             task=task, federated=federated, seeds=child_seed(seeds, "method"), data=self.data,
+            cache_dir=Path(task.pretrain.cache_dir).expanduser() if task.pretrain.cache_dir else cache_dir,
+            preferences=device_preferences,
         )  # fmt: skip
         self.ranks = self.method.ranks
         for model in {id(m): m for m in [self.data.model, *self.data.extra_models.values()]}.values():
@@ -122,11 +125,16 @@ class Learner:
 
     def _step_flops(self, rank: int, tokens: int, device: int) -> float:
         """FLOPs of one training step on `device`'s model (`fedwireless.learning.flops`, shared with the
-        surrogate)."""
+        surrogate): weights, plus attention scores over the pattern local training uses."""
         base = self._base_matmul[device]
         trainable = base if rank == 0 else self.method.trainable_count(rank, device)
         counts = ParamCounts(base, self.method.adapter_matmul(rank, device), trainable)
-        return training_step_flops(counts, tokens)
+        cfg = self.data.model_of(device).config
+        seq = self.data.train_ids.shape[1]
+        heads, dim = cfg.num_attention_heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        window = getattr(self.method, "attention_window", None)
+        attention = attention_step_flops(cfg.num_hidden_layers, heads * dim, tokens // seq, seq, window)
+        return training_step_flops(counts, tokens) + attention
 
     def expected_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of a round's local training at this rank."""
@@ -177,6 +185,8 @@ class Learner:
             take = order[pos : pos + bs]
             pos += bs
             arrays = [d.train_ids, d.train_mask, d.train_labels] + ([d.train_span] if d.train_span is not None else [])
+            if getattr(self.method, "needs_row_index", False):  # per-row figures of the method (reward weights)
+                arrays.append(np.arange(len(d.train_ids)))
             batches.append(tuple(torch.from_numpy(a[take]).to(self.device) for a in arrays))
         return batches
 

@@ -49,6 +49,7 @@ class TaskData:
     public_mask: np.ndarray | None = None
     extra_models: dict[str, torch.nn.Module] = field(default_factory=dict)  # task.models, pre-trained
     device_model: list[str | None] = field(default_factory=list)  # each device's model name (None: `model`)
+    public_rows: object | None = None  # instructions: the labelled public rows (reward models)
 
     def model_of(self, device: int) -> torch.nn.Module:
         name = self.device_model[device] if self.device_model else None
@@ -197,9 +198,15 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
     parts = partition(splits.train.labels, num_devices, task.partition, data_rng, device_groups)
     parts, held = hold_out(parts, task.eval.device_holdout, data_rng)
     proxy_ids, proxy_mask, _ = tokenizer.encode(splits.public, L, classify)
+    train_span = test_span = None
+    if splits.rows is not None:  # instructions: the response tokens are what a client learns to say
+        from fedwireless.learning.instructions import response_span
+
+        sep = tokenizer.text_ids("[SEP]")
+        train_span, test_span = (response_span(i, m, sep[0]) for i, m in ((train_ids, train_mask), (test_ids, test_mask)))
     return TaskData(
-        train_ids, train_mask, splits.train.labels, None, test_ids, test_mask, splits.test.labels[keep], None,
-        parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
+        train_ids, train_mask, splits.train.labels, train_span, test_ids, test_mask, splits.test.labels[keep],
+        test_span, parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
         {"tokenizer.model": tokenizer.model_bytes} if hasattr(tokenizer, "model_bytes") else {}, tokenizer, base_dir,
-        proxy_ids, proxy_mask, extra,
+        proxy_ids, proxy_mask, extra, public_rows=None if splits.rows is None else splits.rows["public"],
     )  # fmt: skip

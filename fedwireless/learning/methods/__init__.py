@@ -12,6 +12,7 @@ METHODS = {
     "lora": ("fedwireless.learning.methods.lora", "LoraMethod"),
     "full": ("fedwireless.learning.methods.full", "FullParameterMethod"),
     "distill": ("fedwireless.learning.methods.distill", "DistillMethod"),
+    "pwff": ("fedwireless.learning.methods.pwff", "PwffMethod"),
 }
 
 
