@@ -10,7 +10,8 @@ selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 optional Gaussian noise. Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
-come from the same counting function as the real learner's (`fedwireless.learning.flops`).
+come from the same counting function as the real learner's (`fedwireless.learning.flops`), weights only:
+the real learner adds the attention-score term (a few % for these short sequences).
 """
 
 from __future__ import annotations

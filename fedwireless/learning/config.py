@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
 
-DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x")
+DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions")
 CELLULAR_DATASETS = ("cellular", "berlin-v2x")
 
 
@@ -238,13 +238,14 @@ class PwffConfig(Section):
     # [adapter, lora]: FedAvg of everything; []: local training only.
     global_modules: list[Literal["adapter", "lora"]] = Field(default_factory=lambda: ["adapter"])
     adapter_size: int = Field(16, ge=1)  # bottleneck width
+    # Adapters follow each block's attention output projection and/or its MLP output projection.
     adapter_places: list[Literal["attention", "mlp"]] = Field(default_factory=lambda: ["attention", "mlp"], min_length=1)
     mu: float = Field(0.01, ge=0)  # proximal weight μ of ‖θ_global-part − θ_global‖²
     reward_weighting: bool = True  # weigh each row's likelihood by the device's quality reward
     attention_window: int | None = Field(None, ge=1)  # sliding-window attention in local training; None: dense
     reward_steps: int = Field(300, ge=1)  # training steps of each reward model (cached)
     eval_prompts: int = Field(8, ge=1)  # held-out prompts per device answered greedily at each evaluation
-    max_new_tokens: int = Field(16, ge=1)
+    max_new_tokens: int = Field(16, ge=1)  # longest greedy answer at evaluation
 
     @field_validator("global_modules")
     @classmethod

@@ -71,4 +71,28 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     per_dev.reset_index().to_csv(out / "device_energy.csv", index=False, float_format="%.9g")
     written.append(save(fig, out / "device_energy.png"))
+    if "eval_reward" in devices and devices["eval_reward"].notna().any():
+        written.append(plot_device_rewards(devices[devices["round"] == devices["round"].max()], out, name))
     return written
+
+
+def plot_device_rewards(last: pd.DataFrame, out: Path, name: str) -> Path:
+    """Personalized fine-tuning: each device's reward with its own model against the global model's (last round);
+    `last` may hold several runs (seeds): the bars are their means."""
+    plt = pyplot()
+    table = last.groupby("device").agg(
+        group=("group", "first"),
+        reward=("eval_reward", "mean"),
+        reward_global=("eval_reward_global", "mean"),
+        runs=("eval_reward", "count"),
+    )
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.4 * len(table) + 3), 14.0), 3.8))
+    ax.bar(table.index - 0.2, table["reward"], width=0.4, label="own (personalized) model")
+    ax.bar(table.index + 0.2, table["reward_global"], width=0.4, label="global model")
+    ax.set_xlabel("device")
+    integer_ticks(ax)
+    ax.set_ylabel("quality reward at the device's preference")
+    ax.set_title(f"Reward of greedy answers to each device's held-out prompts — {name}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    table.reset_index().to_csv(out / "device_reward.csv", index=False, float_format="%.9g")
+    return save(fig, out / "device_reward.png")

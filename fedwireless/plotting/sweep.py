@@ -51,6 +51,31 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
     return pd.DataFrame(runs), pd.concat(rounds), pd.concat(devices), keys
 
 
+def _device_rewards(plt, devices: pd.DataFrame, out: Path) -> Path:
+    """Per setting, each device's last-round reward with its own model and with the global model (mean over seeds)."""
+    last = devices[devices["round"] == devices.groupby("point")["round"].transform("max")]
+    table = (
+        last.groupby(["group", "device"])
+        .agg(reward=("eval_reward", "mean"), reward_global=("eval_reward_global", "mean"), seeds=("point", "nunique"))
+        .reset_index()
+    )
+    names = sorted(table["group"].unique())
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.6 * len(names)), sharex=True, sharey=True, squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        part = table[table["group"] == name]
+        ax.bar(part["device"] - 0.2, part["reward"], width=0.4, label="own (personalized) model")
+        ax.bar(part["device"] + 0.2, part["reward_global"], width=0.4, label="global model")
+        ax.set_title(name, fontsize=8)
+        ax.set_ylabel("reward")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[-1, 0].set_xlabel("device")
+    integer_ticks(axes[-1, 0])
+    fig.suptitle("Last-round reward of each device's greedy answers at its preference (mean over seeds)")
+    table.to_csv(out / "device_reward.csv", index=False, float_format="%.9g")
+    return save(fig, out / "device_reward.png")
+
+
 def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     plt = pyplot()
     sweep_dir = Path(sweep_dir)
@@ -125,6 +150,9 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     curve.to_csv(out / "accuracy_vs_uplink.csv", index=False, float_format="%.9g")
     written.append(save(fig, out / "accuracy_vs_uplink.png"))
+
+    if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
+        written.append(_device_rewards(plt, devices, out))
 
     # 4. Per-device average energy against its budget.
     per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))

@@ -223,3 +223,38 @@ def test_a_pwff_run_reports_rewards_and_repeats_itself(tmp_path, global_modules)
     assert summary["final_reward"] == pytest.approx(rounds.loc[2, "reward"])
     sent = dev[dev["arrived"].astype(bool)]["payload_bits"]
     assert len(sent) and ((sent > 0).all() if global_modules else (sent == 0).all())
+
+
+def test_reward_plot_reads_back_the_last_round(tmp_path):
+    import pandas as pd
+
+    from fedwireless.plotting import plot_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"round": r, "device": d, "group": "g", "energy_j": 1.0, "energy_budget_j": float("nan"),
+             "eval_reward": 0.1 * r + 0.01 * d, "eval_reward_global": 0.05 * r} for r in (1, 2) for d in range(3)]  # fmt: skip
+    pd.DataFrame(rows).to_csv(run / "devices.csv", index=False)
+    pd.DataFrame([{"round": r, "sim_time_s": r, "accuracy": 0.5, "energy_j": 1.0} for r in (0, 1, 2)]).to_csv(
+        run / "rounds.csv", index=False
+    )
+    assert "device_reward.png" in {p.name for p in plot_run(run)}
+    drawn = pd.read_csv(run / "device_reward.csv").set_index("device")
+    assert drawn["reward"].tolist() == pytest.approx([0.2, 0.21, 0.22])
+    assert drawn["reward_global"].tolist() == pytest.approx([0.1] * 3)
+
+
+def test_sweep_reward_plot_averages_the_seeds_last_rounds(tmp_path):
+    import pandas as pd
+
+    from fedwireless.plotting.common import pyplot
+    from fedwireless.plotting.sweep import _device_rewards
+
+    rows = [{"group": g, "point": f"{g}{seed}", "round": r, "device": d,
+             "eval_reward": seed + r + d + (10 if g == "b" else 0), "eval_reward_global": seed}
+            for g in ("a", "b") for seed in (0, 1) for r in (1, 2) for d in (0, 1)]  # fmt: skip
+    _device_rewards(pyplot(), pd.DataFrame(rows), tmp_path)
+    drawn = pd.read_csv(tmp_path / "device_reward.csv").set_index(["group", "device"])
+    assert drawn.loc[("a", 1), "reward"] == pytest.approx(0.5 + 2 + 1)  # seeds 0 and 1 at round 2
+    assert drawn.loc[("b", 0), "reward"] == pytest.approx(12.5) and drawn.loc[("b", 0), "seeds"] == 2
+    assert drawn.loc[("a", 0), "reward_global"] == pytest.approx(0.5)
