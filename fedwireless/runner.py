@@ -220,7 +220,7 @@ class Simulation:
         if plays:
             self._cr_rounds.append((sum(p.uplink_bits for p in plays) / 8, dl_bits / 8, len(plays)))
             params = getattr(self.learner, "compression_params", None)
-            if params is not None:
+            if params is not None and params() > 0:
                 round_cr = paper_compression_ratio(*self._cr_rounds[-1], params())
 
         arrived = [by_device[p.device] for p in plays if p.arrived]
@@ -428,7 +428,7 @@ class Simulation:
             if extra in last:
                 out[f"final_{extra}"] = last[extra]
         params = getattr(self.learner, "compression_params", None)
-        if params is not None and self._cr_rounds:
+        if params is not None and self._cr_rounds and params() > 0:
             # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (arXiv 2504.01947).
             client_b, broadcast_b, clients = zip(*self._cr_rounds)
             out["compression_ratio"] = paper_compression_ratio_rounds(client_b, broadcast_b, clients, params())

@@ -168,7 +168,10 @@ class Learner:
         return self.method.downlink_payload()
 
     def compression_params(self) -> int:
-        """Parameters an uncompressed update would carry (the denominator of the paper's ratio)."""
+        """Parameters an uncompressed update would carry (the denominator of the paper's ratio; 0: nothing is sent)."""
+        own = getattr(self.method, "payload_params", None)
+        if own is not None:
+            return int(own())
         return int(max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training

@@ -105,6 +105,10 @@ class PwffMethod(FederatedMethod):
     def adapter_matmul(self, rank: int, device: int | None = None) -> int:
         return sum(v.numel() for k, v in self.init.items() if k.endswith("weight"))
 
+    def payload_params(self) -> int:
+        """Parameters an upload carries: the global part only."""
+        return int(sum(self.init[k].numel() for k in self.global_keys))
+
     def update_template(self, rank: int) -> State:
         return {k: torch.zeros_like(self.init[k]) for k in self.global_keys}
 
