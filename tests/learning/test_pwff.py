@@ -223,8 +223,8 @@ def test_a_pwff_run_reports_rewards_and_repeats_itself(tmp_path, global_modules)
     assert summary["final_reward"] == pytest.approx(rounds.loc[2, "reward"])
     sent = dev[dev["arrived"].astype(bool)]["payload_bits"]
     assert len(sent) and ((sent > 0).all() if global_modules else (sent == 0).all())
-    # The compression ratio counts the global part only (uncoded float32 plus tensor names: a little over 1;
-    # over all trainable parameters it would be 0.8); nothing sent, no ratio.
+    # The compression ratio counts the global part only (uncoded float32 plus tensor names: a little over 1);
+    # nothing sent, no ratio.
     if global_modules:
         assert 1.0 < summary["compression_ratio"] < 1.3
     else:
