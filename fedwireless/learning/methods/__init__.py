@@ -2,6 +2,8 @@
 
 Adding a method: write a `FederatedMethod` subclass in its own file here, register it in `METHODS`
 and allow its name in `FederatedConfig.training`; the learner, runner and engine stay as they are.
+Constructors are called as `cls(model, codec, task=, federated=, seeds=, data=, cache_dir=, preferences=)` and
+take `**_` for what they do not use, so a new argument for one method leaves the others working.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ from fedwireless.rng import child_seed
 class DistillMethod(FederatedMethod):
     name = "distill"
 
-    def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds, data) -> None:
+    def __init__(self, model: torch.nn.Module, codec, *, task, federated, seeds, data, **_: object) -> None:
         if data.public_ids is None or len(data.public_ids) == 0:
             raise ValueError("federated.training: distill needs public text for the proxy batch (a text task)")
         # One LoRA adapter bank per model (devices of a group may run another model than `task.model`).
