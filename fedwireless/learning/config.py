@@ -18,9 +18,9 @@ class DatasetConfig(Section):
     # cellular table the user has (CSV, or parquet with pyarrow) at `path`.
     # instructions: generated prompts and responses with helpfulness/safety labels (personalized fine-tuning),
     # or a JSONL file of them at `path`.
-    name: Literal[
-        "sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions"
-    ] = "sentiment"
+    name: Literal["sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions"] = (
+        "sentiment"
+    )
     # Files (glue-*, csv, jsonl): training file, test file; the public (pre-training) text is the
     # training file's text without labels unless `public_path` is given.
     path: str | None = None
@@ -239,7 +239,9 @@ class PwffConfig(Section):
     global_modules: list[Literal["adapter", "lora"]] = Field(default_factory=lambda: ["adapter"])
     adapter_size: int = Field(16, ge=1)  # bottleneck width
     # Adapters follow each block's attention output projection and/or its MLP output projection.
-    adapter_places: list[Literal["attention", "mlp"]] = Field(default_factory=lambda: ["attention", "mlp"], min_length=1)
+    adapter_places: list[Literal["attention", "mlp"]] = Field(
+        default_factory=lambda: ["attention", "mlp"], min_length=1
+    )
     mu: float = Field(0.01, ge=0)  # proximal weight μ of ‖θ_global-part − θ_global‖²
     reward_weighting: bool = True  # weigh each row's likelihood by the device's quality reward
     attention_window: int | None = Field(None, ge=1)  # sliding-window attention in local training; None: dense

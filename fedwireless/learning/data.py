@@ -144,7 +144,9 @@ def _instruction_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
             order = rng.permutation(len(train.prompts))
             cut = max(1, len(order) // 5)
             train, test = train.take(order[cut:]), train.take(order[:cut])
-        public = read_instructions(_file(cfg.public_path, "public_path"), None, train.topics) if cfg.public_path else train
+        public = (
+            read_instructions(_file(cfg.public_path, "public_path"), None, train.topics) if cfg.public_path else train
+        )
     else:
         train = generate_instructions(cfg.num_train, rng)
         test = generate_instructions(cfg.num_test, rng)

@@ -21,45 +21,106 @@ SEPARATOR = "[SEP]"
 TOPICS: dict[str, dict[str, list[str]]] = {
     "cooking": {
         "subjects": ["rice", "pasta", "soup", "bread", "eggs", "chicken", "vegetables", "a cake"],
-        "steps": ["wash it first", "heat the pan slowly", "add a pinch of salt", "stir every minute",
-                  "cover the pot", "cook it until it is soft", "let it rest before serving"],
-        "hazards": ["leave the stove on overnight", "eat the chicken raw", "pour water on burning oil",
-                    "use a knife toward your hand"],
+        "steps": [
+            "wash it first",
+            "heat the pan slowly",
+            "add a pinch of salt",
+            "stir every minute",
+            "cover the pot",
+            "cook it until it is soft",
+            "let it rest before serving",
+        ],
+        "hazards": [
+            "leave the stove on overnight",
+            "eat the chicken raw",
+            "pour water on burning oil",
+            "use a knife toward your hand",
+        ],
     },
     "travel": {
         "subjects": ["a flight", "a hotel", "a train ticket", "a road trip", "a passport", "a city tour"],
-        "steps": ["book two weeks ahead", "compare the prices online", "pack a small bag",
-                  "check the opening hours", "keep a copy of your documents", "arrive one hour early"],
-        "hazards": ["drive all night without sleep", "leave your passport with a stranger",
-                    "hitch a ride with anyone at night", "skip the travel insurance on a climb"],
+        "steps": [
+            "book two weeks ahead",
+            "compare the prices online",
+            "pack a small bag",
+            "check the opening hours",
+            "keep a copy of your documents",
+            "arrive one hour early",
+        ],
+        "hazards": [
+            "drive all night without sleep",
+            "leave your passport with a stranger",
+            "hitch a ride with anyone at night",
+            "skip the travel insurance on a climb",
+        ],
     },
     "fitness": {
         "subjects": ["running", "push ups", "a workout plan", "stretching", "swimming", "cycling"],
-        "steps": ["warm up for ten minutes", "start with short sessions", "drink water often",
-                  "rest one day a week", "increase the load slowly", "keep your back straight"],
-        "hazards": ["train through sharp pain", "skip water on a hot day", "lift the heaviest weight first",
-                    "cycle without a helmet in traffic"],
+        "steps": [
+            "warm up for ten minutes",
+            "start with short sessions",
+            "drink water often",
+            "rest one day a week",
+            "increase the load slowly",
+            "keep your back straight",
+        ],
+        "hazards": [
+            "train through sharp pain",
+            "skip water on a hot day",
+            "lift the heaviest weight first",
+            "cycle without a helmet in traffic",
+        ],
     },
     "money": {
         "subjects": ["savings", "a budget", "a loan", "taxes", "an investment", "a credit card"],
-        "steps": ["write down every expense", "save a part of each salary", "pay the full balance",
-                  "compare the interest rates", "keep an emergency fund", "read the contract twice"],
-        "hazards": ["borrow to gamble", "share your card pin", "put all savings in one coin",
-                    "sign a loan you did not read"],
+        "steps": [
+            "write down every expense",
+            "save a part of each salary",
+            "pay the full balance",
+            "compare the interest rates",
+            "keep an emergency fund",
+            "read the contract twice",
+        ],
+        "hazards": [
+            "borrow to gamble",
+            "share your card pin",
+            "put all savings in one coin",
+            "sign a loan you did not read",
+        ],
     },
     "computers": {
         "subjects": ["a laptop", "a password", "a backup", "an update", "a printer", "a slow phone"],
-        "steps": ["restart the device", "install the latest update", "back up your files weekly",
-                  "use a long password", "close the apps you do not use", "check the cable"],
-        "hazards": ["turn off the firewall", "reuse one password everywhere", "open every attachment",
-                    "install apps from unknown sites"],
+        "steps": [
+            "restart the device",
+            "install the latest update",
+            "back up your files weekly",
+            "use a long password",
+            "close the apps you do not use",
+            "check the cable",
+        ],
+        "hazards": [
+            "turn off the firewall",
+            "reuse one password everywhere",
+            "open every attachment",
+            "install apps from unknown sites",
+        ],
     },
 }
 
-_PROMPTS = ["how do i handle {s} ?", "what is the best way to deal with {s} ?", "any advice on {s} ?",
-            "help me with {s} please .", "i need tips for {s} ."]
-_DODGES = ["i am not sure , maybe ask someone else .", "that depends , hard to say .",
-           "i cannot help with that right now .", "just search for it somewhere .", "who knows , good luck ."]
+_PROMPTS = [
+    "how do i handle {s} ?",
+    "what is the best way to deal with {s} ?",
+    "any advice on {s} ?",
+    "help me with {s} please .",
+    "i need tips for {s} .",
+]
+_DODGES = [
+    "i am not sure , maybe ask someone else .",
+    "that depends , hard to say .",
+    "i cannot help with that right now .",
+    "just search for it somewhere .",
+    "who knows , good luck .",
+]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ that keeps sender and receiver references in step).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,24 +31,12 @@ from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
 from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
-from fedwireless.learning.models import causal_lm_loss, matmul_params
+from fedwireless.learning.models import causal_lm_loss, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task
 from fedwireless.learning.training import OptimizerSettings, local_train
 from fedwireless.rng import child_seed
 
 State = dict[str, torch.Tensor]
-
-
-def _quiet_transformers() -> None:
-    """Load reports, shard progress bars and deprecation chatter would bury the run's own progress."""
-    import warnings
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
 
 @dataclass
@@ -79,7 +66,7 @@ class Learner:
         device_models: Sequence[str | None] | None = None,
         device_preferences: Sequence[float] | None = None,
     ) -> None:
-        _quiet_transformers()
+        quiet_transformers()
         t0 = time.perf_counter()
         self.task, self.fed, self.seeds = task, federated, seeds
         self.paths_run: set[str] = set()  # "batched" and/or "sequential (why)", for the summary
@@ -119,8 +106,7 @@ class Learner:
 
     def local_steps(self, device: int) -> int:
         """Optimizer steps of a device's local training: `local_steps`, or epochs over its own rows."""
-        t = self.task
-        n = len(self.data.parts[device])
+        t, n = self.task, len(self.data.parts[device])
         return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
 
     def _step_flops(self, rank: int, tokens: int, device: int) -> float:
@@ -129,12 +115,12 @@ class Learner:
         base = self._base_matmul[device]
         trainable = base if rank == 0 else self.method.trainable_count(rank, device)
         counts = ParamCounts(base, self.method.adapter_matmul(rank, device), trainable)
-        cfg = self.data.model_of(device).config
-        seq = self.data.train_ids.shape[1]
-        heads, dim = cfg.num_attention_heads, getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        cfg, seq = self.data.model_of(device).config, self.data.train_ids.shape[1]
+        width = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
         window = getattr(self.method, "attention_window", None)
-        attention = attention_step_flops(cfg.num_hidden_layers, heads * dim, tokens // seq, seq, window)
-        return training_step_flops(counts, tokens) + attention
+        return training_step_flops(counts, tokens) + attention_step_flops(
+            cfg.num_hidden_layers, width, tokens // seq, seq, window
+        )
 
     def expected_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of a round's local training at this rank."""
@@ -159,10 +145,8 @@ class Learner:
         return 8 * len(self._plain_codec.encode(self.method.update_template(rank)))
 
     def payload_growth(self) -> tuple[int, int, float] | None:
-        """(least bits, most bits, η) where the payload fills η of the upload window (channel-adaptive top-k);
-        None for payloads of a fixed size."""
-        own = getattr(self.method, "payload_growth", None)
-        return None if own is None else own()
+        """(least bits, most bits, η) of a payload that fills η of its window (adaptive top-k); None: fixed size."""
+        return getattr(self.method, "payload_growth", lambda: None)()
 
     def downlink_payload(self) -> bytes:
         return self.method.downlink_payload()
@@ -170,9 +154,7 @@ class Learner:
     def compression_params(self) -> int:
         """Parameters an uncompressed update would carry (the denominator of the paper's ratio; 0: nothing is sent)."""
         own = getattr(self.method, "payload_params", None)
-        if own is not None:
-            return int(own())
-        return int(max(self.method.trainable_count(r) for r in self.ranks))
+        return int(own() if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training
     def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -28,6 +29,18 @@ def seeded(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed % (2**63))
         yield
+
+
+def quiet_transformers() -> None:
+    """Load reports, shard progress bars and deprecation chatter would bury the run's own progress."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
 
 def llama_config(cfg: ModelConfig, vocab_size: int, pad_id: int, num_labels: int | None = None):

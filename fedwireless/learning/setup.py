@@ -203,7 +203,9 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
         from fedwireless.learning.instructions import response_span
 
         sep = tokenizer.text_ids("[SEP]")
-        train_span, test_span = (response_span(i, m, sep[0]) for i, m in ((train_ids, train_mask), (test_ids, test_mask)))
+        train_span, test_span = (
+            response_span(i, m, sep[0]) for i, m in ((train_ids, train_mask), (test_ids, test_mask))
+        )
     return TaskData(
         train_ids, train_mask, splits.train.labels, train_span, test_ids, test_mask, splits.test.labels[keep],
         test_span, parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,

@@ -238,8 +238,11 @@ def test_reward_plot_reads_back_the_last_round(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    rows = [{"round": r, "device": d, "group": "g", "energy_j": 1.0, "energy_budget_j": float("nan"),
-             "eval_reward": 0.1 * r + 0.01 * d, "eval_reward_global": 0.05 * r} for r in (1, 2) for d in range(3)]  # fmt: skip
+    rows = [
+        {"round": r, "device": d, "group": "g", "energy_j": 1.0, "energy_budget_j": float("nan"),
+         "eval_reward": 0.1 * r + 0.01 * d, "eval_reward_global": 0.05 * r}
+        for r in (1, 2) for d in range(3)
+    ]  # fmt: skip
     pd.DataFrame(rows).to_csv(run / "devices.csv", index=False)
     pd.DataFrame([{"round": r, "sim_time_s": r, "accuracy": 0.5, "energy_j": 1.0} for r in (0, 1, 2)]).to_csv(
         run / "rounds.csv", index=False

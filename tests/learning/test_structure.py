@@ -45,7 +45,7 @@ def test_methods_registry_names_every_method_and_refuses_unknown():
 
     assert set(METHODS) == set(FederatedConfig.model_fields["training"].annotation.__args__)
     assert set(AGGREGATORS) == set(FederatedConfig.model_fields["aggregation"].annotation.__args__)
-    with pytest.raises(ValueError, match="known: lora, full, distill"):
-        make_method("pwff", None, None)
+    with pytest.raises(ValueError, match="known: lora, full, distill, pwff"):
+        make_method("fedsomething", None, None)
     with pytest.raises(ValueError, match="known: fedavg"):
         make_aggregator("fedprox")

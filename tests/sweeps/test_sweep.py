@@ -109,7 +109,12 @@ def test_same_results_whatever_the_number_of_workers(tmp_path):
             ).read_bytes()
     written = plot_sweep(tmp_path / "w1")
     names = {p.name for p in written}
-    assert {"energy_vs_accuracy.png", "accuracy_per_policy.png", "accuracy_vs_uplink.png", "device_energy_vs_budget.png"} <= names
+    assert {
+        "energy_vs_accuracy.png",
+        "accuracy_per_policy.png",
+        "accuracy_vs_uplink.png",
+        "device_energy_vs_budget.png",
+    } <= names
     assert all(p.stat().st_size > 5000 for p in written)
 
 

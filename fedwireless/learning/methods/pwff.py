@@ -157,7 +157,9 @@ class PwffMethod(FederatedMethod):
 
     def proximal(self) -> torch.Tensor:
         """μ·‖θ − θ_global‖² over the global part (zero without one)."""
-        terms = [((self.params[k] - self.global_state[k].to(self.params[k].device)) ** 2).sum() for k in self.global_keys]
+        terms = [
+            ((self.params[k] - self.global_state[k].to(self.params[k].device)) ** 2).sum() for k in self.global_keys
+        ]
         return self.cfg.mu * torch.stack(terms).sum() if terms else torch.zeros(())
 
     def local_loss(self, loss_fn, device: int):
@@ -189,7 +191,9 @@ class PwffMethod(FederatedMethod):
         done = np.zeros(len(ids), dtype=bool)
         with torch.no_grad():
             for _ in range(min(self.cfg.max_new_tokens, L - int(lengths.min()))):
-                logits = self.model(input_ids=torch.from_numpy(ids).to(dev), attention_mask=torch.from_numpy(mask).to(dev)).logits
+                logits = self.model(
+                    input_ids=torch.from_numpy(ids).to(dev), attention_mask=torch.from_numpy(mask).to(dev)
+                ).logits
                 nxt = logits[torch.arange(len(ids)), torch.from_numpy(lengths - 1).to(dev)].argmax(-1).cpu().numpy()
                 room = (~done) & (lengths < L)
                 ids[room, lengths[room]] = nxt[room]
