@@ -197,8 +197,11 @@ def split_energy_min(
     weak channels and lengthen total airtime (a circuit-aware split is not implemented).
 
     Payloads that fill their window (`RoundState.payload_fill`) are split for their floor `payload_bits`:
-    at any power and bandwidth their energy is at least the floor's, and the floor's minimum fills the whole
-    window, where the two are equal (airtime = window ≥ payload_fill·window), so it is their minimum too.
+    at any power and bandwidth their energy is at least the floor's, and without circuit power the floor's
+    minimum fills the whole window, where the two are equal (airtime = window ≥ payload_fill·window), so it is
+    their minimum too. With circuit power the power step prices the grown airtime, max(S/r, payload_fill·window),
+    so it no longer shortens an airtime the payload would fill anyway (checked against a brute-force search on
+    a two-device cell; not proven in general).
     """
     module = module.copy()
     k = state.num_devices

@@ -2,8 +2,9 @@
 
 Classification: accuracy, loss, macro-F1 (mean over classes of 2·P·R/(P+R)), balanced accuracy (mean
 per-class recall) and the majority-class baseline (accuracy of always answering the test split's most
-frequent class). Causal LM: next-token accuracy, loss and perplexity over the counted tokens; on cellular
-rows both the predicted span and every real token are reported, `eval.tokens` names the headline.
+frequent class). Causal LM: next-token accuracy, loss and perplexity over the counted tokens; where rows have a
+span (the predicted value of cellular rows, the response of instruction rows) both the span and every real token
+are reported, `eval.tokens` names the headline.
 """
 
 from __future__ import annotations

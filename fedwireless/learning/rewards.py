@@ -35,6 +35,7 @@ def train_reward_model(
     seed: int,
     cache_dir: Path | None,
     max_seq_len: int,
+    pad_id: int = 0,
 ) -> tuple[torch.nn.Module, bool]:
     """The `kind` reward model (eval mode, CPU) and whether it came from the cache."""
     from transformers import LlamaForSequenceClassification
@@ -48,6 +49,7 @@ def train_reward_model(
     cfg = REWARD_MODEL.model_copy(update={"max_seq_len": max_seq_len})
     key = _hash({
         "kind": kind, "model": cfg.model_dump(mode="json"), "steps": steps, "seed": seed, "recipe": REWARD_RECIPE,
+        "pad": pad_id,
         "vocab": hashlib.sha256("\n".join(vocab).encode()).hexdigest(), "torch": torch.__version__,
         "data": hashlib.sha256(ids.tobytes() + mask.tobytes() + labels.astype(np.int64).tobytes()).hexdigest(),
     })  # fmt: skip
@@ -55,7 +57,7 @@ def train_reward_model(
     if (target / "config.json").is_file():
         return LlamaForSequenceClassification.from_pretrained(target, local_files_only=True).eval(), True
     with seeded(seed):
-        model = LlamaForSequenceClassification(llama_config(cfg, len(vocab), pad_id=0, num_labels=2))
+        model = LlamaForSequenceClassification(llama_config(cfg, len(vocab), pad_id=pad_id, num_labels=2))
     rng = np.random.default_rng(seed)
     settings = OptimizerSettings(3e-3, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
     params = list(model.parameters())
@@ -90,9 +92,9 @@ def score(model: torch.nn.Module, ids: np.ndarray, mask: np.ndarray, batch_size:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def classifier_inputs(ids: np.ndarray, mask: np.ndarray, eos_id: int, cls_id: int, max_len: int):
+def classifier_inputs(ids: np.ndarray, mask: np.ndarray, eos_id: int, cls_id: int, max_len: int, pad_id: int = 0):
     """Language-model rows (`[BOS] … [EOS]`, or cut without EOS) as classifier inputs ending in [CLS]."""
-    out_ids = np.zeros((len(ids), max_len), dtype=np.int64)
+    out_ids = np.full((len(ids), max_len), pad_id, dtype=np.int64)
     out_mask = np.zeros_like(out_ids)
     for i, (row, m) in enumerate(zip(ids, mask)):
         toks = [int(t) for t in row[m > 0]]

@@ -30,7 +30,7 @@ class TaskData:
     train_ids: np.ndarray  # [N, L] token ids, right-padded
     train_mask: np.ndarray  # [N, L] attention mask
     train_labels: np.ndarray  # [N] class (classification) or group (area index on cellular rows)
-    train_span: np.ndarray | None  # [N, L] 1 on the predicted span (cellular rows), else None
+    train_span: np.ndarray | None  # [N, L] 1 on the predicted span (cellular rows, instruction responses), else None
     test_ids: np.ndarray
     test_mask: np.ndarray
     test_labels: np.ndarray
@@ -202,10 +202,13 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
     if splits.rows is not None:  # instructions: the response tokens are what a client learns to say
         from fedwireless.learning.instructions import response_span
 
-        sep = tokenizer.text_ids("[SEP]")
-        train_span, test_span = (
-            response_span(i, m, sep[0]) for i, m in ((train_ids, train_mask), (test_ids, test_mask))
-        )
+        if "[SEP]" not in tokenizer.vocab:
+            raise ValueError(
+                "task.dataset: instruction rows need a tokenizer with [SEP] as one token (between prompt and "
+                f"response); the tokenizer of {m.path if m.source == 'local' else task.tokenizer.kind!r} has none"
+            )
+        sep = tokenizer.vocab.index("[SEP]")
+        train_span, test_span = (response_span(i, k, sep) for i, k in ((train_ids, train_mask), (test_ids, test_mask)))
     return TaskData(
         train_ids, train_mask, splits.train.labels, train_span, test_ids, test_mask, splits.test.labels[keep],
         test_span, parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,

@@ -267,3 +267,39 @@ def test_sweep_reward_plot_averages_the_seeds_last_rounds(tmp_path):
     assert drawn.loc[("a", 1), "reward"] == pytest.approx(0.5 + 2 + 1)  # seeds 0 and 1 at round 2
     assert drawn.loc[("b", 0), "reward"] == pytest.approx(12.5) and drawn.loc[("b", 0), "seeds"] == 2
     assert drawn.loc[("a", 0), "reward_global"] == pytest.approx(0.5)
+
+
+def test_response_span_follows_the_separator_with_sentencepiece(tmp_path):
+    from fedwireless.learning.setup import prepare_task
+
+    task = TaskConfig.model_validate({**TASK.model_dump(), "tokenizer": {"kind": "sentencepiece", "vocab_size": 120}})
+    data = prepare_task(task, 2, ["a", "b"], np.random.SeedSequence(0), tmp_path)
+    sep = data.tokenizer.vocab.index("[SEP]")
+    checked = 0
+    for ids, mask, span in zip(data.train_ids, data.train_mask, data.train_span):
+        real = int(mask.sum())
+        if sep not in ids[:real]:
+            assert span.sum() == 0  # cut before its response
+            continue
+        pos = list(ids).index(sep)
+        assert span[: pos + 1].sum() == 0 and span[pos + 1 : real].all() and span[real:].sum() == 0
+        checked += 1
+    assert checked > 0.9 * len(data.train_ids)
+
+
+def test_windowed_local_loss_uses_the_window(tmp_path):
+    lr = _learner(tmp_path, attention_window=3, mu=0.0)
+    m = lr.method
+    batch = lr._batches(0, 2)[0]
+    m.client_start(0, 2, 1)
+    loss = m.local_loss(lr._loss, 0)(m.model, batch).item()
+
+    def weighted(mask):
+        logits = m.model(input_ids=batch[0], attention_mask=mask).logits
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch[0][:, 1:], reduction="none")
+        span = batch[3][:, 1:].float()
+        w = torch.from_numpy(m.row_weight[batch[-1].numpy()]).float()
+        return (w * (nll * span).sum(1) / span.sum(1)).mean().item()
+
+    assert loss == pytest.approx(weighted(window_mask(batch[1], 3)), rel=1e-5)
+    assert loss != pytest.approx(weighted(batch[1]), rel=1e-4)  # dense attention gives another loss

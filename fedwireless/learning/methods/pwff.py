@@ -47,8 +47,9 @@ class PwffMethod(FederatedMethod):
         self.attention_window = self.cfg.attention_window
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(child_seed(seeds, "modules", as_int=True))
-            lora = LoraConfig(r=self.ranks[0], lora_alpha=federated.alpha_per_rank * self.ranks[0],
-                              lora_dropout=0.0, target_modules=list(federated.target_modules))  # fmt: skip
+            r = self.ranks[0]
+            lora = LoraConfig(r=r, lora_alpha=federated.alpha_per_rank * r, lora_dropout=federated.lora_dropout,
+                              target_modules=list(federated.target_modules))  # fmt: skip
             self.model = get_peft_model(model, lora)
             ad.add_adapters(self.model, list(self.cfg.adapter_places), self.cfg.adapter_size)
         self.params = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
@@ -76,14 +77,14 @@ class PwffMethod(FederatedMethod):
             out[kind], _ = train_reward_model(
                 kind, list(tok.vocab), ids, mask, getattr(rows, kind), steps=self.cfg.reward_steps,
                 seed=child_seed(self.seeds, "reward", kind, as_int=True), cache_dir=cache_dir,
-                max_seq_len=self.task.model.max_seq_len,
+                max_seq_len=self.task.model.max_seq_len, pad_id=tok.pad_id,
             )  # fmt: skip
         return out
 
     def reward(self, ids: np.ndarray, mask: np.ndarray, preference: float | np.ndarray) -> np.ndarray:
         """[n] a·R_help + (1 − a)·R_safe of language-model rows (prompt [SEP] response)."""
         tok = self.data.tokenizer
-        cids, cmask = classifier_inputs(ids, mask, tok.eos_id, tok.cls_id, ids.shape[1] + 1)
+        cids, cmask = classifier_inputs(ids, mask, tok.eos_id, tok.cls_id, ids.shape[1] + 1, tok.pad_id)
         help_, safe = (score(self.rewards[k], cids, cmask) for k in KINDS)
         return preference * help_ + (1.0 - preference) * safe
 
@@ -172,9 +173,11 @@ class PwffMethod(FederatedMethod):
                 logits[:, :-1].transpose(1, 2).float(), ids[:, 1:], reduction="none"
             )  # [B, L-1]
             keep = span[:, 1:].float()
+            has = keep.sum(1) > 0  # rows cut before their response teach nothing
             per_row = (nll * keep).sum(1) / keep.sum(1).clamp(min=1.0)
             w = weights[rows.cpu()].to(per_row.device)
-            return (w * per_row).mean() + self.proximal().to(per_row.device)
+            likelihood = (w * per_row)[has].mean() if bool(has.any()) else per_row.sum() * 0.0
+            return likelihood + self.proximal().to(per_row.device)
 
         return loss
 
@@ -210,6 +213,9 @@ class PwffMethod(FederatedMethod):
         if len(rows) == 0:
             return float("nan")
         src = "test" if d.device_eval_split == "test" else "train"
+        rows = rows[getattr(d, f"{src}_span")[rows].sum(1) > 0]  # a prompt cut before [SEP] has nothing to answer
+        if len(rows) == 0:
+            return float("nan")
         ids, mask, span = (getattr(d, f"{src}_{x}")[rows] for x in ("ids", "mask", "span"))
         prompt_mask = mask * (1 - span)  # the prompt and [SEP], without the reference answer
         prompts = ids * prompt_mask
@@ -226,8 +232,8 @@ class PwffMethod(FederatedMethod):
             self._load(self.global_state)
             m = device_metrics(self.model, data, task, dev)
             devices.append({**m, "reward": self._device_reward(dev), "reward_global": global_reward[dev]})
-        metrics["reward"] = float(np.nanmean([x["reward"] for x in devices]))
-        metrics["reward_global"] = float(np.nanmean(global_reward))
+        metrics["reward"] = _mean([x["reward"] for x in devices])
+        metrics["reward_global"] = _mean(global_reward)
         return metrics, devices
 
     def info(self) -> dict[str, object]:
@@ -237,3 +243,9 @@ class PwffMethod(FederatedMethod):
             "pwff_personal_params": int(sum(v.numel() for k, v in self.init.items() if k not in self.global_state)),
             "pwff_mean_row_weight": round(float(self.row_weight.mean()), 4),
         }
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN where no device had held-out prompts)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
