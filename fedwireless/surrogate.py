@@ -10,8 +10,8 @@ selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 optional Gaussian noise. Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
-come from the same counting function as the real learner's (`fedwireless.learning.flops`), weights only:
-the real learner adds the attention-score term (a few % for these short sequences).
+come from the same counting functions as the real learner's (`fedwireless.learning.flops`: weights and dense
+causal attention scores).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fedwireless.learning.flops import llama_lora_counts, local_step_count, training_step_flops
+from fedwireless.learning.flops import attention_step_flops, llama_lora_counts, local_step_count, training_step_flops
 from fedwireless.scenario import Scenario
 
 # Per-payload framing the real codec adds (names, shapes); small against the tensors themselves.
@@ -93,7 +93,9 @@ class SurrogateLearner:
             local_step_count(int(n), local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
             for n in self._num_samples
         ], dtype=float)  # fmt: skip
-        return steps * training_step_flops(self._counts[rank], self._step_tokens)
+        m = t.model
+        attention = attention_step_flops(m.num_layers, m.hidden_size, t.batch_size, m.max_seq_len)
+        return steps * (training_step_flops(self._counts[rank], self._step_tokens) + attention)
 
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
