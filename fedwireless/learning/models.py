@@ -149,17 +149,25 @@ def pretrained_base(
                   clip=clip_together(params, 1.0), progress=progress)  # fmt: skip
         model.eval()
     model.to("cpu")
-    tmp = target.parent / f".{key}.partial-{os.getpid()}"
+    extra = {"vocab.txt": ("\n".join(vocab) + "\n").encode()}
+    if tokenizer_model is not None:  # a SentencePiece base: reusing it as a local model needs its pieces' model
+        extra["tokenizer.model"] = tokenizer_model
+    save_to_cache(model, target, extra)
+    return target, False
+
+
+def save_to_cache(model: torch.nn.Module, target: Path, extra: dict[str, bytes] | None = None) -> None:
+    """save_pretrained into `target` all at once: a staging folder renamed into place, so a reader never sees
+    half a model; when another process saved the same key first, theirs is kept."""
+    tmp = target.parent / f".{target.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    if tokenizer_model is not None:  # a SentencePiece base: reusing it as a local model needs its pieces' model
-        (tmp / "tokenizer.model").write_bytes(tokenizer_model)
+    for name, data in (extra or {}).items():
+        (tmp / name).write_bytes(data)
     try:
         tmp.rename(target)
-    except OSError:  # another process finished the same base first: use theirs
+    except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target, False
 
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth", "tf_model.h5")

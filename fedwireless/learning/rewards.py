@@ -9,15 +9,13 @@ A reward is the classifier's probability of label 1.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fedwireless.learning.config import ModelConfig
-from fedwireless.learning.models import _hash, default_cache_dir, llama_config, seeded
+from fedwireless.learning.models import _hash, default_cache_dir, llama_config, save_to_cache, seeded
 
 REWARD_RECIPE = "reward-classifier-1"
 REWARD_MODEL = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64)
@@ -71,13 +69,7 @@ def train_reward_model(
     model.train()
     run_steps(steps, step_loss, make_optimizer(params, settings), settings, clip=clip_together(params, 1.0))
     model.eval()
-    tmp = target.parent / f".{key}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    try:
-        tmp.rename(target)
-    except OSError:  # another process saved the same model first
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_to_cache(model, target)
     return model, False
 
 

@@ -121,10 +121,14 @@ class PwffMethod(FederatedMethod):
             for k, v in state.items():
                 self.params[k].copy_(v.to(self.params[k].device))
 
+    def _use(self, device: int | None) -> None:
+        """The model of `device` (None: a new device's): its personal part, then the global part."""
+        self._load(self.init if device is None else self.personal.get(device, self.init))
+        self._load(self.global_state)
+
     def client_start(self, device: int, rank: int, round_index: int) -> State:
         self._current = device
-        self._load(self.personal.get(device, self.init))
-        self._load(self.global_state)
+        self._use(device)
         return {k: v.clone() for k, v in self.global_state.items()}
 
     def trainable_params(self, rank: int) -> list[torch.nn.Parameter]:
@@ -152,8 +156,7 @@ class PwffMethod(FederatedMethod):
         return self.codec.encode(self.global_state) if self.global_keys else b""
 
     def eval_model(self) -> torch.nn.Module:
-        self._load(self.init)
-        self._load(self.global_state)
+        self._use(None)
         return self.model
 
     def proximal(self) -> torch.Tensor:
@@ -228,8 +231,7 @@ class PwffMethod(FederatedMethod):
         global_reward = [self._device_reward(dev) for dev in range(len(data.parts))]
         devices = []
         for dev in range(len(data.parts)):
-            self._load(self.personal.get(dev, self.init))
-            self._load(self.global_state)
+            self._use(dev)
             m = device_metrics(self.model, data, task, dev)
             devices.append({**m, "reward": self._device_reward(dev), "reward_global": global_reward[dev]})
         metrics["reward"] = _mean([x["reward"] for x in devices])
