@@ -12,7 +12,7 @@ total is their sum, so each client's parameters see only their own loss's gradie
 (moments and decoupled weight decay are elementwise, so one AdamW over the stacks is C independent ones)
 and gradient clipping (each client's norm over its own slices, the factor of
 `torch.nn.utils.clip_grad_norm_`). A classification head trained
-per client (peft `modules_to_save`) is stacked the same way.
+per client (peft `modules_to_save`: its linear layers, weight and bias) is stacked the same way.
 
 Mechanism: the peft model runs inside `disable_adapter()` (its LoRA layers then call their base layer
 only) with forward hooks on those base layers and on the head; the hooks are removed on exit.
@@ -35,10 +35,43 @@ def _modules(state: State) -> list[str]:
     return sorted(k[: -len(A_SUFFIX)] for k in state if k.endswith(A_SUFFIX))
 
 
-def _head_module(model: torch.nn.Module, key: str) -> torch.nn.Module:
-    """The module whose weight is the head key (`...score.weight`): the original behind peft's wrapper."""
-    wrapper = model.get_submodule(key.removesuffix(".weight"))
-    return getattr(wrapper, "original_module", wrapper)
+def head_layer(model: torch.nn.Module, key: str) -> torch.nn.Module:
+    """The layer that owns a head key (`...classifier.dense.weight`): the base model's own copy behind peft's
+    `modules_to_save` wrapper, which is what runs inside `disable_adapter()`."""
+    node = model
+    for part in key.split(".")[:-1]:
+        node = node._modules[part]  # not getattr: the wrapper would forward it to its trained copy
+        node = getattr(node, "original_module", node)
+    return node
+
+
+def head_layers(state: State) -> dict[str, tuple[str, str | None]]:
+    """Head layers of a state (keys that are not LoRA factors): layer path → (weight key, bias key or None)."""
+    keys = sorted(k for k in state if not (k.endswith(A_SUFFIX) or k.endswith(B_SUFFIX)))
+    layers: dict[str, tuple[str, str | None]] = {}
+    for k in keys:
+        path, param = k.rsplit(".", 1)
+        if param == "weight":
+            bias = f"{path}.bias"
+            layers[path] = (k, bias if bias in state else None)
+        elif param != "bias":
+            raise ValueError(f"head parameter {k}: only linear layers (weight, bias) can be trained batched")
+    return layers
+
+
+def unbatchable_head(model: torch.nn.Module, state: State) -> str | None:
+    """Why the batched path cannot stack this head (None: it can): it stacks linear layers only."""
+    try:
+        layers = head_layers(state)
+    except ValueError as exc:
+        return str(exc)
+    for path, (weight, bias) in layers.items():
+        layer = head_layer(model, weight)
+        if not isinstance(layer, torch.nn.Linear):
+            return f"head layer {path} is a {type(layer).__name__}, not a linear layer"
+    covered = {k for pair in layers.values() for k in pair if k}
+    other = sorted(k for k in state if not (k.endswith(A_SUFFIX) or k.endswith(B_SUFFIX)) and k not in covered)
+    return f"head parameters {other} belong to no linear layer's weight" if other else None
 
 
 def train_lora_batched(
@@ -63,6 +96,7 @@ def train_lora_batched(
         raise ValueError(f"batches: every client needs the same number of local steps, got {sorted(steps)}")
     modules = _modules(starts[0])
     heads = sorted(k for k in starts[0] if not (k.endswith(A_SUFFIX) or k.endswith(B_SUFFIX)))
+    layers = head_layers(starts[0])
     if any(
         _modules(s) != modules
         or sorted(set(s) - {m + A_SUFFIX for m in modules} - {m + B_SUFFIX for m in modules}) != heads
@@ -94,29 +128,46 @@ def train_lora_batched(
         a_mask[c, :r] = 1.0
     b_mask = a_mask.transpose(1, 2)  # [C, 1, R]
 
-    row_client: torch.Tensor | None = None  # [N] client of each concatenated row, set per step
+    sizes: list[int] = []  # rows of each client in the step's concatenated batch, set per step
+
+    def per_client(x: torch.Tensor, weights: tuple[torch.Tensor, ...], fn) -> torch.Tensor:
+        """`fn(x_c, *weights_c)` over each client's rows [1 or C, T, in], rejoined in row order. Rows stay
+        grouped by client, so no row-to-client gather is needed: its backward (an index_put with
+        accumulation) adds a client's rows in an order that follows thread scheduling, and results would
+        differ bitwise from run to run."""
+        if len(set(sizes)) == 1:  # equal shares: one batched matmul over the client dimension
+            out = fn(x.reshape(num, -1, x.shape[-1]), *weights)
+            return out.reshape(*x.shape[:-1], out.shape[-1])
+        outs = []
+        for c, part in enumerate(torch.split(x, sizes)):
+            out = fn(part.reshape(1, -1, x.shape[-1]), *(w[c : c + 1] for w in weights))
+            outs.append(out.reshape(*part.shape[:-1], out.shape[-1]))
+        return torch.cat(outs)
+
+    def lora_term(x, a, b):  # x [C, T, in], a [C, R, in], b [C, out, R]
+        return scale * torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2))
 
     def lora_hook(m: str):
         def hook(_module, inputs, output):
-            x = inputs[0]
-            a = a_stack[m][row_client]  # [N, R, in]
-            b = b_stack[m][row_client]  # [N, out, R]
-            return output + scale * torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2))
+            return output + per_client(inputs[0], (a_stack[m], b_stack[m]), lora_term)
 
         return hook
 
-    def head_hook(k: str):
-        def hook(_module, inputs, _output):
-            w = head_stack[k][row_client]  # [N, labels, hidden]
-            return torch.bmm(inputs[0], w.transpose(1, 2))
+    def linear(x, w, b=None):  # x [C, T, in], w [C, out, in], b [C, out]
+        out = torch.bmm(x, w.transpose(1, 2))
+        return out if b is None else out + b[:, None, :]
+
+    def head_hook(weight: str, bias: str | None):
+        stacks = (head_stack[weight],) + (() if bias is None else (head_stack[bias],))
+
+        def hook(_module, inputs, _output):  # inputs [N, (L,) hidden]: a pooled or a per-token head
+            return per_client(inputs[0], stacks, linear)
 
         return hook
 
     def step_losses(step: int) -> list[torch.Tensor]:
-        nonlocal row_client
         step_batches = [b[step] for b in batches]
-        sizes = [int(b[0].shape[0]) for b in step_batches]
-        row_client = torch.repeat_interleave(torch.arange(num, device=device), torch.tensor(sizes, device=device))
+        sizes[:] = [int(b[0].shape[0]) for b in step_batches]
         joined = tuple(torch.cat([b[i] for b in step_batches]) for i in range(len(step_batches[0])))
         logits = model(input_ids=joined[0], attention_mask=joined[1]).logits
         return [loss_from_logits(part, batch) for part, batch in zip(torch.split(logits, sizes), step_batches)]
@@ -132,8 +183,8 @@ def train_lora_batched(
     try:
         for m in modules:
             handles.append(model.get_submodule(m).base_layer.register_forward_hook(lora_hook(m)))
-        for k in heads:
-            handles.append(_head_module(model, k).register_forward_hook(head_hook(k)))
+        for weight, bias in layers.values():
+            handles.append(head_layer(model, weight).register_forward_hook(head_hook(weight, bias)))
         model.train()
         with model.disable_adapter():
             history = run_steps(

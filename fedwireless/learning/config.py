@@ -264,6 +264,10 @@ class FederatedConfig(Section):
     alpha_per_rank: float = Field(2.0, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+    # Modules trained in full beside the adapters (peft `modules_to_save`). None: the task head, found by the
+    # model family's head name (score, classifier, pre_classifier) and the modules the checkpoint lacked;
+    # causal LM trains none (list `lm_head` to train it). [] trains adapters only.
+    modules_to_save: list[str] | None = None
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
     # lora: adapters averaged by `aggregation`; full: full-parameter differential updates; distill: federated
     # distillation through top-k logits on a public proxy batch (`distill`); pwff: personalized fine-tuning
@@ -286,9 +290,11 @@ class FederatedConfig(Section):
             raise ValueError(f"must be strictly increasing without repeats, got {v}")
         return v
 
-    @field_validator("target_modules")
+    @field_validator("target_modules", "modules_to_save")
     @classmethod
-    def _modules(cls, v: list[str]) -> list[str]:
+    def _modules(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
         bad = [m for m in v if not m or not m.replace("_", "").replace(".", "").isalnum()]
         if bad:
             raise ValueError(f"module names must be plain identifiers, got {bad}")

@@ -16,7 +16,11 @@ from fedwireless.learning.setup import TaskData
 
 
 def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int) -> dict[str, np.ndarray]:
-    """Per row: classification `nll` and `pred`; causal LM per token kind `<kind>_nll/_hits/_count` sums."""
+    """Per row: classification `nll` and `pred`; causal LM per token kind `<kind>_nll/_hits/_count` sums.
+
+    Rows go through in batches of similar length (longest first), each padded to its own longest row, and
+    come back in their own order: every row's figures are its own, so the grouping changes nothing but time.
+    """
     out: dict[str, list] = {}
 
     def put(key: str, value: torch.Tensor) -> None:
@@ -24,15 +28,19 @@ def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int)
         out.setdefault(key, []).append(value.double().numpy() if value.is_floating_point() else value.numpy())
 
     device = next(model.parameters()).device
+    order = np.argsort(-mask.sum(axis=1), kind="stable")
 
-    def on(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(x).to(device)
+    def on(x: np.ndarray, rows: np.ndarray, width: int | None = None) -> torch.Tensor:
+        part = x[rows] if width is None else x[rows, :width]
+        return torch.from_numpy(np.ascontiguousarray(part)).to(device)
 
     for i in range(0, len(ids), batch_size):
-        b_ids = on(ids[i : i + batch_size])
-        logits = model(input_ids=b_ids, attention_mask=on(mask[i : i + batch_size])).logits.float()
+        rows = order[i : i + batch_size]
+        width = max(int(mask[rows].sum(axis=1).max()), 1)
+        b_ids, b_mask = on(ids, rows, width), on(mask, rows, width)
+        logits = model(input_ids=b_ids, attention_mask=b_mask).logits.float()
         if classify:
-            y = on(labels[i : i + batch_size])
+            y = on(labels, rows)
             put("nll", torch.nn.functional.cross_entropy(logits, y, reduction="none"))
             put("pred", logits.argmax(-1))
             continue
@@ -41,14 +49,16 @@ def _score_rows(model, ids, mask, span, labels, classify: bool, batch_size: int)
             logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
         ).reshape(targets.shape)
         hit = logits[:, :-1].argmax(-1) == targets
-        valid = {"all": on(mask[i : i + batch_size, 1:]) == 1}
+        valid = {"all": b_mask[:, 1:] == 1}
         if span is not None:
-            valid["span"] = valid["all"] & (on(span[i : i + batch_size, 1:]) == 1)
+            valid["span"] = valid["all"] & (on(span, rows, width)[:, 1:] == 1)
         for key, v in valid.items():
             put(f"{key}_nll", torch.where(v, nll, 0.0).sum(dim=1))
             put(f"{key}_hits", (hit & v).sum(dim=1))
             put(f"{key}_count", v.sum(dim=1))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return {k: np.concatenate(v)[back] for k, v in out.items()}
 
 
 def _metrics(rows: dict[str, np.ndarray], labels: np.ndarray, classify: bool, num_labels: int, headline: str,
@@ -90,7 +100,7 @@ def classification_metrics(confusion: np.ndarray) -> dict[str, float]:
     return {"macro_f1": float(f1[present].mean()), "balanced_accuracy": float(recall[present].mean())}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: torch.nn.Module, data: TaskData, task, per_device: bool = True) -> tuple[dict, list[dict]]:
     """Metrics on the test split and, per device, on its held-out rows (empty dicts where it has none)."""
     model.eval()
@@ -125,7 +135,7 @@ def evaluate(model: torch.nn.Module, data: TaskData, task, per_device: bool = Tr
     return metrics, devices
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def device_metrics(model: torch.nn.Module, data: TaskData, task, device: int) -> dict:
     """Metrics of `model` on one device's held-out rows (empty if it has none)."""
     rows = data.device_eval[device]

@@ -30,16 +30,21 @@ def training_step_flops(counts: ParamCounts, tokens: int) -> float:
     return float(tokens * (4 * n + 2 * counts.trainable))
 
 
-def attention_pairs(seq_len: int, window: int | None = None) -> int:
-    """(query, key) pairs of one causal sequence: Σᵢ min(i + 1, window) (window None: dense, L(L+1)/2)."""
+def attention_pairs(seq_len: int | float, window: int | None = None, causal: bool = True) -> float:
+    """(query, key) pairs of one sequence: causal Σᵢ min(i + 1, window) (window None: dense, L(L+1)/2);
+    bidirectional (encoders) L²."""
+    if not causal:
+        return seq_len * seq_len
     if window is None or window >= seq_len:
-        return seq_len * (seq_len + 1) // 2
+        return seq_len * (seq_len + 1) / 2
     return window * (window + 1) // 2 + (seq_len - window) * window
 
 
-def attention_step_flops(num_layers: int, attention_dim: int, sequences: int, seq_len: int, window=None) -> float:
+def attention_step_flops(
+    num_layers: int, attention_dim: int, sequences: int, seq_len: int | float, window=None, causal: bool = True
+) -> float:
     """Attention-score FLOPs of one training step (forward and backward) over `sequences` of `seq_len`."""
-    return float(12 * num_layers * attention_dim * sequences * attention_pairs(seq_len, window))
+    return float(12 * num_layers * attention_dim * sequences * attention_pairs(seq_len, window, causal))
 
 
 def linear_shapes(hidden_size: int, num_heads: int, num_kv_heads: int, intermediate_size: int) -> dict[str, tuple]:

@@ -31,12 +31,43 @@ from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
 from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
-from fedwireless.learning.models import causal_lm_loss, matmul_params, quiet_transformers
+from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task
 from fedwireless.learning.training import OptimizerSettings, local_train
 from fedwireless.rng import child_seed
 
 State = dict[str, torch.Tensor]
+
+
+def trim(a: np.ndarray, width: int) -> np.ndarray:
+    """A batch's [rows, L] array cut to `width` columns (its longest text); row vectors unchanged."""
+    return a[:, :width] if a.ndim == 2 else a
+
+
+def pad_steps(per_client: list[list[tuple[torch.Tensor, ...]]], pad_id: int) -> list[list[tuple[torch.Tensor, ...]]]:
+    """Each local step's batches of all clients padded to that step's longest (they run as one batch):
+    ids with `pad_id`, masks and spans with 0. Trailing padding changes no real token's result."""
+    steps = len(per_client[0]) if per_client else 0
+    out: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in per_client]
+    for k in range(steps):
+        width = max(b[k][0].shape[1] for b in per_client)
+        for c, b in enumerate(per_client):
+            out[c].append(tuple(
+                torch.nn.functional.pad(t, (0, width - t.shape[1]), value=pad_id if i == 0 else 0) if t.dim() == 2 else t
+                for i, t in enumerate(b[k])
+            ))  # fmt: skip
+    return out
+
+
+def expected_longest(lengths: np.ndarray, rows: int) -> float:
+    """Expected longest of `rows` lengths drawn without replacement: Σ_j l_(j)·P(the j-th smallest is the max)."""
+    ls = np.sort(np.asarray(lengths, dtype=float))
+    n = len(ls)
+    rows = min(rows, n)
+    j = np.arange(1, n + 1, dtype=float)
+    # P(max <= l_(j)) = C(j, rows) / C(n, rows), a product of `rows` ratios.
+    cdf = np.prod(np.clip((j[:, None] - np.arange(rows)) / (n - np.arange(rows)), 0.0, None), axis=1)
+    return float(np.dot(ls, np.diff(cdf, prepend=0.0)))
 
 
 @dataclass
@@ -97,6 +128,7 @@ class Learner:
         self.ranks = self.method.ranks
         for model in {id(m): m for m in [self.data.model, *self.data.extra_models.values()]}.values():
             model.to(self.device)  # states, aggregation and codecs stay on the CPU
+        self._causal = {key: is_causal(m) for key, m in models.items()}
         self.device_metrics: list[dict] = []
         self.setup_s = time.perf_counter() - t0
 
@@ -109,26 +141,31 @@ class Learner:
         t, n = self.task, len(self.data.parts[device])
         return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
 
-    def _step_flops(self, rank: int, tokens: int, device: int) -> float:
-        """FLOPs of one training step on `device`'s model (`fedwireless.learning.flops`, shared with the
-        surrogate): weights, plus attention scores over the pattern local training uses."""
+    def _step_flops(self, rank: int, rows: int, seq_len: int, device: int) -> float:
+        """FLOPs of one training step on `device`'s model over `rows` texts padded to `seq_len` tokens
+        (`fedwireless.learning.flops`, shared with the surrogate): weights, plus attention scores over the
+        pattern local training uses (causal for decoders, every pair for encoders)."""
         base = self._base_matmul[device]
         trainable = base if rank == 0 else self.method.trainable_count(rank, device)
         counts = ParamCounts(base, self.method.adapter_matmul(rank, device), trainable)
-        cfg, seq = self.data.model_of(device).config, self.data.train_ids.shape[1]
+        model = self.data.model_of(device)
+        cfg = model.config
         width = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
         window = getattr(self.method, "attention_window", None)
-        return training_step_flops(counts, tokens) + attention_step_flops(
-            cfg.num_hidden_layers, width, tokens // seq, seq, window
+        return training_step_flops(counts, rows * seq_len) + attention_step_flops(
+            cfg.num_hidden_layers, width, rows, seq_len, window, causal=self._causal[id(model)]
         )
 
     def expected_flops(self, rank: int) -> np.ndarray:
-        """[devices] FLOPs of a round's local training at this rank."""
-        seq = self.data.train_ids.shape[1]
-        return np.array([
-            self.local_steps(d) * self._step_flops(rank, min(self.task.batch_size, len(p)) * seq, d)
-            for d, p in enumerate(self.data.parts)
-        ], dtype=float)  # fmt: skip
+        """[devices] FLOPs of a round's local training at this rank, for planning: each batch padded to the
+        expected longest of its rows (batches are padded to their longest text)."""
+        lengths = self.data.train_mask.sum(axis=1)
+        out = []
+        for d, p in enumerate(self.data.parts):
+            rows = min(self.task.batch_size, len(p))
+            seq = expected_longest(lengths[p], rows) if len(p) else 0.0
+            out.append(self.local_steps(d) * self._step_flops(rank, rows, seq, d) if len(p) else 0.0)
+        return np.array(out, dtype=float)
 
     def _new_codec(self, temporal: bool = True):
         params = dict(self.fed.codec.params)
@@ -172,7 +209,8 @@ class Learner:
             arrays = [d.train_ids, d.train_mask, d.train_labels] + ([d.train_span] if d.train_span is not None else [])
             if getattr(self.method, "needs_row_index", False):  # per-row figures of the method (reward weights)
                 arrays.append(np.arange(len(d.train_ids)))
-            batches.append(tuple(torch.from_numpy(a[take]).to(self.device) for a in arrays))
+            width = max(int(d.train_mask[take].sum(axis=1).max()), 1)  # padded to its longest text
+            batches.append(tuple(torch.from_numpy(trim(a[take], width)).to(self.device) for a in arrays))
         return batches
 
     def _loss(self, model, batch) -> torch.Tensor:
@@ -202,7 +240,7 @@ class Learner:
     def _update(
         self, device: int, rank: int, start: State, trained: State, batches, loss: float, budget_bits=None
     ) -> ClientUpdate:
-        flops = float(sum(self._step_flops(rank, b[0].numel(), device) for b in batches))
+        flops = float(sum(self._step_flops(rank, b[0].shape[0], int(b[1].sum(dim=1).max()), device) for b in batches))
         own = self.method.client_payload(device, rank, start, trained, budget_bits)
         if own is not None:
             payload, state, info = own
@@ -235,8 +273,10 @@ class Learner:
         if ok:
             self.paths_run.add("batched")
             starts = [self.method.client_start(d, r, self.round) for d, r in assignments]
-            batches = [self._batches(d, r) for d, r in assignments]
-            trained = self.method.train_batched(starts, batches, self._loss_logits, self.settings)
+            batches = pad_steps([self._batches(d, r) for d, r in assignments], self.data.pad_id)
+            with torch.random.fork_rng(devices=self._gpus()):  # the model's own dropout, from the round's stream
+                torch.manual_seed(child_seed(self.seeds, "dropout", self.round, "batched", as_int=True))
+                trained = self.method.train_batched(starts, batches, self._loss_logits, self.settings)
             return [self._update(d, r, s, st, b, loss)
                     for (d, r), s, b, (st, loss) in zip(assignments, starts, batches, trained)]  # fmt: skip
         if assignments:
@@ -253,8 +293,7 @@ class Learner:
                 opt = make_optimizer(params, self.settings)
                 opt.load_state_dict(self._optimizers[(device, rank)])
             loss_fn = self.method.local_loss(self._loss, device)
-            gpus = [self.device.index or 0] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=gpus):  # dropout masks from this client's own stream
+            with torch.random.fork_rng(devices=self._gpus()):  # dropout masks from this client's own stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
                 loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)
             if self.task.optimizer.persistent:
@@ -262,6 +301,9 @@ class Learner:
             trained = self.method.client_state(rank)
             out.append(self._update(device, rank, start, trained, batches, loss, budgets.get(device)))
         return out
+
+    def _gpus(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
 
     def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
         self.method.aggregate([u.state for u in updates], [u.num_samples for u in updates], self.round)

@@ -188,12 +188,60 @@ def load_local(path: str | Path, kind: str, num_labels: int, pad_id: int):
         )
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    common = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True}
+    common = {"local_files_only": True, "trust_remote_code": False, "use_safetensors": True,
+              "output_loading_info": True}  # fmt: skip
     if kind == "classification":
-        return AutoModelForSequenceClassification.from_pretrained(
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
             p, num_labels=num_labels, pad_token_id=pad_id, **common
         )
-    return AutoModelForCausalLM.from_pretrained(p, **common)
+    else:
+        model, loading = AutoModelForCausalLM.from_pretrained(p, **common)
+    own = dict(model.named_parameters())
+    model.fedwireless_new_params = tuple(sorted(k for k in loading.get("missing_keys", ()) if k in own))
+    return model
+
+
+# Sequence-classification heads of the Hugging Face families, as attributes of the model: Llama, Qwen,
+# Mistral and GPT-2 call theirs `score`; BERT, RoBERTa, ALBERT, ELECTRA and DeBERTa `classifier`; DistilBERT
+# adds a `pre_classifier` (peft's own SEQ_CLS list is `classifier` and `score`).
+HEAD_NAMES = ("pre_classifier", "classifier", "score")
+
+
+def head_modules(model: torch.nn.Module, kind: str, requested: Sequence[str] | None = None) -> list[str]:
+    """Module paths trained in full beside the adapters (peft `modules_to_save`).
+
+    `requested` None: for classification, the family's head attributes (`HEAD_NAMES`) plus every module
+    the checkpoint did not hold (freshly initialised, e.g. a pooler absent from a masked-LM checkpoint);
+    for causal LM nothing (`lm_head` trains only when asked). A list names modules by path or last name.
+    """
+    names = {n for n, _ in model.named_modules() if n}
+    if requested is not None:
+        found = []
+        for want in requested:
+            hits = sorted(n for n in names if n == want or n.endswith("." + want))
+            if not hits:
+                tops = sorted(n for n, _ in model.named_children())
+                raise ValueError(f"federated.modules_to_save: {want!r} is not a module of the model; "
+                                 f"its top-level modules are {tops}")  # fmt: skip
+            found += hits
+        return _outermost(found)
+    if kind != "classification":
+        return []
+    picked = [n for n, _ in model.named_children() if n in HEAD_NAMES]
+    picked += [k.rsplit(".", 1)[0] for k in getattr(model, "fedwireless_new_params", ())]
+    return _outermost(picked)
+
+
+def _outermost(paths: Sequence[str]) -> list[str]:
+    """Drop paths inside another listed path (peft wraps a module once)."""
+    unique = sorted(set(paths))
+    return [p for p in unique if not any(p.startswith(q + ".") for q in unique if q != p)]
+
+
+def is_causal(model: torch.nn.Module) -> bool:
+    """Whether the model's attention is causal (decoders) rather than bidirectional (BERT-style encoders)."""
+    flags = [m.is_causal for m in model.modules() if isinstance(getattr(m, "is_causal", None), bool)]
+    return any(flags) if flags else not getattr(model.config, "is_encoder_decoder", False)
 
 
 def matmul_params(model: torch.nn.Module) -> int:

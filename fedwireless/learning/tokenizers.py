@@ -124,8 +124,9 @@ class HFTokenizer(_Encoder):
     """A local Hugging Face checkpoint's own tokenizer (`AutoTokenizer`, local files only, no remote code).
 
     Texts are framed as ours are: BOS (when the tokenizer has one), the text's tokens, then EOS (language
-    modelling) or EOS as the classifier's last token. Padding uses the pad token, else EOS (the checkpoint's
-    config then gets the same pad id).
+    modelling) or EOS as the classifier's last token. Encoders with a classifier token (BERT's [CLS] … [SEP],
+    RoBERTa's <s> … </s>) get their own framing: that token first, where their pooler reads it. Padding uses
+    the pad token, else EOS (the checkpoint's config then gets the same pad id).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -136,7 +137,8 @@ class HFTokenizer(_Encoder):
         self.vocab = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
         eos = self._tok.eos_token_id
         self.eos_id = int(eos if eos is not None else (self._tok.sep_token_id or 0))
-        self.bos_id = self._tok.bos_token_id
+        cls = self._tok.cls_token_id
+        self.bos_id = cls if cls is not None and self._tok.sep_token_id is not None else self._tok.bos_token_id
         self.pad_id = int(self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id)
         self.unk_id = int(self._tok.unk_token_id if self._tok.unk_token_id is not None else self.pad_id)
 

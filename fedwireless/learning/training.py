@@ -12,6 +12,8 @@ one call (a client's local training in one round, or the whole pre-training): `c
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,6 +64,19 @@ def clip_together(params: Sequence[torch.Tensor], max_norm: float | None) -> Cal
     return lambda: torch.nn.utils.clip_grad_norm_(params, max_norm)
 
 
+@contextmanager
+def deterministic_kernels():
+    """torch's deterministic kernels for a block, then the caller's setting back. Some default CPU kernels
+    (an index_put with accumulation, scatter-adds) add in the order threads happen to run, so the same seed
+    would give other bits under load; `warn_only` keeps an op without a deterministic version running."""
+    enabled, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn)
+
+
 def run_steps(
     num_steps: int,
     step_losses: Callable[[int], Sequence[torch.Tensor]],
@@ -76,6 +91,11 @@ def run_steps(
 
     The summed losses are back-propagated, so parameters that only one loss reaches see that loss alone.
     """
+    with deterministic_kernels():
+        return _run_steps(num_steps, step_losses, optimizer, settings, clip, after_step, progress)
+
+
+def _run_steps(num_steps, step_losses, optimizer, settings, clip, after_step, progress) -> list[list[float]]:
     history: list[list[float]] = []
     for step in range(num_steps):
         for group in optimizer.param_groups:

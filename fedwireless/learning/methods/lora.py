@@ -17,7 +17,7 @@ import torch
 from fedwireless.learning import aggregate as agg
 from fedwireless.learning.methods.base import FederatedMethod, State
 from fedwireless.learning.methods.lora_aggregators import make_aggregator
-from fedwireless.learning.models import is_projection
+from fedwireless.learning.models import head_modules, is_projection
 from fedwireless.rng import child_seed
 
 
@@ -34,7 +34,8 @@ class LoraMethod(FederatedMethod):
         self.fed = federated
         self.seeds = seeds
         self.ranks = tuple(federated.ranks)
-        extra = {"modules_to_save": ["score"]} if task.kind == "classification" else {}
+        heads = head_modules(model, task.kind, federated.modules_to_save)
+        extra = {"modules_to_save": heads} if heads else {}
 
         # GPT-2's Conv1D stores its weight transposed: peft needs to know (fan_in_fan_out).
         transposed = any(
@@ -142,11 +143,27 @@ class LoraMethod(FederatedMethod):
         return self._rank_residual
 
     def batching(self, num_clients: int) -> tuple[bool, str]:
+        from fedwireless.learning.batched import unbatchable_head
+
         if self.fed.lora_dropout > 0:
             return False, "lora_dropout > 0 (dropout masks differ)"
         if num_clients < 2:
             return False, "one client this round"
-        return True, ""
+        why = unbatchable_head(self.model, self.init_state[self.r_max])
+        return (False, why) if why else (True, "")
+
+    def head_keys(self) -> list[str]:
+        """State keys trained in full beside the LoRA factors (the task head, peft `modules_to_save`)."""
+        return sorted(k for k in self.init_state[self.r_max] if ".lora_" not in k)
+
+    def info(self) -> dict[str, object]:
+        head = self.head_keys()
+        return {
+            "trainable_params_adapters": {str(r): sum(v.numel() for k, v in self.init_state[r].items()
+                                                      if ".lora_" in k) for r in self.ranks},
+            "trainable_params_head": int(sum(self.init_state[self.r_max][k].numel() for k in head)),
+            "head_modules": sorted({k.removeprefix("base_model.model.").rsplit(".", 1)[0] for k in head}),
+        }  # fmt: skip
 
     def train_batched(self, starts, batches, loss_from_logits, settings) -> list[tuple[State, float]]:
         from fedwireless.learning.batched import train_lora_batched
