@@ -71,7 +71,8 @@ class SurrogateLearner:
             )
             for r in self.ranks
         }
-        # The learner pads every example to max_seq_len, so a step runs over batch · max_seq_len tokens.
+        # No texts here: a step runs over batch · max_seq_len tokens, an upper bound of the learner's batches
+        # (padded to their longest text).
         self._step_tokens = task.batch_size * m.max_seq_len
         self._task = task
         self._noise_rng = noise_rng

@@ -65,7 +65,7 @@ def unbatchable_head(model: torch.nn.Module, state: State) -> str | None:
         layers = head_layers(state)
     except ValueError as exc:
         return str(exc)
-    for path, (weight, bias) in layers.items():
+    for path, (weight, _) in layers.items():
         layer = head_layer(model, weight)
         if not isinstance(layer, torch.nn.Linear):
             return f"head layer {path} is a {type(layer).__name__}, not a linear layer"

@@ -264,20 +264,15 @@ class FederatedConfig(Section):
     alpha_per_rank: float = Field(2.0, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    # Modules trained in full beside the adapters (peft `modules_to_save`). None: the task head, found by the
-    # model family's head name (score, classifier, pre_classifier) and the modules the checkpoint lacked;
-    # causal LM trains none (list `lm_head` to train it). [] trains adapters only.
+    # Trained in full beside the adapters (peft modules_to_save). None: the task head (models.head_modules).
     modules_to_save: list[str] | None = None
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
-    # lora: adapters averaged by `aggregation`; full: full-parameter differential updates; distill: federated
-    # distillation through top-k logits on a public proxy batch (`distill`); pwff: personalized fine-tuning
-    # with global adapters and personal LoRA (`pwff`).
+    # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public
+    # proxy batch (`distill`); pwff: personalized fine-tuning, global adapters and personal LoRA (`pwff`).
     training: Literal["lora", "full", "distill", "pwff"] = "lora"
     distill: DistillConfig = Field(default_factory=DistillConfig)
     pwff: PwffConfig = Field(default_factory=PwffConfig)
     clients_per_round: int | None = Field(None, ge=1)
-    # Train a round's LoRA clients together in one batched pass (same results as one by one); falls back
-    # to one by one for full-parameter training or lora_dropout > 0. The summary says which path ran.
     batch_clients: bool = True
     codec: CodecConfig = Field(default_factory=CodecConfig)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
+from fedwireless.learning.batches import expected_longest, local_batches, pad_steps
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
@@ -34,52 +34,10 @@ from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task
 from fedwireless.learning.training import OptimizerSettings, local_train
+from fedwireless.learning.update import ClientUpdate
 from fedwireless.rng import child_seed
 
 State = dict[str, torch.Tensor]
-
-
-def trim(a: np.ndarray, width: int) -> np.ndarray:
-    """A batch's [rows, L] array cut to `width` columns (its longest text); row vectors unchanged."""
-    return a[:, :width] if a.ndim == 2 else a
-
-
-def pad_steps(per_client: list[list[tuple[torch.Tensor, ...]]], pad_id: int) -> list[list[tuple[torch.Tensor, ...]]]:
-    """Each local step's batches of all clients padded to that step's longest (they run as one batch):
-    ids with `pad_id`, masks and spans with 0. Trailing padding changes no real token's result."""
-    steps = len(per_client[0]) if per_client else 0
-    out: list[list[tuple[torch.Tensor, ...]]] = [[] for _ in per_client]
-    for k in range(steps):
-        width = max(b[k][0].shape[1] for b in per_client)
-        for c, b in enumerate(per_client):
-            out[c].append(tuple(
-                torch.nn.functional.pad(t, (0, width - t.shape[1]), value=pad_id if i == 0 else 0) if t.dim() == 2 else t
-                for i, t in enumerate(b[k])
-            ))  # fmt: skip
-    return out
-
-
-def expected_longest(lengths: np.ndarray, rows: int) -> float:
-    """Expected longest of `rows` lengths drawn without replacement: Σ_j l_(j)·P(the j-th smallest is the max)."""
-    ls = np.sort(np.asarray(lengths, dtype=float))
-    n = len(ls)
-    rows = min(rows, n)
-    j = np.arange(1, n + 1, dtype=float)
-    # P(max <= l_(j)) = C(j, rows) / C(n, rows), a product of `rows` ratios.
-    cdf = np.prod(np.clip((j[:, None] - np.arange(rows)) / (n - np.arange(rows)), 0.0, None), axis=1)
-    return float(np.dot(ls, np.diff(cdf, prepend=0.0)))
-
-
-@dataclass
-class ClientUpdate:
-    device: int
-    rank: int  # 0 for full-parameter training
-    state: State  # what the server reconstructs from the payload (start + decoded Δ)
-    payload: bytes  # the real encoded bytes that cross the uplink
-    num_samples: int
-    flops: float
-    train_loss: float
-    info: dict = field(default_factory=dict)  # method figures for devices.csv (e.g. topk)
 
 
 class Learner:
@@ -141,7 +99,7 @@ class Learner:
         t, n = self.task, len(self.data.parts[device])
         return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
 
-    def _step_flops(self, rank: int, rows: int, seq_len: int, device: int) -> float:
+    def step_flops(self, rank: int, rows: int, seq_len: int, device: int) -> float:
         """FLOPs of one training step on `device`'s model over `rows` texts padded to `seq_len` tokens
         (`fedwireless.learning.flops`, shared with the surrogate): weights, plus attention scores over the
         pattern local training uses (causal for decoders, every pair for encoders)."""
@@ -164,7 +122,7 @@ class Learner:
         for d, p in enumerate(self.data.parts):
             rows = min(self.task.batch_size, len(p))
             seq = expected_longest(lengths[p], rows) if len(p) else 0.0
-            out.append(self.local_steps(d) * self._step_flops(rank, rows, seq, d) if len(p) else 0.0)
+            out.append(self.local_steps(d) * self.step_flops(rank, rows, seq, d) if len(p) else 0.0)
         return np.array(out, dtype=float)
 
     def _new_codec(self, temporal: bool = True):
@@ -195,23 +153,15 @@ class Learner:
 
     # ------------------------------------------------------------------ training
     def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
-        d = self.data
         rng = np.random.default_rng(child_seed(self.seeds, "batches", self.round, device, rank))
-        idx = d.parts[device]
-        bs = min(self.task.batch_size, len(idx))
-        batches = []
-        order, pos = rng.permutation(idx), 0
-        for _ in range(self.local_steps(device)):
-            if pos + bs > len(order):
-                order, pos = rng.permutation(idx), 0
-            take = order[pos : pos + bs]
-            pos += bs
-            arrays = [d.train_ids, d.train_mask, d.train_labels] + ([d.train_span] if d.train_span is not None else [])
-            if getattr(self.method, "needs_row_index", False):  # per-row figures of the method (reward weights)
-                arrays.append(np.arange(len(d.train_ids)))
-            width = max(int(d.train_mask[take].sum(axis=1).max()), 1)  # padded to its longest text
-            batches.append(tuple(torch.from_numpy(trim(a[take], width)).to(self.device) for a in arrays))
-        return batches
+        row_index = getattr(self.method, "needs_row_index", False)  # per-row figures of the method (rewards)
+        return local_batches(self.data, self.data.parts[device], self.local_steps(device), self.task.batch_size,
+                             rng, self.device, row_index)  # fmt: skip
+
+    def joint_batches(self, assignments: Sequence[tuple[int, int]]) -> list[list[tuple[torch.Tensor, ...]]]:
+        """Each client's local-step batches, padded step by step to the longest of all clients (the batched
+        path runs them as one batch)."""
+        return pad_steps([self._batches(d, r) for d, r in assignments], self.data.pad_id)
 
     def _loss(self, model, batch) -> torch.Tensor:
         return self._loss_logits(model(input_ids=batch[0], attention_mask=batch[1]).logits, batch)
@@ -240,7 +190,7 @@ class Learner:
     def _update(
         self, device: int, rank: int, start: State, trained: State, batches, loss: float, budget_bits=None
     ) -> ClientUpdate:
-        flops = float(sum(self._step_flops(rank, b[0].shape[0], int(b[1].sum(dim=1).max()), device) for b in batches))
+        flops = float(sum(self.step_flops(rank, b[0].shape[0], int(b[1].sum(dim=1).max()), device) for b in batches))
         own = self.method.client_payload(device, rank, start, trained, budget_bits)
         if own is not None:
             payload, state, info = own
@@ -262,18 +212,26 @@ class Learner:
     def train_clients(
         self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
     ) -> list[ClientUpdate]:
-        """Train each (device, rank) from the current global model; same results in any order.
+        """Train each (device, rank) from the current global model; the same bytes in any order (clients
+        train in (device, rank) order and come back in the caller's).
 
         `uplink_budget_bits`: bits each device can send within its upload window (rate × time left), for
         methods whose payload follows the channel."""
         self.round += 1
         self.method.start_round(self.round)
-        budgets = uplink_budget_bits or {}
+        order = sorted(range(len(assignments)), key=lambda i: tuple(assignments[i]))
+        done = self._train_in_order([assignments[i] for i in order], uplink_budget_bits or {})
+        out: list[ClientUpdate] = [done[0]] * len(done)
+        for j, i in enumerate(order):
+            out[i] = done[j]
+        return out
+
+    def _train_in_order(self, assignments: Sequence[tuple[int, int]], budgets: dict[int, float]) -> list[ClientUpdate]:
         ok, why = self._batching(assignments)
         if ok:
             self.paths_run.add("batched")
             starts = [self.method.client_start(d, r, self.round) for d, r in assignments]
-            batches = pad_steps([self._batches(d, r) for d, r in assignments], self.data.pad_id)
+            batches = self.joint_batches(assignments)
             with torch.random.fork_rng(devices=self._gpus()):  # the model's own dropout, from the round's stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, "batched", as_int=True))
                 trained = self.method.train_batched(starts, batches, self._loss_logits, self.settings)

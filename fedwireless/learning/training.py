@@ -12,10 +12,9 @@ one call (a client's local training in one round, or the whole pre-training): `c
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import math
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch

@@ -80,7 +80,7 @@ def test_base_is_untouched_and_the_comparison_can_fail():
     asg = assignments([2, 8])
     starts = [lrn.method.client_start(d, r, 1) for d, r in asg]
     base = {k: v.clone() for k, v in model.named_parameters() if not v.requires_grad}
-    batches = [lrn._batches(d, r) for d, r in asg]
+    batches = lrn.joint_batches(asg)
     args = (lrn._loss_logits, lrn.settings)
     right = train_lora_batched(model, starts, batches, *args, scale)
     for k, v in model.named_parameters():

@@ -109,7 +109,8 @@ def test_heterogeneous_models_in_one_run(tmp_path):
 
     dev = pd.read_csv(tmp_path / "run" / "devices.csv")
     flops = dev.set_index("device")["flops"]
-    assert flops[2] > 2 * flops[0] and flops[2] == flops[3]  # the larger model costs more per step
+    # the larger model costs more per step (batches are padded to their longest text, so devices differ a little)
+    assert min(flops[2], flops[3]) > 2 * max(flops[0], flops[1])
     assert (dev["topk"] == 3).all() and dev["eval_accuracy"].notna().all()
     with pytest.raises(Exception, match="devices\\[0\\].model: unknown model 'huge'"):
         validate({"devices": [{"model": "huge"}], "federated": {"training": "distill"}})

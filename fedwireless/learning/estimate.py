@@ -1,0 +1,66 @@
+"""A local round's training FLOPs from the scenario alone (no torch, no model load), for `validate`.
+
+Counts as `learning.flops` does (Kaplan et al. 2020, §2.1): weights on the token path, adapters, weight
+gradients of what trains, attention scores; every text taken at `max_seq_len`, so it is an upper bound
+of what the learner counts (it pads each batch to its longest text). Built-in Llamas use their dimensions;
+a local checkpoint its `config.json` (Llama/Qwen/Mistral gated MLPs, BERT-family and GPT-2 plain ones).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
+
+GATED_MLP = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo", "granite")
+ENCODERS = ("bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2", "xlm-roberta", "camembert")
+
+
+def _dims(task) -> dict | None:
+    m = task.model
+    if m.source == "tiny-llama":
+        return {"hidden": m.hidden_size, "layers": m.num_layers, "inter": m.intermediate_size, "heads": m.num_heads,
+                "kv_heads": m.num_kv_heads, "gated": True, "causal": True}  # fmt: skip
+    if m.source != "local":
+        return None
+    try:
+        cfg = json.loads((Path(m.path).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = str(cfg.get("model_type", ""))
+    hidden = cfg.get("hidden_size") or cfg.get("n_embd") or cfg.get("dim")
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or cfg.get("n_layers")
+    heads = cfg.get("num_attention_heads") or cfg.get("n_head") or cfg.get("n_heads")
+    if not (isinstance(hidden, int) and isinstance(layers, int) and isinstance(heads, int)) or heads < 1:
+        return None
+    inter = cfg.get("intermediate_size") or cfg.get("n_inner") or cfg.get("hidden_dim") or 4 * hidden
+    return {"hidden": hidden, "layers": layers, "inter": int(inter), "heads": heads,
+            "kv_heads": int(cfg.get("num_key_value_heads") or heads), "gated": kind in GATED_MLP,
+            "causal": kind not in ENCODERS}  # fmt: skip
+
+
+def round_flops(task, federated, num_rows: int, rank: int) -> tuple[float, int] | None:
+    """(FLOPs of one device's local training at `rank` over `num_rows` rows, its steps); None when the model's
+    shape cannot be read without loading it."""
+    d = _dims(task)
+    if d is None:
+        return None
+    h, inter, layers = d["hidden"], d["inter"], d["layers"]
+    kv = h * d["kv_heads"] // d["heads"]
+    shapes = {"q": (h, h), "k": (h, kv), "v": (h, kv), "o": (h, h)}
+    mlp = 3 * h * inter if d["gated"] else 2 * h * inter
+    base = layers * (sum(i * o for i, o in shapes.values()) + mlp)
+    if federated.training == "full":
+        counts = ParamCounts(base, 0, base)
+    else:  # adapters on the named projections, sized like a square h×h layer when the name is not a q/k/v/o
+        targets = [shapes.get(t.removesuffix("_proj")[:1] if t.endswith("_proj") else t[:1], (h, h))
+                   for t in federated.target_modules]  # fmt: skip
+        adapter = layers * sum(rank * (i + o) for i, o in targets)
+        counts = ParamCounts(base, adapter, adapter)
+    bs = min(task.batch_size, max(num_rows, 1))
+    steps = local_step_count(num_rows, local_steps=task.local_steps, local_epochs=task.local_epochs,
+                             batch_size=task.batch_size)  # fmt: skip
+    seq = task.model.max_seq_len
+    step = training_step_flops(counts, bs * seq) + attention_step_flops(layers, h, bs, seq, causal=d["causal"])
+    return steps * step, steps
