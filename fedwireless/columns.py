@@ -71,6 +71,7 @@ SUMMARY_KEYS = (
     "total_uplink_bits",
     "total_downlink_bits",
     "updates_arrived",
+    "rounds_without_training",
     "diverged",
     "wall_time_s",
 )

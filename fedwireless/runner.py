@@ -9,6 +9,7 @@ policy observes the outcome -> rows for rounds.csv and devices.csv.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from fedwireless import __version__
 from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
 from fedwireless.engine import DeviceRound, run_round
+from fedwireless.feasibility import idle_round, untrainable
+from fedwireless.learning.flops import local_step_count
 from fedwireless.results import (
     SUMMARY_FILE,
     check_output,
@@ -38,6 +41,9 @@ from fedwireless.results import (
 from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.world import World
+
+
+log = logging.getLogger("fedwireless.run")
 
 
 class RunCallbacks:
@@ -113,6 +119,14 @@ class Simulation:
         self._flops = np.stack([np.broadcast_to(self.learner.expected_flops(r), (k,)) for r in self.ranks], axis=1)
         g = sc.devices
         self._compute_power_w = np.concatenate([np.full(x.count, self._compute_power(x.compute)) for x in g])
+        t = sc.task
+        self._steps = np.array([local_step_count(int(n), local_steps=t.local_steps, local_epochs=t.local_epochs,
+                                                 batch_size=t.batch_size) for n in self.num_samples])  # fmt: skip
+        self.rounds_without_training = 0
+        warning = untrainable(channels.compute_time_s_flops(self._flops, self.world.flops_per_s[:, None]), self._flops,
+                              self.world.flops_per_s, self._steps, self.world.group_names, sc.deadline_s)  # fmt: skip
+        if warning:
+            log.warning(warning)
         metrics = self.learner.evaluate()
         self.round_rows.append(self._round_row(0, 0.0, metrics, [], [], {}, 0))
 
@@ -178,6 +192,10 @@ class Simulation:
         t_decide = time.perf_counter()
 
         selected = np.flatnonzero(alloc.module >= 0)
+        if len(selected) == 0:
+            self.rounds_without_training += 1
+            log.warning(idle_round(self.round_index, available, state.compute_time_s, downlink_s, self._flops,
+                                   w.flops_per_s, self._steps, w.group_names, sc.deadline_s, sc.policy.name))  # fmt: skip
         assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
         flops_per_s, compute_power_w = self._compute_speed(state, alloc)
         budgets = self._uplink_budget_bits(alloc, gain, downlink_s, flops_per_s, selected)
@@ -406,6 +424,7 @@ class Simulation:
             "total_downlink_bits": int(sum(r["downlink_bits"] for r in rr)),
             "updates_selected": int(sum(r["selected"] for r in rr)),
             "updates_arrived": int(sum(r["arrived"] for r in rr)),
+            "rounds_without_training": self.rounds_without_training,
             "wall_time_s": wall_time_s,
             # True when evaluation gave a non-finite loss: the run stopped there (try a smaller task.lr).
             "diverged": self.diverged_round is not None,

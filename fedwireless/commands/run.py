@@ -162,4 +162,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"results: {summary['run_dir']}/ (rounds.csv, devices.csv, timing.csv, summary.json)")
     if summary.get("plots"):
         print(f"plots:   {', '.join(str(Path(summary['run_dir']) / p) for p in summary['plots'])}")
+    idle, rounds = summary.get("rounds_without_training", 0), summary["rounds"]
+    if rounds and idle == rounds:
+        print(f"warning: no device trained in any of the {rounds} rounds: the figures above are the untrained "
+              "model's (see the warnings above for why)", file=sys.stderr)  # fmt: skip
+    elif idle:
+        print(f"warning: {idle} of {rounds} rounds trained no device", file=sys.stderr)
     return 0

@@ -64,3 +64,43 @@ def round_flops(task, federated, num_rows: int, rank: int) -> tuple[float, int] 
     seq = task.model.max_seq_len
     step = training_step_flops(counts, bs * seq) + attention_step_flops(layers, h, bs, seq, causal=d["causal"])
     return steps * step, steps
+
+
+# The sequence-classification head of each family (`models.HEAD_NAMES` names them on a loaded model).
+FAMILY_HEADS = {"distilbert": "pre_classifier + classifier", **{k: "classifier" for k in ENCODERS if k != "distilbert"}}
+
+
+def head_description(task, federated) -> str:
+    """Which modules train in full beside the adapters, said without loading the model."""
+    if federated.training != "lora":
+        return ""
+    if federated.modules_to_save is not None:
+        listed = ", ".join(federated.modules_to_save) or "none"
+        return f"{listed} (federated.modules_to_save)"
+    if task.kind != "classification":
+        return "none: adapters only (causal LM; list lm_head in federated.modules_to_save to train it)"
+    if task.model.source != "local":
+        return "score (a fresh linear head on the pre-trained base)"
+    root = Path(task.model.path).expanduser()
+    try:
+        kind = str(json.loads((root / "config.json").read_text(encoding="utf-8")).get("model_type", ""))
+    except (OSError, ValueError):
+        return "the model family's head (decided when the model loads)"
+    head = FAMILY_HEADS.get(kind, "score")
+    missing = ""
+    if kind in ("bert", "albert") and not any(".pooler." in k for k in _checkpoint_keys(root)):
+        missing = f" + {kind}.pooler.dense (absent from the checkpoint: freshly initialised)"
+    return f"{head}{missing} ({kind or 'unknown family'}), plus any other module the checkpoint lacks"
+
+
+def _checkpoint_keys(root: Path) -> list[str]:
+    from safetensors import safe_open
+
+    keys: list[str] = []
+    for f in sorted(root.glob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="numpy") as fh:
+                keys += list(fh.keys())
+        except Exception:  # an unreadable file is the loader's error to report, with its own message
+            continue
+    return keys

@@ -221,7 +221,7 @@ class Learner:
         self.method.start_round(self.round)
         order = sorted(range(len(assignments)), key=lambda i: tuple(assignments[i]))
         done = self._train_in_order([assignments[i] for i in order], uplink_budget_bits or {})
-        out: list[ClientUpdate] = [done[0]] * len(done)
+        out = list(done)
         for j, i in enumerate(order):
             out[i] = done[j]
         return out
