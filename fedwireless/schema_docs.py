@@ -73,6 +73,7 @@ DESCRIPTIONS: dict[str, str] = {
     "target_modules": "projections LoRA adapts (Llama: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)",
     "aggregation": "how LoRA updates combine: fedavg, hetlora, flexlora, flora",
     "clients_per_round": "at most this many devices train per round (None: the policy decides)",
+    "batch_clients": "train a round's LoRA clients in one batched pass (as one by one; summary.json says which ran)",
     "path": "local file or directory",
     "hidden_size": "model width",
     "num_layers": "transformer blocks",

@@ -27,3 +27,16 @@ TINY = {
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test session pre-trains into its own cache, never the user's."""
     monkeypatch.setenv("FEDWIRELESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _process_state_is_restored():
+    """A test that changes torch's thread count or its deterministic-kernel switch must put it back: every
+    test after it would otherwise run a path users do not (the suite once ran on one thread from the sixth
+    file on)."""
+    import torch
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    yield
+    after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    assert after == before, f"torch (threads, deterministic) changed from {before} to {after} and was not restored"

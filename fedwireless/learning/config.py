@@ -264,7 +264,7 @@ class FederatedConfig(Section):
     alpha_per_rank: float = Field(2.0, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    # Trained in full beside the adapters (peft modules_to_save). None: the task head (models.head_modules).
+    # Trained in full beside the adapters (peft modules_to_save); None: the task head (classification), else none.
     modules_to_save: list[str] | None = None
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
     # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public

@@ -13,7 +13,6 @@ MIN_LOSS_DROP_NATS = 0.5  # from ≈ ln(V) at initialisation; measured drop ≈ 
 
 
 def test_few_steps_reduce_span_loss():
-    torch.set_num_threads(1)
     task = TabularTextTask(generate_traces(40, np.random.default_rng(5)))
     model = build_tlm(0, task.tokenizer.vocab_size, task.max_seq_len, torch_seed=0)
     batch = next(task.client_batches("Avenue", 8, np.random.default_rng(0)))
