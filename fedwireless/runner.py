@@ -42,7 +42,6 @@ from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.world import World
 
-
 log = logging.getLogger("fedwireless.run")
 
 
@@ -194,8 +193,20 @@ class Simulation:
         selected = np.flatnonzero(alloc.module >= 0)
         if len(selected) == 0:
             self.rounds_without_training += 1
-            log.warning(idle_round(self.round_index, available, state.compute_time_s, downlink_s, self._flops,
-                                   w.flops_per_s, self._steps, w.group_names, sc.deadline_s, sc.policy.name))  # fmt: skip
+            log.warning(
+                idle_round(
+                    self.round_index,
+                    available,
+                    state.compute_time_s,
+                    downlink_s,
+                    self._flops,
+                    w.flops_per_s,
+                    self._steps,
+                    w.group_names,
+                    sc.deadline_s,
+                    sc.policy.name,
+                )
+            )
         assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
         flops_per_s, compute_power_w = self._compute_speed(state, alloc)
         budgets = self._uplink_budget_bits(alloc, gain, downlink_s, flops_per_s, selected)

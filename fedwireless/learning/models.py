@@ -81,7 +81,8 @@ def causal_lm_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) 
     )
 
 
-PRETRAIN_RECIPE = "run_steps-warmup-cosine-deterministic-3"  # part of the cache key: a changed recipe never reuses old bases
+# Part of the cache key: a changed recipe never reuses old bases.
+PRETRAIN_RECIPE = "run_steps-warmup-cosine-deterministic-3"
 
 
 def pretrained_base(

@@ -27,8 +27,14 @@ def _wordpiece(texts):
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")  # fmt: skip
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
 
 
 def _byte_bpe(texts):
@@ -39,8 +45,16 @@ def _byte_bpe(texts):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, special_tokens=specials))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<mask>")  # fmt: skip
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        cls_token="<s>",
+        sep_token="</s>",
+        mask_token="<mask>",
+    )
 
 
 # name: (target modules, the head's module paths, whether the head's first token is the tokenizer's cls)
@@ -67,15 +81,36 @@ def encoders(tmp_path_factory):
     wp, bpe = _wordpiece(texts), _byte_bpe(texts)
     torch.manual_seed(0)
     small = {"num_attention_heads": 2, "max_position_embeddings": 70}
+    bert = BertConfig(
+        vocab_size=len(wp),
+        hidden_size=32,
+        num_hidden_layers=1,
+        intermediate_size=64,
+        pad_token_id=wp.pad_token_id,
+        **small,
+    )
+    distil = DistilBertConfig(
+        vocab_size=len(wp),
+        dim=32,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=64,
+        max_position_embeddings=70,
+        pad_token_id=wp.pad_token_id,
+    )
+    roberta = RobertaConfig(
+        vocab_size=len(bpe),
+        hidden_size=32,
+        num_hidden_layers=1,
+        intermediate_size=64,
+        pad_token_id=bpe.pad_token_id,
+        **small,
+    )
     built = {
-        "bert": (BertForMaskedLM(BertConfig(vocab_size=len(wp), hidden_size=32, num_hidden_layers=1,
-                                            intermediate_size=64, pad_token_id=wp.pad_token_id, **small)), wp),
-        "distilbert": (DistilBertForMaskedLM(DistilBertConfig(vocab_size=len(wp), dim=32, n_layers=1, n_heads=2,
-                                                              hidden_dim=64, max_position_embeddings=70,
-                                                              pad_token_id=wp.pad_token_id)), wp),
-        "roberta": (RobertaForMaskedLM(RobertaConfig(vocab_size=len(bpe), hidden_size=32, num_hidden_layers=1,
-                                                     intermediate_size=64, pad_token_id=bpe.pad_token_id, **small)), bpe),
-    }  # fmt: skip
+        "bert": (BertForMaskedLM(bert), wp),
+        "distilbert": (DistilBertForMaskedLM(distil), wp),
+        "roberta": (RobertaForMaskedLM(roberta), bpe),
+    }
     for name, (model, tok) in built.items():
         model.save_pretrained(root / name)  # safetensors
         tok.save_pretrained(root / name)
