@@ -5,6 +5,7 @@ tests/optimizers check that this table matches the policy classes' constructors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,24 +45,27 @@ PARAM_DOCS: dict[str, str] = {
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (inf and nan are no parameter values: V = inf would select no device)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) < 1e300 if isinstance(v, int) else math.isfinite(v)  # 10**400 is no float either
 
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "V": (lambda v: _number(v) and v > 0, "must be > 0"),
+    "V": (lambda v: _number(v) and v > 0, "must be a finite number > 0"),
     "rank": (
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
         "must be a non-negative integer",
     ),
-    "power_w": (lambda v: v is None or (_number(v) and v > 0), "must be > 0"),
-    "bandwidth_hz": (lambda v: v is None or (_number(v) and v > 0), "must be > 0"),
+    "power_w": (lambda v: v is None or (_number(v) and v > 0), "must be a finite number > 0"),
+    "bandwidth_hz": (lambda v: v is None or (_number(v) and v > 0), "must be a finite number > 0"),
     "solver": (lambda v: v in ("lambertw", "cvxpy"), "must be one of lambertw, cvxpy"),
     "which": (lambda v: v in ("smallest", "largest"), "must be one of smallest, largest"),
     "max_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
     "ema": (lambda v: _number(v) and 0 < v <= 1, "must be in (0, 1]"),
-    "miss_penalty": (lambda v: _number(v) and v > 0, "must be > 0"),
+    "miss_penalty": (lambda v: _number(v) and v > 0, "must be a finite number > 0"),
     "dvfs_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
-    "energy_cap_j": (lambda v: _number(v) and v > 0, "must be > 0"),
+    "energy_cap_j": (lambda v: _number(v) and v > 0, "must be a finite number > 0"),
 }
 
 

@@ -209,7 +209,8 @@ def test_lyapunov_keeps_budget_where_uniform_exceeds_it():
     ("name", "params", "message"),
     [
         ("best", {}, "unknown policy 'best'; known: uniform"),
-        ("lyapunov", {"V": -1}, "V: must be > 0, got -1"),
+        ("lyapunov", {"V": -1}, "V: must be a finite number > 0, got -1"),
+        ("lyapunov", {"V": float("inf")}, "V: must be a finite number > 0, got inf"),
         ("lyapunov", {"foo": 1}, "unknown parameter 'foo' for policy 'lyapunov'"),
         ("fixed-rank", {"which": "middle"}, "which: must be one of smallest, largest"),
         ("energy-min", {"solver": "gurobi"}, "solver: must be one of lambertw, cvxpy"),
