@@ -46,7 +46,7 @@ def test_grid_times_zip_with_stable_unique_ids(tmp_path):
 def test_every_point_is_validated_before_anything_runs(tmp_path):
     f = sweep_file(tmp_path, grid={"policy.params.V": [1.0, -2.0]}, zip={})
     f.write_text(f.read_text().replace("surrogate: {}", "surrogate: {}\n  policy: {name: lyapunov}"))
-    with pytest.raises(ScenarioError, match="V: must be > 0, got -2"):
+    with pytest.raises(ScenarioError, match="V: must be a finite number > 0, got -2"):
         load_sweep(f)
     assert not (tmp_path / "out").exists()
     with pytest.raises(ScenarioError, match="same length"):
@@ -191,3 +191,24 @@ def test_run_plot_data_matches_the_device_table(tmp_path):
     devices = pd.read_csv(tmp_path / "run" / "devices.csv")
     assert drawn.energy_j.to_numpy() == pytest.approx(devices.groupby("device").energy_j.mean().to_numpy())
     assert (drawn.budget_j == 0.05).all()
+
+
+def test_real_training_gives_the_same_index_with_one_or_two_workers(tmp_path):
+    """The quickstart model at its default size (128 wide): with one worker the points train in this process at
+    the default thread count, with two each worker trains on one thread. Same bytes either way."""
+    from pathlib import Path
+
+    quickstart = str(Path(__file__).resolve().parents[2] / "scenarios" / "quickstart.yaml")
+    base = {"rounds": 2, "task.pretrain.steps": 50, "task.dataset.num_train": 600, "task.eval.max_samples": 200}
+    body = {"base": quickstart, "set": base, "grid": {"seed": [0, 1]}}
+    runs = {}
+    for workers in (1, 2):
+        f = tmp_path / f"sweep{workers}.yaml"
+        f.write_text(yaml.safe_dump({"name": "real", "out": str(tmp_path / f"w{workers}"), **body}))
+        sweep = load_sweep(f)
+        assert run_sweep(sweep, workers=workers)["done"] == 2
+        runs[workers] = sweep
+    for pt in runs[1].points:
+        for table in ("rounds.csv", "devices.csv"):
+            one = (tmp_path / "w1" / pt.point_id / table).read_bytes()
+            assert one == (tmp_path / "w2" / pt.point_id / table).read_bytes(), (pt.point_id, table)
