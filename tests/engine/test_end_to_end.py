@@ -63,15 +63,16 @@ def test_run_command_writes_results_and_plots(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_quickstart_learns_on_every_seed_and_keeps_improving(tmp_path):
-    # Every seed gains at least 0.15 over 20 rounds, and round 20 beats round 7 on at least 4 of 5 seeds
-    # (the demo is not saturated after a third of its rounds). Two runs at a time, one thread each.
+    # Seeds 0–9, 20 rounds: every seed gains at least 0.20, and round 20 beats round 7 on at least 8 of 10
+    # (the demo is not saturated after a third of its rounds). Two runs at a time, one thread each (the files
+    # do not depend on the thread count). Measured: gains 0.234–0.490, round 20 > round 7 on all ten.
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(2) as pool:
-        accs = list(pool.map(_quickstart_accuracy, range(5), [tmp_path] * 5))
+        accs = list(pool.map(_quickstart_accuracy, range(10), [tmp_path] * 10))
     for seed, acc in enumerate(accs):
-        assert acc[20] - acc[0] >= 0.15, (seed, acc)
-    assert sum(acc[20] > acc[7] for acc in accs) >= 4, accs
+        assert acc[20] - acc[0] >= 0.20, (seed, acc)
+    assert sum(acc[20] > acc[7] for acc in accs) >= 8, accs
 
 
 def _quickstart_accuracy(seed: int, tmp_path: Path) -> list[float]:
