@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(sc.base_stations)} base station(s), {sc.num_devices} devices ({groups}), "
         f"policy {sc.policy.name}, {mode}"
     )
-    if sc.surrogate is None:
+    if sc.surrogate is None and sc.federated.training in ("lora", "full"):  # distill/pwff add work it does not count
         _training_estimate(sc)
     return 0
 
