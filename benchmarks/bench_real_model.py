@@ -96,7 +96,7 @@ def scenario(model_dir: Path, data: Path, test: int):
 
 def plain_training(sim: Simulation, model_dir: Path, devices: list[int]) -> float:
     """The same clients' training in a plain peft loop on its own copy of the checkpoint."""
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForSequenceClassification
 
     base = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
@@ -108,7 +108,7 @@ def plain_training(sim: Simulation, model_dir: Path, devices: list[int]) -> floa
     lr = sim.learner
     t0 = time.perf_counter()
     for d in devices:
-        model.load_state_dict(start, strict=False)
+        set_peft_model_state_dict(model, start)  # every client starts from the same adapter and head
         opt = torch.optim.AdamW(params, lr=sim.sc.task.lr)
         model.train()
         for ids, mask, labels in lr._batches(d, RANK):  # each padded to its own longest text
