@@ -114,8 +114,9 @@ class Simulation:
             least, most, self._payload_fill = growth
             self._payload_bits = np.full(len(self.ranks), float(least))
             self._payload_max_bits = np.full(len(self.ranks), float(most))
-        k = self.world.num_devices  # [devices, modules]: local work may differ per device (local_epochs)
-        self._flops = np.stack([np.broadcast_to(self.learner.expected_flops(r), (k,)) for r in self.ranks], axis=1)
+        # [devices, modules] FLOPs of local training: expected here (the warning below), then those of each
+        # round's own batches (`step`), so policies plan with what the engine charges.
+        self._flops = self._module_flops(self.learner.expected_flops)
         g = sc.devices
         self._compute_power_w = np.concatenate([np.full(x.count, self._compute_power(x.compute)) for x in g])
         t = sc.task
@@ -128,6 +129,10 @@ class Simulation:
             log.warning(warning)
         metrics = self.learner.evaluate()
         self.round_rows.append(self._round_row(0, 0.0, metrics, [], [], {}, 0))
+
+    def _module_flops(self, per_rank) -> np.ndarray:
+        k = self.world.num_devices
+        return np.stack([np.broadcast_to(per_rank(r), (k,)) for r in self.ranks], axis=1).astype(float)
 
     @staticmethod
     def _compute_power(c: Any) -> float:
@@ -186,6 +191,7 @@ class Simulation:
         dl_bits = 8 * len(downlink_payload)
         with np.errstate(divide="ignore"):  # no downlink at all: inf, and the policy skips the device
             downlink_s = dl_bits / w.downlink_rate_bps(gain)
+        self._flops = self._module_flops(self.learner.next_round_flops)
         state = self._state(available, gain, downlink_s)
         alloc = self.policy.decide(state)
         t_decide = time.perf_counter()

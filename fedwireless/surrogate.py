@@ -98,6 +98,10 @@ class SurrogateLearner:
         attention = attention_step_flops(m.num_layers, m.hidden_size, t.batch_size, m.max_seq_len)
         return steps * (training_step_flops(self._counts[rank], self._step_tokens) + attention)
 
+    def next_round_flops(self, rank: int) -> np.ndarray:
+        """[devices] FLOPs of the coming round's local training: every surrogate round costs the expected."""
+        return self.expected_flops(rank)
+
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
 

@@ -14,22 +14,32 @@ def local_batches(data, rows: np.ndarray, steps: int, batch_size: int, rng: np.r
                   row_index: bool = False) -> list[tuple[torch.Tensor, ...]]:  # fmt: skip
     """`steps` batches of min(batch_size, rows) of a device's `rows`, each a pass through a fresh permutation
     until it runs out: (ids, mask, labels[, span][, row index]), each cut to its batch's longest text."""
-    bs = min(batch_size, len(rows))
     arrays = [data.train_ids, data.train_mask, data.train_labels] + (
         [data.train_span] if data.train_span is not None else []
     )
     if row_index:
         arrays.append(np.arange(len(data.train_ids)))
     batches = []
+    for take in batch_rows(rows, steps, batch_size, rng):
+        width = max(int(data.train_mask[take].sum(axis=1).max()), 1)
+        batches.append(tuple(torch.from_numpy(trim(a[take], width)).to(device) for a in arrays))
+    return batches
+
+
+def batch_rows(rows: np.ndarray, steps: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The rows of each of `steps` batches: min(batch_size, rows) at a time through a fresh permutation until
+    it runs out. Planning draws the same rows from the same seed, so it knows each batch's longest text."""
+    bs = min(batch_size, len(rows))
+    if bs == 0:
+        return []
+    out = []
     order, pos = rng.permutation(rows), 0
     for _ in range(steps):
         if pos + bs > len(order):
             order, pos = rng.permutation(rows), 0
-        take = order[pos : pos + bs]
+        out.append(order[pos : pos + bs])
         pos += bs
-        width = max(int(data.train_mask[take].sum(axis=1).max()), 1)
-        batches.append(tuple(torch.from_numpy(trim(a[take], width)).to(device) for a in arrays))
-    return batches
+    return out
 
 
 def trim(a: np.ndarray, width: int) -> np.ndarray:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fedwireless.learning.families import ENCODERS, GATED_MLP
 from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 
-GATED_MLP = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo", "granite")
-ENCODERS = ("bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2", "xlm-roberta", "camembert")
 
 
 def _dims(task) -> dict | None:
     m = task.model
     if m.source == "tiny-llama":
         return {"hidden": m.hidden_size, "layers": m.num_layers, "inter": m.intermediate_size, "heads": m.num_heads,
-                "kv_heads": m.num_kv_heads, "gated": True, "causal": True}  # fmt: skip
+                "kv_heads": m.num_kv_heads, "gated": True, "causal": True, "vocab": task.tokenizer.vocab_size}  # fmt: skip
     if m.source != "local":
         return None
     try:
@@ -37,7 +36,7 @@ def _dims(task) -> dict | None:
     inter = cfg.get("intermediate_size") or cfg.get("n_inner") or cfg.get("hidden_dim") or 4 * hidden
     return {"hidden": hidden, "layers": layers, "inter": int(inter), "heads": heads,
             "kv_heads": int(cfg.get("num_key_value_heads") or heads), "gated": kind in GATED_MLP,
-            "causal": kind not in ENCODERS}  # fmt: skip
+            "causal": kind not in ENCODERS, "vocab": int(cfg.get("vocab_size") or 0)}  # fmt: skip
 
 
 def round_flops(task, federated, num_rows: int, rank: int) -> tuple[float, int] | None:
@@ -50,20 +49,31 @@ def round_flops(task, federated, num_rows: int, rank: int) -> tuple[float, int] 
     kv = h * d["kv_heads"] // d["heads"]
     shapes = {"q": (h, h), "k": (h, kv), "v": (h, kv), "o": (h, h)}
     mlp = 3 * h * inter if d["gated"] else 2 * h * inter
-    base = layers * (sum(i * o for i, o in shapes.values()) + mlp)
+    base = layers * (sum(i * o for i, o in shapes.values()) + mlp) + _head_params(task, d)
     if federated.training == "full":
         counts = ParamCounts(base, 0, base)
     else:  # adapters on the named projections, sized like a square h×h layer when the name is not a q/k/v/o
         targets = [shapes.get(t.removesuffix("_proj")[:1] if t.endswith("_proj") else t[:1], (h, h))
                    for t in federated.target_modules]  # fmt: skip
         adapter = layers * sum(rank * (i + o) for i, o in targets)
-        counts = ParamCounts(base, adapter, adapter)
+        head = _head_params(task, d) if task.kind == "classification" and federated.modules_to_save is None else 0
+        counts = ParamCounts(base, adapter, adapter + head)
     bs = min(task.batch_size, max(num_rows, 1))
     steps = local_step_count(num_rows, local_steps=task.local_steps, local_epochs=task.local_epochs,
                              batch_size=task.batch_size)  # fmt: skip
     seq = task.model.max_seq_len
     step = training_step_flops(counts, bs * seq) + attention_step_flops(layers, h, bs, seq, causal=d["causal"])
     return steps * step, steps
+
+
+def _head_params(task, d: dict) -> int:
+    """Weights between the last layer and the loss: the vocabulary projection of a causal LM (every token
+    pays for it); for classification, the label layer (two labels assumed: it is tiny beside the body) and,
+    in encoders, the h×h pooler or dense layer before it."""
+    h = d["hidden"]
+    if task.kind != "classification":
+        return h * d["vocab"]
+    return 2 * h + (0 if d["causal"] else h * h)
 
 
 # The sequence-classification head of each family (`models.HEAD_NAMES` names them on a loaded model).

@@ -25,7 +25,7 @@ import torch
 
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
-from fedwireless.learning.batches import expected_longest, local_batches, pad_steps
+from fedwireless.learning.batches import batch_rows, expected_longest, local_batches, pad_steps
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
@@ -125,6 +125,16 @@ class Learner:
             out.append(self.local_steps(d) * self.step_flops(rank, rows, seq, d) if len(p) else 0.0)
         return np.array(out, dtype=float)
 
+    def next_round_flops(self, rank: int) -> np.ndarray:
+        """[devices] FLOPs each device's local training at this rank will cost in the coming round: the
+        batches that round draws (same seed), each padded to its longest text, as the engine will charge."""
+        lengths = self.data.train_mask.sum(axis=1)
+        out = np.zeros(len(self.data.parts))
+        for d, p in enumerate(self.data.parts):
+            takes = batch_rows(p, self.local_steps(d), self.task.batch_size, self._batch_rng(self.round + 1, d, rank))
+            out[d] = float(sum(self.step_flops(rank, len(t), int(lengths[t].max()), d) for t in takes))
+        return out
+
     def _new_codec(self, temporal: bool = True):
         params = dict(self.fed.codec.params)
         if not temporal:
@@ -152,8 +162,11 @@ class Learner:
         return int(own() if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training
+    def _batch_rng(self, round_index: int, device: int, rank: int) -> np.random.Generator:
+        return np.random.default_rng(child_seed(self.seeds, "batches", round_index, device, rank))
+
     def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
-        rng = np.random.default_rng(child_seed(self.seeds, "batches", self.round, device, rank))
+        rng = self._batch_rng(self.round, device, rank)
         row_index = getattr(self.method, "needs_row_index", False)  # per-row figures of the method (rewards)
         return local_batches(self.data, self.data.parts[device], self.local_steps(device), self.task.batch_size,
                              rng, self.device, row_index)  # fmt: skip

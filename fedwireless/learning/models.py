@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from fedwireless.learning.config import ModelConfig, PretrainConfig
+from fedwireless.learning.families import ENCODERS
 
 
 @contextmanager
@@ -242,7 +243,10 @@ def _outermost(paths: Sequence[str]) -> list[str]:
 def is_causal(model: torch.nn.Module) -> bool:
     """Whether the model's attention is causal (decoders) rather than bidirectional (BERT-style encoders)."""
     flags = [m.is_causal for m in model.modules() if isinstance(getattr(m, "is_causal", None), bool)]
-    return any(flags) if flags else not getattr(model.config, "is_encoder_decoder", False)
+    if flags:
+        return any(flags)
+    cfg = model.config
+    return not (getattr(cfg, "model_type", "") in ENCODERS or getattr(cfg, "is_encoder_decoder", False))
 
 
 def matmul_params(model: torch.nn.Module) -> int:

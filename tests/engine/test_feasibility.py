@@ -75,3 +75,24 @@ def test_a_feasible_run_prints_no_such_warning(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert "no device" not in capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["rounds_without_training"] == 0
+
+
+def test_policies_plan_with_the_compute_time_the_engine_charges(tmp_path):
+    """Each round's plan holds the FLOPs of the batches that round draws (texts of different lengths, each
+    batch padded to its longest): the compute time a policy sees is the one the round then takes."""
+    from fedwireless.runner import Simulation
+    from fedwireless.scenario import load_scenario
+
+    sc = load_scenario(_scenario(tmp_path, 1e9))
+    sim = Simulation(sc, cache_dir=tmp_path / "cache")
+    seen = []
+    decide = sim.policy.decide
+    sim.policy.decide = lambda state: seen.append(state.compute_time_s.copy()) or decide(state)
+    for _ in range(sc.rounds):
+        sim.step()
+    charged = [r for r in sim.device_rows if r["flops"] > 0]
+    assert len(charged) >= 3
+    for row in charged:
+        planned = seen[row["round"] - 1][row["device"], 0]
+        assert row["compute_s"] == planned
+    assert len({round(float(s[0, 0]), 12) for s in seen}) > 1  # rounds draw other batches: other costs

@@ -200,3 +200,19 @@ def test_encoder_runs_end_to_end_and_the_head_is_in_the_summary(encoders, tmp_pa
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["head_modules"] == ["bert.pooler.dense", "classifier"]
     assert summary["trainable_params_head"] == (32 * 32 + 32) + (32 * 2 + 2)  # pooler + classifier, by shape
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_validate_estimate_counts_what_the_learner_counts(encoders, name):
+    """`validate` reads only config.json; at full-length batches its figure is the learner's own count of the
+    loaded model (body, pooler or dense layer, label layer, adapters, head gradients) within 1%."""
+    from fedwireless.learning.estimate import round_flops
+
+    modules, _ = FAMILIES[name]
+    lrn = _learner(encoders / name, modules)
+    rows = len(lrn.data.parts[0])
+    flops, steps = round_flops(lrn.task, lrn.fed, rows, 4)
+    counted = lrn.local_steps(0) * lrn.step_flops(4, min(8, rows), 24, 0)
+    assert steps == lrn.local_steps(0)
+    assert flops == pytest.approx(counted, rel=0.01)
+    assert flops >= lrn.expected_flops(4)[0]  # an upper bound of a round with real text lengths

@@ -182,3 +182,23 @@ def test_sentencepiece_base_reused_as_a_local_model(tmp_path):
     again = learner(tmp_path, task=local)
     assert again.data.tokenizer.describe()["kind"] == "sentencepiece"
     assert np.array_equal(again.data.train_ids, first.data.train_ids)
+
+
+@pytest.mark.parametrize("batch_clients", [True, False])
+def test_planned_flops_are_what_training_charges(tmp_path, batch_clients):
+    """Policies plan a round with `next_round_flops`; training then draws the same batches (texts of
+    different lengths, each batch padded to its longest) and charges exactly those FLOPs, round after round."""
+    lr = learner(tmp_path, FederatedConfig(ranks=[2, 4], aggregation="hetlora", batch_clients=batch_clients))
+    lengths = lr.data.train_mask.sum(axis=1)
+    assert lengths.min() < lengths.max()  # the batches' widths really differ
+    rounds = []
+    for _ in range(3):
+        planned = {r: lr.next_round_flops(r) for r in (2, 4)}
+        rounds.append(planned[2])
+        ups = lr.train_clients([(0, 2), (1, 4), (3, 4)])
+        for u in ups:
+            assert u.flops == planned[u.rank][u.device]
+        lr.aggregate(ups)
+    assert len({tuple(f) for f in rounds}) > 1  # each round's own batches, not one figure for all
+    # A batch padded to its longest costs at most one padded to max_seq_len.
+    assert np.all(planned[4] <= lr.local_steps(0) * np.array([lr.step_flops(4, 8, 16, d) for d in range(4)]))
