@@ -9,6 +9,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
+# Integers beyond ±2^53 are not sizes, counts or seeds anyone means (and lose exactness as floats).
+MAX_INT = 2**53
+
+
 def _numeric(annotation: Any) -> bool:
     """float, int, or an optional/union of them (not bool)."""
     if annotation in (float, int):
@@ -20,10 +24,27 @@ def _numeric(annotation: Any) -> bool:
     return False
 
 
+def _too_big(value: Any) -> int | None:
+    """An integer (possibly inside a list) beyond ±MAX_INT, or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return value
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            big = _too_big(v)
+            if big is not None:
+                return big
+    return None
+
+
+def _digits(value: int) -> str:
+    return f"a {len(str(abs(value)))}-digit integer" if abs(value) >= 10**20 else str(value)
+
+
 class Section(BaseModel):
     """A scenario section. Unknown keys are errors; values never change after validation.
 
-    Floats must be finite (NaN and ±inf are refused) and `true`/`false` is never a number.
+    Floats must be finite (NaN and ±inf are refused), integers within ±2^53, and `true`/`false` is never a
+    number.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -36,4 +57,7 @@ class Section(BaseModel):
                 field = cls.model_fields.get(key) if isinstance(key, str) else None
                 if field is not None and isinstance(value, bool) and _numeric(field.annotation):
                     raise ValueError(f"{key}: must be a number, got {value}")
+                big = _too_big(value) if field is not None else None
+                if big is not None:
+                    raise ValueError(f"{key}: integers must lie within ±2^53 ({MAX_INT:,}), got {_digits(big)}")
         return data

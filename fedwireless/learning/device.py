@@ -8,6 +8,8 @@ CUDA kernels may not be bit-reproducible, see torch's reproducibility notes).
 
 from __future__ import annotations
 
+import os
+
 from contextlib import nullcontext
 
 import torch
@@ -18,12 +20,14 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 def resolve_device(name: str) -> torch.device:
     """auto: CUDA when torch sees a GPU, else CPU. cuda without a GPU is a clear error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             "task.device: cuda asked for, but torch sees no GPU (a CPU build of torch, or no driver); "
             "use auto or cpu, or install a CUDA build of torch (README, Installing for a GPU)"
         )
+    if name == "cuda":  # cuBLAS is deterministic only with a fixed workspace, read when its first handle opens
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.device(name)
 
 

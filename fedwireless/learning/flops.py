@@ -8,6 +8,10 @@ weight, frozen ones included (2·N·T), plus the weight gradients of the trainab
 (query, key) pair a causal or sliding-window pattern lets through, 2·d (QKᵀ) + 2·d (weights × V) forward
 and twice that backward: 12·d per pair per layer (`attention_step_flops`; Kaplan et al.'s context term,
 counted for the pattern). No torch here: the surrogate imports it.
+
+This is an upper bound of the products torch runs (tests check both against `FlopCounterMode`): autograd
+skips the input gradient of projections that read frozen embeddings (layer 0's q/k/v under LoRA), and an
+encoder's pooler and classifier act on the [CLS] row only, where this counts every token.
 """
 
 from __future__ import annotations

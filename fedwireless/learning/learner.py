@@ -218,6 +218,8 @@ class Learner:
             return False, "federated.batch_clients is false"
         if self.task.optimizer.persistent:
             return False, "task.optimizer.persistent (each client keeps its own AdamW state)"
+        if any(len(self.data.parts[d]) == 0 for d, _ in assignments):
+            return False, "a client holds no training rows"
         if len({self.local_steps(d) for d, _ in assignments}) > 1:
             return False, "clients have different local step counts (local_epochs)"
         return self.method.batching(len(assignments))

@@ -54,7 +54,27 @@ def test_fixed_and_full_variants_and_teacher_enters_the_loss(tmp_path):
     assert fixed.method.teacher is not None and len(fixed.downlink_payload()) > 0
     q = fixed.method.teacher[1].numpy()
     assert q.shape == (6, 2) and np.allclose(q.sum(axis=1), 1.0)
-    assert fixed.method.local_loss(fixed._loss, 0) != fixed._loss
+    # Its value: CE on the private batch + α·τ²·KL(q ‖ softmax(z/τ)) over the proxy texts, by hand. The batch
+    # has more rows (8) than there are proxy texts (6), so every proxy text is distilled on, in order.
+    rows = fixed.method.teacher[0]
+    alpha, tau = 0.7, 3.0
+    fixed.method.cfg = fixed.method.cfg.model_copy(update={"alpha": alpha, "temperature": tau})
+    distilled = fixed.method.local_loss(fixed._loss, 0)
+    model = fixed.method.model.eval()
+    batch = fixed._batches(0, 4)[0]
+    assert len(batch[0]) == 8 > len(rows)
+    with torch.no_grad():
+        value = float(distilled(model, batch))
+        logits = model(input_ids=batch[0], attention_mask=batch[1]).logits.double()
+        ce = -logits.log_softmax(-1)[torch.arange(8), batch[2]].mean()
+        pub = fixed.data
+        z = model(input_ids=torch.from_numpy(pub.public_ids[rows]),
+                  attention_mask=torch.from_numpy(pub.public_mask[rows])).logits.double()  # fmt: skip
+    log_p = (z / tau).log_softmax(-1).numpy()
+    qd = q.astype(np.float64)
+    kl = float(np.sum(np.where(qd > 0, qd * (np.log(np.where(qd > 0, qd, 1.0)) - log_p), 0.0))) / len(rows)
+    assert kl > 1e-4  # the term is not vanishing, so a wrong α, τ² or direction shows
+    assert value == pytest.approx(float(ce) + alpha * tau**2 * kl, rel=1e-5)
 
 
 def test_each_device_keeps_its_own_model_and_metrics_average_them(tmp_path):

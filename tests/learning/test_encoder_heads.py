@@ -216,3 +216,56 @@ def test_validate_estimate_counts_what_the_learner_counts(encoders, name):
     assert steps == lrn.local_steps(0)
     assert flops == pytest.approx(counted, rel=0.01)
     assert flops >= lrn.expected_flops(4)[0]  # an upper bound of a round with real text lengths
+
+
+def test_a_requested_head_that_peft_widens_is_reported(encoders, caplog):
+    """peft matches `modules_to_save` by name suffix: asking DistilBERT for `classifier` trains
+    `pre_classifier` too. The run says so, and the summary lists what really trains."""
+    task = TaskConfig.model_validate({
+        "kind": "classification",
+        "model": {"source": "local", "path": str(encoders / "distilbert"), "max_seq_len": 24},
+        "dataset": {"num_train": 80, "num_test": 20, "num_public": 20},
+        "local_steps": 1,
+        "batch_size": 8,
+    })  # fmt: skip
+    fed = FederatedConfig(ranks=[4], target_modules=["q_lin", "v_lin"], modules_to_save=["classifier"])
+    with caplog.at_level("WARNING"):
+        lrn = Learner(task, fed, 2, ["a"] * 2, np.random.SeedSequence(0))
+    assert lrn.info()["head_modules"] == ["classifier", "pre_classifier"]
+    assert "peft also trains ['pre_classifier']" in caplog.text
+
+
+def test_bert_step_flops_by_hand_and_against_torchs_flop_counter(encoders):
+    """One LoRA step of the 1-layer BERT (h 32, MLP 64, rank 4 on query and value, pooler + 2-label
+    classifier on the [CLS] row), weights and attention by hand from the shapes: torch's FlopCounterMode
+    matches exactly. Ours is
+    Kaplan et al.'s per-token count: it also charges the layer-0 input gradient autograd skips, and the head
+    on every token with its biases (a few per cent of a real encoder's step; here, a tiny body, far more)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    lrn = _learner(encoders / "bert", FAMILIES["bert"][0])
+    model = lrn.method.model
+    model.train()
+    batch = lrn._batches(0, 4)[0]
+    rows, width = batch[0].shape
+    t = rows * width
+    with FlopCounterMode(display=False) as counter:
+        lrn._loss(model, batch).backward()
+    model.zero_grad()
+    measured = sum(counter.get_flop_counts()["Global"].values())
+    body = 4 * 32 * 32 + 2 * 32 * 64  # query, key, value, output; the MLP
+    lora = 2 * 4 * (32 + 32)
+    head = 32 * 32 + 32 * 2  # pooler.dense and classifier, on one row per text
+    reads_embeddings = 3 * 32 * 32 + 2 * 4 * 32  # layer 0's query, key, value and the two A matrices
+    forward = 2 * t * (body + lora) + 2 * rows * head
+    input_grads = 2 * t * (body + lora - reads_embeddings) + 2 * rows * head
+    weight_grads = 2 * t * lora + 2 * rows * head
+    # With dropout on, CPU attention runs as matrix products torch counts: QKᵀ and PV forward (2·d per
+    # pair each); backward the gradients of P, V and Q, not K (key has no adapter and reads the embeddings).
+    pairs = rows * width * width  # every (query, key) pair: bidirectional
+    assert measured == forward + input_grads + weight_grads + 4 * 32 * pairs + 6 * 32 * pairs
+    attention = 12 * 32 * pairs
+    head_biases = 32 + 2
+    ours = 4 * t * (body + lora + head) + 2 * t * (lora + head + head_biases) + attention
+    assert lrn.step_flops(4, rows, width, 0) == ours
+    assert ours - attention > measured  # the per-token count is an upper bound of what torch runs

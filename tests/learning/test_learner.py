@@ -169,7 +169,16 @@ def test_temporal_context_codec_gets_one_instance_per_sender(tmp_path):
     inner = [getattr(s, "codec", s) for s in (lr._senders[0], lr._senders[1])]
     assert inner[0] is not inner[1] and inner[0] is not lr.codec and all(c.stateful for c in inner)
     assert np.isfinite(lr.evaluate()["loss"])
-    assert lr.expected_payload_bits(0) == lr.expected_payload_bits(0)  # sizing never advances a sender's state
+    # Sizing payloads between rounds leaves every sender's context alone: a twin that never sizes sends the
+    # same bytes in the next round.
+    twin = learner(tmp_path, FederatedConfig(training="full", codec=codec))
+    for _ in range(2):
+        twin.aggregate(twin.train_clients([(0, 0), (1, 0)]))
+    sizes = {lr.expected_payload_bits(0) for _ in range(3)}
+    assert len(sizes) == 1 and sizes.pop() > 0
+    assert [u.payload for u in lr.train_clients([(0, 0), (1, 0)])] == [
+        u.payload for u in twin.train_clients([(0, 0), (1, 0)])
+    ]
 
 
 def test_sentencepiece_base_reused_as_a_local_model(tmp_path):
@@ -202,3 +211,42 @@ def test_planned_flops_are_what_training_charges(tmp_path, batch_clients):
     assert len({tuple(f) for f in rounds}) > 1  # each round's own batches, not one figure for all
     # A batch padded to its longest costs at most one padded to max_seq_len.
     assert np.all(planned[4] <= lr.local_steps(0) * np.array([lr.step_flops(4, 8, 16, d) for d in range(4)]))
+
+
+@pytest.mark.parametrize("batch_clients", [True, False])
+def test_a_client_without_rows_costs_nothing_and_the_others_still_train(tmp_path, batch_clients):
+    lr = learner(tmp_path, FederatedConfig(ranks=[2], batch_clients=batch_clients))
+    lr.data.parts[0] = np.array([], dtype=np.int64)  # e.g. a Dirichlet partition that left it nothing
+    assert lr.next_round_flops(2)[0] == 0.0
+    empty, other = lr.train_clients([(0, 2), (1, 2)])
+    assert empty.flops == 0.0 and empty.num_samples == 0
+    assert other.flops > 0 and other.num_samples == len(lr.data.parts[1])
+
+
+def test_step_flops_by_hand_and_against_torchs_flop_counter(tmp_path):
+    """One LoRA step of a 1-layer Llama (h 16, grouped-query k/v of 8, MLP 32, 2 labels, rank 4 on q and v),
+    counted by hand from the shapes. torch's FlopCounterMode sees the weights' matrix products (it does not
+    count the CPU attention kernel) and matches the hand count exactly; ours is Kaplan et al.'s, which also
+    charges the input gradient of the layer-0 projections that read the frozen embeddings (autograd skips it)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    lr = learner(tmp_path, FederatedConfig(ranks=[4], target_modules=["q_proj", "v_proj"]))
+    model = lr.method.model
+    model.train()
+    batch = lr._batches(0, 4)[0]
+    rows, width = batch[0].shape
+    t = rows * width
+    with FlopCounterMode(display=False) as counter:
+        lr._loss(model, batch).backward()
+    model.zero_grad()
+    measured = sum(counter.get_flop_counts()["Global"].values())
+    body = 16 * 16 + 16 * 8 + 16 * 8 + 16 * 16 + 3 * 16 * 32  # q, k, v, o, gate/up/down: 2304
+    score = 16 * 2  # on every position (the last real one is read)
+    lora = 4 * (16 + 16) + 4 * (16 + 8)  # 224
+    reads_embeddings = 16 * 16 + 2 * 16 * 8 + 2 * 4 * 16  # q, k, v and the two A matrices of layer 0
+    forward = 2 * t * (body + score + lora)
+    input_grads = 2 * t * (body + score + lora - reads_embeddings)
+    weight_grads = 2 * t * (lora + score)
+    assert measured == forward + input_grads + weight_grads
+    attention = 12 * 16 * rows * width * (width + 1) / 2  # causal pairs of each text, 1 layer
+    assert lr.step_flops(4, rows, width, 0) == forward + input_grads + weight_grads + 2 * t * reads_embeddings + attention

@@ -9,6 +9,7 @@ is not modelled here, unlike full-parameter training).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,8 @@ from fedwireless.learning.methods.base import FederatedMethod, State
 from fedwireless.learning.methods.lora_aggregators import make_aggregator
 from fedwireless.learning.models import head_modules, is_projection
 from fedwireless.rng import child_seed
+
+log = logging.getLogger(__name__)
 
 
 class LoraMethod(FederatedMethod):
@@ -65,6 +68,10 @@ class LoraMethod(FederatedMethod):
             pm.set_adapter(f"r{r}")
             self.init_state[r] = self._adapter_state(r)
         self.r_max = max(self.ranks)
+        wrapped = set(self.info()["head_modules"])
+        if wrapped - set(heads):  # peft matches modules_to_save by name suffix: 'classifier' takes 'pre_classifier'
+            log.warning("federated.modules_to_save: peft also trains %s (its names end like %s); trained in full: %s",
+                        sorted(wrapped - set(heads)), heads, sorted(wrapped))  # fmt: skip
         self.scale = federated.alpha_per_rank  # alpha / r, the same for every rank
         self.global_state: State = {k: v.clone() for k, v in self.init_state[self.r_max].items()}
         self.last_broadcast: State = self.global_state
