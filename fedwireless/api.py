@@ -58,10 +58,12 @@ def read_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     run_dir = Path(run_dir)
     rounds = pd.read_csv(run_dir / "rounds.csv")
-    empty_is_missing = {c: [""] for c in ("arrival_s", "energy_budget_j", "eval_accuracy", "eval_loss")}
-    devices = pd.read_csv(
-        run_dir / "devices.csv", dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=empty_is_missing
-    )
+    path = run_dir / "devices.csv"
+    header = pd.read_csv(path, nrows=0).columns
+    # An empty number is missing (NaN, as pandas.read_csv reads it); an empty text stays "".
+    empty_is_missing = {c: [""] for c in header if c not in TEXT_COLUMNS}
+    devices = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c in header}, keep_default_na=False,
+                          na_values=empty_is_missing)  # fmt: skip
     return rounds, devices
 
 

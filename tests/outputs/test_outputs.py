@@ -96,7 +96,8 @@ def test_stale_staging_of_dead_processes_is_removed_but_foreign_folders_stay(tmp
     assert not ours.exists() and theirs.is_dir()
 
 
-def test_sigterm_publishes_nothing_and_leaves_no_staging(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["TERM", "INT", "HUP"])
+def test_a_stop_signal_publishes_nothing_and_leaves_no_staging(tmp_path, signum):
     sc = scenario_file(tmp_path, rounds=200000)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -109,7 +110,7 @@ def test_sigterm_publishes_nothing_and_leaves_no_staging(tmp_path):
     while time.time() < deadline and not any(p.name.startswith(".run.partial") for p in tmp_path.iterdir()):
         time.sleep(0.1)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err.decode()
@@ -153,3 +154,41 @@ def test_index_keeps_every_swept_key_as_its_own_column(tmp_path):
     assert list(index["policy.name"]) == ["uniform", "lyapunov"]
     assert index["policy.params.V"].iloc[1] == 1000.0
     assert "V=1000.0" in index.point_id.iloc[1]
+
+
+def test_a_killed_sweep_loses_no_finished_point_and_resumes_to_the_same_files(tmp_path, capsys):
+    """SIGKILL (no handler runs) in the middle of a sweep: every point that finished keeps its files, the
+    half-run one leaves nothing published, and the resumed sweep skips the finished points and ends with
+    the bytes of a sweep that was never interrupted."""
+    scenario_file(tmp_path, rounds=200, devices=[{"count": 20}])
+    body = {"name": "sw", "base": "s.yaml", "grid": {"seed": list(range(5))}}
+    (tmp_path / "sw.yaml").write_text(yaml.safe_dump(body), encoding="utf-8")
+    out, whole = tmp_path / "killed", tmp_path / "whole"
+    cmd = [sys.executable, "-m", "fedwireless.cli", "sweep", str(tmp_path / "sw.yaml"), "--no-plots"]
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+
+    def finished() -> list[Path]:
+        return sorted(out.glob("p*/summary.json")) if out.is_dir() else []
+
+    while time.time() < deadline and len(finished()) < 2 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=60)
+    done = finished()
+    assert 2 <= len(done) < 5, "the sweep must be killed part-way (make its points slower)"
+    before = {p.parent.name: {f.name: f.read_bytes() for f in p.parent.iterdir()} for p in done}
+    capsys.readouterr()
+    assert main(["sweep", str(tmp_path / "sw.yaml"), "--no-plots", "--out", str(out)]) == 0
+    assert f"skipped (already finished) {len(done)}" in capsys.readouterr().out
+    assert main(["sweep", str(tmp_path / "sw.yaml"), "--no-plots", "--out", str(whole)]) == 0
+    import pandas as pd
+
+    index = pd.read_csv(out / "index.csv")
+    assert list(index.status) == ["done"] * 5
+    for name, files in before.items():
+        assert {f.name: f.read_bytes() for f in (out / name).iterdir()} == files  # untouched by the resume
+    for run_dir in index.run_dir:
+        for table in ("rounds.csv", "devices.csv"):
+            assert (out / run_dir / table).read_bytes() == (whole / run_dir / table).read_bytes()
+    assert not [p for p in out.rglob(".*partial*")]

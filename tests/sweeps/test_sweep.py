@@ -193,6 +193,36 @@ def test_run_plot_data_matches_the_device_table(tmp_path):
     assert (drawn.budget_j == 0.05).all()
 
 
+def test_run_accuracy_plot_draws_the_round_table(tmp_path, monkeypatch):
+    """The accuracy figure's three panels, read back from the drawn lines: accuracy against round, simulated
+    time and cumulative energy, each recomputed from rounds.csv."""
+    import numpy as np
+    import pandas as pd
+
+    import fedwireless.plotting.run as run_plots
+    from fedwireless.runner import run_scenario
+    from fedwireless.scenario import validate
+
+    run_scenario(validate({**SCENARIO, "name": "p"}), tmp_path / "run")
+    figures = {}
+    real_save = run_plots.save
+
+    def keep(fig, path):
+        figures[path.name] = fig
+        return real_save(fig, path)
+
+    monkeypatch.setattr(run_plots, "save", keep)
+    run_plots.plot_run(tmp_path / "run", tmp_path / "plots")
+    rounds = pd.read_csv(tmp_path / "run" / "rounds.csv")
+    axes = figures["accuracy.png"].axes
+    xs = [rounds["round"], rounds["sim_time_s"], np.cumsum(rounds["energy_j"])]
+    for ax, x in zip(axes, xs):
+        (line,) = ax.get_lines()
+        np.testing.assert_allclose(line.get_xdata(), x, rtol=1e-12)
+        np.testing.assert_allclose(line.get_ydata(), rounds["accuracy"], rtol=1e-12)
+    assert rounds["energy_j"].iloc[1:].gt(0).all()  # the energy axis really moves
+
+
 def test_real_training_gives_the_same_index_with_one_or_two_workers(tmp_path):
     """The quickstart model at its default size (128 wide): with one worker the points train in this process at
     the default thread count, with two each worker trains on one thread. Same bytes either way."""
