@@ -250,3 +250,14 @@ def test_step_flops_by_hand_and_against_torchs_flop_counter(tmp_path):
     assert measured == forward + input_grads + weight_grads
     attention = 12 * 16 * rows * width * (width + 1) / 2  # causal pairs of each text, 1 layer
     assert lr.step_flops(4, rows, width, 0) == forward + input_grads + weight_grads + 2 * t * reads_embeddings + attention
+
+
+def test_the_built_in_bases_fresh_head_starts_at_zero(tmp_path):
+    """Round 0 is a constant prediction: both labels get the same logit, so the test loss is ln 2 exactly and
+    the accuracy is the share of the label argmax breaks ties to."""
+    lr = learner(tmp_path, FederatedConfig(ranks=[4]))
+    head = [p for n, p in lr.method.model.named_parameters() if "score" in n and "modules_to_save" in n]
+    assert head and all(float(p.abs().max()) == 0.0 for p in head)
+    metrics = lr.evaluate()
+    assert metrics["loss"] == pytest.approx(np.log(2), abs=1e-6)
+    assert metrics["accuracy"] == pytest.approx(float(np.mean(lr.data.test_labels == 0)), abs=1e-9)
