@@ -98,7 +98,7 @@ def head_description(task, federated) -> str:
         return "the model family's head (decided when the model loads)"
     head = FAMILY_HEADS.get(kind, "score")
     missing = ""
-    if kind in ("bert", "albert") and not any(".pooler." in k for k in _checkpoint_keys(root)):
+    if kind in ("bert", "albert") and not any(k.startswith("pooler.") or ".pooler." in k for k in _checkpoint_keys(root)):
         missing = f" + {kind}.pooler.dense (absent from the checkpoint: freshly initialised)"
     return f"{head}{missing} ({kind or 'unknown family'}), plus any other module the checkpoint lacks"
 

@@ -269,3 +269,18 @@ def test_bert_step_flops_by_hand_and_against_torchs_flop_counter(encoders):
     ours = 4 * t * (body + lora + head) + 2 * t * (lora + head + head_biases) + attention
     assert lrn.step_flops(4, rows, width, 0) == ours
     assert ours - attention > measured  # the per-token count is an upper bound of what torch runs
+
+
+@pytest.mark.parametrize("keys, absent", [(["bert.embeddings.x"], True), (["pooler.dense.weight"], False),
+                                          (["bert.pooler.dense.weight"], False)])  # fmt: skip
+def test_validate_says_whether_the_pooler_is_freshly_initialised(tmp_path, keys, absent):
+    """A masked-LM checkpoint has no pooler; a bare BertModel saves it unprefixed, a task model prefixed."""
+    from safetensors.numpy import save_file
+
+    from fedwireless.learning.estimate import head_description
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}), encoding="utf-8")
+    save_file({k: np.zeros((2, 2), dtype=np.float32) for k in keys}, str(tmp_path / "model.safetensors"))
+    task = TaskConfig.model_validate({"kind": "classification", "model": {"source": "local", "path": str(tmp_path)}})
+    text = head_description(task, FederatedConfig(ranks=[4], target_modules=["query"]))
+    assert text.startswith("classifier") and ("bert.pooler.dense (absent from the checkpoint" in text) == absent
