@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow bench lint figures clean
+.PHONY: install demo test test-slow bench lint figures mutation clean
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ figures: install
 	$(BIN)/fedwireless plot runs/sweeps/policies --out docs/policies
 	$(BIN)/python -m fedwireless.studies tradeoff --out docs
 	$(BIN)/python -m fedwireless.studies dvfs --out docs
+
+# Mutation score of channels/, optimizers/solvers.py, the round engine and the aggregators ([tool.mutmut]).
+mutation: install
+	$(BIN)/pip install -q -e ".[mutation]"
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
 
 lint: install
 	$(BIN)/ruff check .
