@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-
 # Integers beyond ±2^53 are not sizes, counts or seeds anyone means (and lose exactness as floats).
 MAX_INT = 2**53
 

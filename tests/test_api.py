@@ -76,4 +76,6 @@ def test_sweep_returns_the_index_the_cli_writes(tmp_path):
     timing = ["wall_time_s"]
     pd.testing.assert_frame_equal(api.drop(columns=timing), cli.drop(columns=timing))
     for run_dir in api.run_dir:
-        assert (tmp_path / "api" / run_dir / "rounds.csv").read_bytes() == (tmp_path / "cli" / run_dir / "rounds.csv").read_bytes()
+        assert (tmp_path / "api" / run_dir / "rounds.csv").read_bytes() == (
+            tmp_path / "cli" / run_dir / "rounds.csv"
+        ).read_bytes()

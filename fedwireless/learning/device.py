@@ -9,7 +9,6 @@ CUDA kernels may not be bit-reproducible, see torch's reproducibility notes).
 from __future__ import annotations
 
 import os
-
 from contextlib import nullcontext
 
 import torch

@@ -15,12 +15,12 @@ from fedwireless.learning.families import ENCODERS, GATED_MLP
 from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 
 
-
 def _dims(task) -> dict | None:
     m = task.model
     if m.source == "tiny-llama":
         return {"hidden": m.hidden_size, "layers": m.num_layers, "inter": m.intermediate_size, "heads": m.num_heads,
-                "kv_heads": m.num_kv_heads, "gated": True, "causal": True, "vocab": task.tokenizer.vocab_size}  # fmt: skip
+                "kv_heads": m.num_kv_heads, "gated": True, "causal": True,
+                "vocab": task.tokenizer.vocab_size}  # fmt: skip
     if m.source != "local":
         return None
     try:
@@ -98,7 +98,9 @@ def head_description(task, federated) -> str:
         return "the model family's head (decided when the model loads)"
     head = FAMILY_HEADS.get(kind, "score")
     missing = ""
-    if kind in ("bert", "albert") and not any(k.startswith("pooler.") or ".pooler." in k for k in _checkpoint_keys(root)):
+    if kind in ("bert", "albert") and not any(
+        k.startswith("pooler.") or ".pooler." in k for k in _checkpoint_keys(root)
+    ):
         missing = f" + {kind}.pooler.dense (absent from the checkpoint: freshly initialised)"
     return f"{head}{missing} ({kind or 'unknown family'}), plus any other module the checkpoint lacks"
 

@@ -24,9 +24,13 @@ def _run(tmp_path):
         "rounds": 8,
         "deadline_s": 2.0,
         "devices": [
-            {"count": 8, "placement": {"kind": "annulus", "inner_radius_m": 50, "outer_radius_m": 600},
-             "compute": {"flops_per_s": 2e10, "j_per_flop": J_PER_FLOP}, "circuit_power_w": CIRCUIT_W,
-             "energy_budget_j": BUDGET_J},
+            {
+                "count": 8,
+                "placement": {"kind": "annulus", "inner_radius_m": 50, "outer_radius_m": 600},
+                "compute": {"flops_per_s": 2e10, "j_per_flop": J_PER_FLOP},
+                "circuit_power_w": CIRCUIT_W,
+                "energy_budget_j": BUDGET_J,
+            },
         ],  # fmt: skip
         "channel": {"packet_errors": {"enabled": True}},
         "federated": {"ranks": [4, 8]},
@@ -38,7 +42,11 @@ def _run(tmp_path):
     path.write_text(yaml.safe_dump(sc), encoding="utf-8")
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     out = tmp_path / "out"
-    return pd.read_csv(out / "rounds.csv"), pd.read_csv(out / "devices.csv"), json.loads((out / "summary.json").read_text())
+    return (
+        pd.read_csv(out / "rounds.csv"),
+        pd.read_csv(out / "devices.csv"),
+        json.loads((out / "summary.json").read_text()),
+    )
 
 
 def test_energy_adds_up_and_queues_follow_their_formula(tmp_path):

@@ -249,7 +249,9 @@ def test_step_flops_by_hand_and_against_torchs_flop_counter(tmp_path):
     weight_grads = 2 * t * (lora + score)
     assert measured == forward + input_grads + weight_grads
     attention = 12 * 16 * rows * width * (width + 1) / 2  # causal pairs of each text, 1 layer
-    assert lr.step_flops(4, rows, width, 0) == forward + input_grads + weight_grads + 2 * t * reads_embeddings + attention
+    assert (
+        lr.step_flops(4, rows, width, 0) == forward + input_grads + weight_grads + 2 * t * reads_embeddings + attention
+    )
 
 
 def test_the_built_in_bases_fresh_head_starts_at_zero(tmp_path):
