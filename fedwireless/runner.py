@@ -81,6 +81,11 @@ def module_ranks(sc: Scenario) -> tuple[int, ...]:
     return (0,) if sc.federated.training == "full" else tuple(sc.federated.ranks)
 
 
+# A mean cross-entropy this large comes only from weights that blew up (a sane one is about ln(classes or
+# vocabulary) at most, under 20 for any real vocabulary).
+DIVERGED_TRAIN_LOSS = 1e6
+
+
 class Simulation:
     """A scenario in progress; `step()` plays one round. Use `run_scenario` for a whole run."""
 
@@ -98,7 +103,7 @@ class Simulation:
         self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
         self.round_index = 0
         self._round_info: dict[int, dict] = {}  # per device, the method's figures of the round (e.g. topk)
-        self.diverged_round: int | None = None  # first round whose evaluation gave a non-finite loss
+        self.diverged_round: int | None = None  # first round that diverged (see `step`)
         self.sim_time_s = 0.0
         # Per round: bytes the trained clients uploaded, one broadcast's bytes, clients (compression ratio).
         self._cr_rounds: list[tuple[float, float, int]] = []
@@ -263,7 +268,10 @@ class Simulation:
         t_agg = time.perf_counter()
         metrics = self.learner.evaluate()
         t_eval = time.perf_counter()
-        if not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"])):
+        # Diverged: a non-finite evaluation, or a client whose training loss blew up. Weights that overflow can
+        # also leave a finite but dead model (a normalisation of inf gives zeros, every logit 0).
+        blown = any(u.train_loss > DIVERGED_TRAIN_LOSS or np.isinf(u.train_loss) for u in updates)
+        if blown or not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"])):
             self.diverged_round = self.round_index
 
         energy = np.zeros(k)

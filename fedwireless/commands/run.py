@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     _summary_table(summary)
     if summary.get("diverged"):
         print(
-            f"warning: training diverged at round {summary['diverged_at_round']} (the loss is not a finite number); "
+            f"warning: training diverged at round {summary['diverged_at_round']} (a loss that is not finite, or a "
+            "client's training loss above 1e6); "
             "the run stopped there and its tables end with that round. Try a smaller task.lr.",
             file=sys.stderr,
         )
