@@ -94,7 +94,7 @@ def sweep(path: str | Path, *, workers: int = 1, out: str | Path | None = None) 
     """Run (or resume) a sweep file; return its index (one row per point) as a DataFrame."""
     import pandas as pd
 
-    from fedwireless.sweep import load_sweep, run_sweep, write_index
+    from fedwireless.sweeps import load_sweep, run_sweep, write_index
 
     sw = load_sweep(path, out)
     run_sweep(sw, workers=workers)

@@ -69,7 +69,11 @@ def test_sweep_returns_the_index_the_cli_writes(tmp_path):
     (tmp_path / "s.yaml").write_text(json.dumps(sc), encoding="utf-8")
     body = {"name": "sw", "base": "s.yaml", "grid": {"seed": [0, 1], "policy.name": ["uniform", "greedy"]}}
     (tmp_path / "sw.yaml").write_text(json.dumps(body), encoding="utf-8")
+    import fedwireless.sweeps  # noqa: F401  (a submodule named like the function used to shadow it)
+
     api = fedwireless.sweep(tmp_path / "sw.yaml", out=tmp_path / "api")
+    again = fedwireless.sweep(tmp_path / "sw.yaml", out=tmp_path / "api")  # resumed: every point finished
+    pd.testing.assert_frame_equal(api, again)
     assert main(["sweep", str(tmp_path / "sw.yaml"), "--out", str(tmp_path / "cli"), "--no-plots"]) == 0
     cli = pd.read_csv(tmp_path / "cli" / "index.csv")
     assert len(api) == 4 and list(api.status) == ["done"] * 4

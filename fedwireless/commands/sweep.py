@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fedwireless.scenario import ScenarioError
-    from fedwireless.sweep import load_sweep, run_sweep
+    from fedwireless.sweeps import load_sweep, run_sweep
 
     if args.workers < 1:
         return print_error(ValueError(f"--workers: must be >= 1, got {args.workers}"))

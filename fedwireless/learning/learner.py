@@ -25,14 +25,14 @@ import torch
 
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
-from fedwireless.learning.batches import batch_rows, expected_longest, local_batches, pad_steps
+from fedwireless.learning.batches import local_batches, pad_steps
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
-from fedwireless.learning.flops import ParamCounts, attention_step_flops, local_step_count, training_step_flops
 from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task
+from fedwireless.learning.sizes import PlanningSizes
 from fedwireless.learning.training import OptimizerSettings, local_train
 from fedwireless.learning.update import ClientUpdate
 from fedwireless.rng import child_seed
@@ -40,7 +40,7 @@ from fedwireless.rng import child_seed
 State = dict[str, torch.Tensor]
 
 
-class Learner:
+class Learner(PlanningSizes):
     """Federated fine-tuning of a small Llama with the scenario's method, data and codec."""
 
     def __init__(
@@ -90,51 +90,6 @@ class Learner:
         self.device_metrics: list[dict] = []
         self.setup_s = time.perf_counter() - t0
 
-    # ------------------------------------------------------------------ sizes the policy plans with
-    def num_samples(self) -> np.ndarray:
-        return np.array([len(p) for p in self.data.parts], dtype=np.int64)
-
-    def local_steps(self, device: int) -> int:
-        """Optimizer steps of a device's local training: `local_steps`, or epochs over its own rows."""
-        t, n = self.task, len(self.data.parts[device])
-        return local_step_count(n, local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
-
-    def step_flops(self, rank: int, rows: int, seq_len: int, device: int) -> float:
-        """FLOPs of one training step on `device`'s model over `rows` texts padded to `seq_len` tokens
-        (`fedwireless.learning.flops`, shared with the surrogate): weights, plus attention scores over the
-        pattern local training uses (causal for decoders, every pair for encoders)."""
-        base = self._base_matmul[device]
-        trainable = base if rank == 0 else self.method.trainable_count(rank, device)
-        counts = ParamCounts(base, self.method.adapter_matmul(rank, device), trainable)
-        model = self.data.model_of(device)
-        cfg = model.config
-        width = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
-        window = getattr(self.method, "attention_window", None)
-        return training_step_flops(counts, rows * seq_len) + attention_step_flops(
-            cfg.num_hidden_layers, width, rows, seq_len, window, causal=self._causal[id(model)]
-        )
-
-    def expected_flops(self, rank: int) -> np.ndarray:
-        """[devices] FLOPs of a round's local training at this rank, for planning: each batch padded to the
-        expected longest of its rows (batches are padded to their longest text)."""
-        lengths = self.data.train_mask.sum(axis=1)
-        out = []
-        for d, p in enumerate(self.data.parts):
-            rows = min(self.task.batch_size, len(p))
-            seq = expected_longest(lengths[p], rows) if len(p) else 0.0
-            out.append(self.local_steps(d) * self.step_flops(rank, rows, seq, d) if len(p) else 0.0)
-        return np.array(out, dtype=float)
-
-    def next_round_flops(self, rank: int) -> np.ndarray:
-        """[devices] FLOPs each device's local training at this rank will cost in the coming round: the
-        batches that round draws (same seed), each padded to its longest text, as the engine will charge."""
-        lengths = self.data.train_mask.sum(axis=1)
-        out = np.zeros(len(self.data.parts))
-        for d, p in enumerate(self.data.parts):
-            takes = batch_rows(p, self.local_steps(d), self.task.batch_size, self._batch_rng(self.round + 1, d, rank))
-            out[d] = float(sum(self.step_flops(rank, len(t), int(lengths[t].max()), d) for t in takes))
-        return out
-
     def _new_codec(self, temporal: bool = True):
         params = dict(self.fed.codec.params)
         if not temporal:
@@ -162,9 +117,6 @@ class Learner:
         return int(own() if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training
-    def _batch_rng(self, round_index: int, device: int, rank: int) -> np.random.Generator:
-        return np.random.default_rng(child_seed(self.seeds, "batches", round_index, device, rank))
-
     def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
         rng = self._batch_rng(self.round, device, rank)
         row_index = getattr(self.method, "needs_row_index", False)  # per-row figures of the method (rewards)

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
-from fedwireless.sweep import point_dirs
+from fedwireless.sweeps import point_dirs
 
 
 def _label(row: dict, keys: list[str], policy: dict) -> str:

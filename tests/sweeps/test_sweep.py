@@ -8,7 +8,7 @@ import yaml
 from fedwireless.cli import main
 from fedwireless.plotting import pareto_front, plot_sweep
 from fedwireless.scenario import ScenarioError
-from fedwireless.sweep import SweepConfig, expand, load_sweep, run_sweep
+from fedwireless.sweeps import SweepConfig, expand, load_sweep, run_sweep
 
 SCENARIO = {
     "rounds": 4,
