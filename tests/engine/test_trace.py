@@ -128,3 +128,58 @@ def test_deadline_drops_the_far_device(tmp_path):
     assert dev2.tx_energy_j[1] == pytest.approx((POWER_W + CIRCUIT_W) * dev2.upload_s[1], rel=1e-12)
     assert rounds.round_s.iloc[1] == pytest.approx(deadline, abs=TIME_TOL_S)
     assert rounds.dropped_deadline.iloc[1] == 1
+
+
+def _engine_world(count: int = 3):
+    from fedwireless.rng import Streams
+    from fedwireless.scenario import validate
+    from fedwireless.world import World
+
+    sc = scenario()
+    sc["devices"][0]["count"] = count
+    sc["devices"][0]["placement"] = {"kind": "explicit", "positions_m": [[100.0, 0.0]] * count}
+    world = World(validate(sc), Streams(3))
+    world.start_round()
+    return world
+
+
+def _play(device: int, bandwidth_hz: float, power_w: float = POWER_W, bits: int = 400_000):
+    from fedwireless.engine import DeviceRound
+
+    return DeviceRound(device=device, cell=0, power_w=power_w, bandwidth_hz=bandwidth_hz, downlink_bits=0,
+                       uplink_bits=bits, flops=0.0, flops_per_s=FLOPS_PER_S, compute_power_w=0.0,
+                       circuit_power_w=CIRCUIT_W, downlink_s=0.0)  # fmt: skip
+
+
+def test_no_band_or_no_power_is_no_link_and_takes_no_band(tmp_path):
+    """A device given no bandwidth or no power sends nothing (`no-link`, no airtime) and leaves the cell's
+    band to the others: the one real upload takes exactly its Shannon airtime."""
+    import numpy as np
+
+    from fedwireless.engine import run_round
+
+    world = _engine_world()
+    plays = [_play(0, 0.0), _play(1, BANDWIDTH_HZ, power_w=0.0), _play(2, 5e6)]
+    gain = float(world.gain_lin()[2])
+    rate = 5e6 * math.log2(1 + POWER_W * gain / (float(world.uplink_noise_psd()[2]) * 5e6))
+    duration = run_round(world, plays, 100.0, correlated=False, step_s=0.1, packet_errors=False,
+                         waterfall_m=1.0, packet_rng=np.random.default_rng(0))  # fmt: skip
+    assert [p.drop_reason for p in plays] == ["no-link", "no-link", ""]
+    assert plays[0].upload_s == plays[1].upload_s == 0.0 and plays[0].tx_energy_j == plays[1].tx_energy_j == 0.0
+    assert plays[2].arrived and plays[2].arrival_s == pytest.approx(400_000 / rate, rel=1e-9)
+    assert duration == pytest.approx(400_000 / rate, rel=1e-9)
+
+
+def test_a_cells_band_is_shared_first_come_first_served():
+    """Two uploads that each want the cell's whole 5 MHz: the second waits for the first to give it back."""
+    import numpy as np
+
+    from fedwireless.engine import run_round
+
+    world = _engine_world(2)
+    plays = [_play(0, 5e6), _play(1, 5e6)]
+    run_round(world, plays, 100.0, correlated=False, step_s=0.1, packet_errors=False, waterfall_m=1.0,
+              packet_rng=np.random.default_rng(0))  # fmt: skip
+    first = plays[0].arrival_s
+    assert plays[1].upload_start_s == pytest.approx(first, rel=1e-12)
+    assert plays[1].arrival_s == pytest.approx(2 * first, rel=1e-9)  # same place, same gain: same airtime
