@@ -101,10 +101,13 @@ def test_a_stop_signal_publishes_nothing_and_leaves_no_staging(tmp_path, signum)
     sc = scenario_file(tmp_path, rounds=200000)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A shell's background job inherits SIGINT ignored, and Python then installs no Ctrl-C handler: run the
+    # command as from a terminal, with SIGINT at its default.
     proc = subprocess.Popen(
         [sys.executable, "-m", "fedwireless.cli", "run", str(sc), "--out", str(out), "--quiet"],
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".run.partial") for p in tmp_path.iterdir()):
