@@ -342,6 +342,16 @@ def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
     brute = ee.min(axis=1)
     fin = np.isfinite(brute)
     assert np.all(e[fin] <= brute[fin] * (1 + 1e-7))
+    # And no lower than the grid's minimum: e is the true energy at the returned frequency, recomputed here.
+    assert np.all(e[fin] >= brute[fin] * (1 - 1e-4))
+    tau_f = (3.0 - cycles / f) * (1 - 1e-3)
+    p_f = tx_power_for_window_w(bits, window_s=tau_f, bandwidth_hz=bw, gain_lin=gain, noise_psd_w_per_hz=n0)
+    np.testing.assert_allclose(e[fin], (1e-28 * cycles * f**2 + (p_f + 0.1) * tau_f)[fin], rtol=1e-9)
+    assert np.all((f[fin] >= 2e8) & (f[fin] <= 2e9))
+    assert fin.all()
+    # A device whose training cannot finish even at f_max: infinite energy, and f_max.
+    f_x, e_x = best_cpu_hz(1e12, 1e-28, 2e8, 2e9, 3.0, bits[0], 1e6, gain[0], n0[0], p_max[0], 0.1, 1e-3)
+    assert np.isinf(e_x[0]) and f_x[0] == 2e9
     # A longer round lets the CPU slow down (never speed up).
     f_long, _ = best_cpu_hz(*args, 30.0, bits, bw, gain, n0, p_max, 0.1, 1e-3)
     assert np.all(f_long[fin] <= f[fin] * (1 + 1e-6))
