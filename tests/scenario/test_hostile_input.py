@@ -259,3 +259,21 @@ def test_validate_checks_what_run_would_meet(tmp_path, capsys):
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
         assert _validate(path) == 2, name
         assert expected in capsys.readouterr().err, name
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("qp", float("inf")), ("qp", float("nan")), ("qp", 10**400), ("qp", True), ("qp", 3.5), ("qp", 65),
+     ("unstructured_sparsity", 1.0), ("unstructured_sparsity", float("nan")), ("temporal_context", 1)],
+)  # fmt: skip
+def test_codec_params_follow_the_same_rules(tmp_path, capsys, key, value):
+    """Codec parameters: finite, in range, the right kind; the error names the YAML path and the value."""
+    data = {**BASE, "federated": {"ranks": [4, 8], "codec": {"name": "nncodec", "params": {key: value}}}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert _validate(path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "federated.codec" in err and f"{key}: must be" in err and len(err) < 2000
+    ok = {**BASE, "federated": {"ranks": [4, 8], "codec": {"name": "nncodec", "params": {"qp": -20}}}}
+    path.write_text(yaml.safe_dump(ok), encoding="utf-8")
+    assert _validate(path) == 0
