@@ -78,6 +78,7 @@ class SurrogateLearner:
         self._noise_rng = noise_rng
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
+        self._round_flops: dict[int, np.ndarray] = {}  # per rank: the runner asks every round
 
     def num_samples(self) -> np.ndarray:
         return self._num_samples.copy()
@@ -100,7 +101,9 @@ class SurrogateLearner:
 
     def next_round_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of the coming round's local training: every surrogate round costs the expected."""
-        return self.expected_flops(rank)
+        if rank not in self._round_flops:
+            self._round_flops[rank] = self.expected_flops(rank)
+        return self._round_flops[rank]
 
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))

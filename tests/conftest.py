@@ -40,3 +40,18 @@ def _process_state_is_restored():
     yield
     after = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     assert after == before, f"torch (threads, deterministic) changed from {before} to {after} and was not restored"
+
+
+def counted_step(learner, rank: int) -> tuple[int, int, float]:
+    """(rows, width, FLOPs torch's FlopCounterMode counts) of one training step of a learner's first batch at
+    `rank`: forward and backward in train mode, gradients cleared afterwards."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = learner.method.model
+    model.train()
+    batch = learner._batches(0, rank)[0]
+    with FlopCounterMode(display=False) as counter:
+        learner._loss(model, batch).backward()
+    model.zero_grad()
+    rows, width = batch[0].shape
+    return int(rows), int(width), sum(counter.get_flop_counts()["Global"].values())

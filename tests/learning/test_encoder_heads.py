@@ -241,18 +241,11 @@ def test_bert_step_flops_by_hand_and_against_torchs_flop_counter(encoders):
     matches exactly. Ours is
     Kaplan et al.'s per-token count: it also charges the layer-0 input gradient autograd skips, and the head
     on every token with its biases (a few per cent of a real encoder's step; here, a tiny body, far more)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ..conftest import counted_step
 
     lrn = _learner(encoders / "bert", FAMILIES["bert"][0])
-    model = lrn.method.model
-    model.train()
-    batch = lrn._batches(0, 4)[0]
-    rows, width = batch[0].shape
+    rows, width, measured = counted_step(lrn, 4)
     t = rows * width
-    with FlopCounterMode(display=False) as counter:
-        lrn._loss(model, batch).backward()
-    model.zero_grad()
-    measured = sum(counter.get_flop_counts()["Global"].values())
     body = 4 * 32 * 32 + 2 * 32 * 64  # query, key, value, output; the MLP
     lora = 2 * 4 * (32 + 32)
     head = 32 * 32 + 32 * 2  # pooler.dense and classifier, on one row per text

@@ -228,18 +228,11 @@ def test_step_flops_by_hand_and_against_torchs_flop_counter(tmp_path):
     counted by hand from the shapes. torch's FlopCounterMode sees the weights' matrix products (it does not
     count the CPU attention kernel) and matches the hand count exactly; ours is Kaplan et al.'s, which also
     charges the input gradient of the layer-0 projections that read the frozen embeddings (autograd skips it)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from ..conftest import counted_step
 
     lr = learner(tmp_path, FederatedConfig(ranks=[4], target_modules=["q_proj", "v_proj"]))
-    model = lr.method.model
-    model.train()
-    batch = lr._batches(0, 4)[0]
-    rows, width = batch[0].shape
+    rows, width, measured = counted_step(lr, 4)
     t = rows * width
-    with FlopCounterMode(display=False) as counter:
-        lr._loss(model, batch).backward()
-    model.zero_grad()
-    measured = sum(counter.get_flop_counts()["Global"].values())
     body = 16 * 16 + 16 * 8 + 16 * 8 + 16 * 16 + 3 * 16 * 32  # q, k, v, o, gate/up/down: 2304
     score = 16 * 2  # on every position (the last real one is read)
     lora = 4 * (16 + 16) + 4 * (16 + 8)  # 224
