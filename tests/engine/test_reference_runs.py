@@ -31,8 +31,14 @@ CASES = {
     "quickstart": ["scenarios/quickstart.yaml", *SMALL],
     "switching-surrogate": ["scenarios/switching.yaml", "--set", "surrogate.noise_std=0.01"],
     "distill": ["scenarios/distill.yaml", *SMALL, "--set", "task.dataset.num_test=100"],
-    "pwff": ["scenarios/pwff.yaml", *SMALL, "--set", "federated.pwff.reward_steps=30",
-             "--set", "task.dataset.num_public=600"],
+    "pwff": [
+        "scenarios/pwff.yaml",
+        *SMALL,
+        "--set",
+        "federated.pwff.reward_steps=30",
+        "--set",
+        "task.dataset.num_public=600",
+    ],
 }
 
 
