@@ -89,7 +89,8 @@ def test_results_files_equal_the_reference(name, tmp_path):
     got, want = _summary(tmp_path / name / "summary.json"), _summary(ref / "summary.json")
     assert got.keys() == want.keys()
     for key in want:
-        assert _close(str(got[key]), str(want[key])) if not exact else got[key] == want[key], key
+        same = got[key] == want[key] if exact else _close(str(got[key]), str(want[key]))
+        assert same, key
 
 
 def write_references() -> None:
