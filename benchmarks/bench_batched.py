@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench_round import plain_peft_round  # noqa: E402  (same folder: the one plain loop both compare to)
 
-from fedwireless.runner import Simulation  # noqa: E402
 from fedwireless.scenario import load_scenario  # noqa: E402
+from fedwireless.sim.loop import Simulation  # noqa: E402
 
 
 def scenario(clients: int, batched: bool):

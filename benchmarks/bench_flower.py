@@ -70,7 +70,7 @@ def _learner(clients: int):
         import torch
 
         from fedwireless.rng import Streams
-        from fedwireless.runner import build_learner
+        from fedwireless.sim.loop import build_learner
 
         torch.set_num_threads(1)
         sc = scenario(clients)
@@ -130,7 +130,7 @@ def run_flower(clients: int, rounds: int, initial: dict) -> tuple[dict, float]:
 def run_fedwireless(clients: int, rounds: int) -> tuple[dict, dict, float]:
     import torch
 
-    from fedwireless.runner import Simulation
+    from fedwireless.sim.loop import Simulation
 
     torch.set_num_threads(os.cpu_count() or 1)
     sim = Simulation(scenario(clients))

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fedwireless.learning.sentiment import sentiment_sentence  # noqa: E402
-from fedwireless.runner import Simulation  # noqa: E402
 from fedwireless.scenario import load_scenario  # noqa: E402
+from fedwireless.sim.loop import Simulation  # noqa: E402
 
 CLIENTS, STEPS, BATCH, RANK = 10, 10, 16, 8
 

@@ -18,8 +18,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedwireless.runner import Simulation  # noqa: E402
 from fedwireless.scenario import load_scenario  # noqa: E402
+from fedwireless.sim.loop import Simulation  # noqa: E402
 
 ROUNDS = 5
 

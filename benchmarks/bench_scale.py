@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fedwireless.runner import run_scenario  # noqa: E402
 from fedwireless.scenario import validate  # noqa: E402
+from fedwireless.sim.run import run_scenario  # noqa: E402
 
 
 def scenario(k: int, rounds: int) -> dict:

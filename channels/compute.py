@@ -68,3 +68,18 @@ def compute_energy_j_flops(
         raise ValueError("compute_energy_j_flops: give j_per_flop, or all of kappa, cpu_hz and flops_per_cycle")
     cycles = n / _positive("flops_per_cycle", flops_per_cycle)
     return _positive("kappa", kappa) * cycles * _positive("cpu_hz", cpu_hz) ** 2
+
+
+def cycles_time_s(cycles: ArrayLike, *, cpu_hz: ArrayLike) -> np.ndarray:
+    """C/f seconds for C cycles at f Hz (vectorized, no checks: planners mask the inputs themselves)."""
+    return np.asarray(cycles, dtype=float) / np.asarray(cpu_hz, dtype=float)
+
+
+def cycles_energy_j(cycles: ArrayLike, *, kappa: ArrayLike, cpu_hz: ArrayLike) -> np.ndarray:
+    """κ·C·f² joules for C cycles at f Hz (Yang et al. 2021, eq. 5; vectorized, no checks)."""
+    return np.asarray(kappa, dtype=float) * np.asarray(cycles, dtype=float) * np.asarray(cpu_hz, dtype=float) ** 2
+
+
+def cpu_power_w(*, kappa: ArrayLike, cpu_hz: ArrayLike) -> np.ndarray:
+    """κ·f³ watts while computing at f Hz: κ·C·f² joules over C/f seconds."""
+    return np.asarray(kappa, dtype=float) * np.asarray(cpu_hz, dtype=float) ** 3

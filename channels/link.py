@@ -58,14 +58,26 @@ def shannon_rate_bps(
     if np.any(b < 0):
         raise ValueError(f"bandwidth_hz: must be >= 0, got {b[b < 0].ravel()[:3].tolist()}")
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = b * np.log2(1.0 + snr_lin(power_w, gain_lin, noise_psd_w_per_hz, b, interference_w))
+        r = rate_from_snr_bps(b, snr_lin(power_w, gain_lin, noise_psd_w_per_hz, b, interference_w))
     return np.where(b > 0, r, 0.0)
 
 
-def airtime_s(bits: ArrayLike, rate_bps: ArrayLike) -> np.ndarray:
-    """Time to send `bits` at `rate_bps` (inf at zero rate)."""
-    with np.errstate(divide="ignore"):
-        return np.asarray(bits, dtype=float) / np.asarray(rate_bps, dtype=float)
+def rate_from_snr_bps(bandwidth_hz: ArrayLike, snr: ArrayLike) -> np.ndarray:
+    """b·log2(1 + SNR) bit/s at a linear SNR already known (no checks: solvers mask their inputs)."""
+    return np.asarray(bandwidth_hz, dtype=float) * np.log2(1.0 + np.asarray(snr, dtype=float))
+
+
+def airtime_s(
+    bits: ArrayLike, rate_bps: ArrayLike, *, fill_s: ArrayLike = 0.0, max_bits: ArrayLike = np.inf
+) -> np.ndarray:
+    """Seconds on air (inf at zero rate). A fixed payload: bits / rate. A payload that fills `fill_s` seconds
+    of its window (channel-adaptive top-k) sends min(fill_s·rate, max_bits) bits, never fewer than `bits`."""
+    rate = np.asarray(rate_bps, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fixed = np.asarray(bits, dtype=float) / rate
+        if np.all(np.asarray(fill_s) == 0.0):
+            return fixed
+        return np.maximum(fixed, np.minimum(fill_s, np.asarray(max_bits, dtype=float) / rate))
 
 
 def tx_energy_j(power_w: ArrayLike, airtime_s: ArrayLike, circuit_power_w: ArrayLike = 0.0) -> np.ndarray:
@@ -86,9 +98,15 @@ def packet_error_rate(
     """q = 1 − exp(−m·(I + b·N0)/(p·g)) (Chen et al. 2021, eq. 3; m is the waterfall threshold)."""
     if not waterfall_m > 0:
         raise ValueError(f"waterfall_m: must be > 0, got {waterfall_m}")
+    return 1.0 - packet_success_prob(
+        snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz, interference_w), waterfall_m=waterfall_m
+    )
+
+
+def packet_success_prob(snr: ArrayLike, *, waterfall_m: float) -> np.ndarray:
+    """1 − q = exp(−m/SNR): the chance an upload at linear SNR `snr` arrives intact (Chen et al. 2021, eq. 3)."""
     with np.errstate(divide="ignore"):
-        x = waterfall_m / snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz, interference_w)
-    return 1.0 - np.exp(-x)
+        return np.exp(-(waterfall_m / np.asarray(snr, dtype=float)))
 
 
 def min_bandwidth_hz(

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from fedwireless.scenario import Scenario
 
-TEXT_COLUMNS = ("drop_reason", "group", "base_station", "module")
-
 
 @dataclass(frozen=True)
 class Result:
@@ -53,18 +51,11 @@ def load_scenario(scenario: str | Path | Mapping[str, Any] | Scenario, overrides
 
 
 def read_tables(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """rounds.csv and devices.csv of a run directory as DataFrames (text columns keep "" rather than NaN)."""
-    import pandas as pd
+    """rounds.csv and devices.csv of a run directory as DataFrames: an empty text cell stays "", an empty
+    number (a documented absence, e.g. no arrival) is NaN in a float column."""
+    from fedwireless.outputs.layout import read_run
 
-    run_dir = Path(run_dir)
-    rounds = pd.read_csv(run_dir / "rounds.csv")
-    path = run_dir / "devices.csv"
-    header = pd.read_csv(path, nrows=0).columns
-    # An empty number is missing (NaN, as pandas.read_csv reads it); an empty text stays "".
-    empty_is_missing = {c: [""] for c in header if c not in TEXT_COLUMNS}
-    devices = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS if c in header}, keep_default_na=False,
-                          na_values=empty_is_missing)  # fmt: skip
-    return rounds, devices
+    return read_run(run_dir)
 
 
 def run(
@@ -76,15 +67,16 @@ def run(
 ) -> Result:
     """Run a scenario; see the module docstring. Raises ScenarioError for a bad scenario, OutputError for an
     `out` fedwireless may not write."""
-    from fedwireless.runner import run_scenario
+    from fedwireless.plotting import draw_run
+    from fedwireless.sim.run import run_scenario
 
     sc = load_scenario(scenario, overrides)
     if out is not None:
-        summary = run_scenario(sc, Path(out), overwrite=overwrite)
+        summary = run_scenario(sc, Path(out), overwrite=overwrite, draw=draw_run)
         rounds, devices = read_tables(out)
         return Result(rounds, devices, summary, Path(out))
     with tempfile.TemporaryDirectory(prefix="fedwireless-") as tmp:
-        summary = run_scenario(sc, Path(tmp) / "run", plots=False)
+        summary = run_scenario(sc, Path(tmp) / "run")
         rounds, devices = read_tables(Path(tmp) / "run")
     summary.pop("run_dir", None)
     return Result(rounds, devices, summary, None)
@@ -92,11 +84,10 @@ def run(
 
 def sweep(path: str | Path, *, workers: int = 1, out: str | Path | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep file; return its index (one row per point) as a DataFrame."""
-    import pandas as pd
-
+    from fedwireless.outputs.layout import read_index
     from fedwireless.sweeps import load_sweep, run_sweep, write_index
 
     sw = load_sweep(path, out)
     run_sweep(sw, workers=workers)
     write_index(sw)
-    return pd.read_csv(sw.out_dir / "index.csv")
+    return read_index(sw.out_dir)

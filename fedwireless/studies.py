@@ -26,8 +26,8 @@ def run_in_memory(scenario: str | Path, overrides: Mapping[str, Any]) -> tuple[A
     """Play a scenario without writing a run directory; return (round rows, device rows) as DataFrames."""
     import pandas as pd
 
-    from fedwireless.runner import Simulation
     from fedwireless.scenario import load_scenario
+    from fedwireless.sim.loop import Simulation
 
     sc = load_scenario(scenario, dict(overrides))
     sim = Simulation(sc)

@@ -17,10 +17,10 @@ causal attention scores).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedwireless.contracts import ClientUpdate, PayloadModel
 from fedwireless.learning.flops import attention_step_flops, llama_lora_counts, local_step_count, training_step_flops
 from fedwireless.scenario import Scenario
 
@@ -28,19 +28,8 @@ from fedwireless.scenario import Scenario
 HEADER_BYTES = 256
 
 
-@dataclass
-class SurrogateUpdate:
-    device: int
-    rank: int
-    payload: bytes
-    num_samples: int
-    flops: float
-    train_loss: float
-    state: dict = field(default_factory=dict)
-
-
 class SurrogateLearner:
-    """Learning-curve stand-in for `Learner` (same methods the engine calls)."""
+    """Learning-curve stand-in for the real learner (`fedwireless.contracts.Learner`)."""
 
     def __init__(self, scenario: Scenario, partition_rng: np.random.Generator, noise_rng: np.random.Generator):
         self.cfg = scenario.surrogate
@@ -78,7 +67,7 @@ class SurrogateLearner:
         self._noise_rng = noise_rng
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
-        self._round_flops: dict[int, np.ndarray] = {}  # per rank: the runner asks every round
+        self._round_flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round
 
     def num_samples(self) -> np.ndarray:
         return self._num_samples.copy()
@@ -108,9 +97,9 @@ class SurrogateLearner:
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
 
-    def payload_growth(self) -> None:
+    def payload_model(self, ranks: Sequence[int]) -> PayloadModel:
         """Surrogate payloads have a fixed size per rank."""
-        return None
+        return PayloadModel(bits=tuple(self.expected_payload_bits(r) for r in ranks))
 
     def rank_residuals(self) -> dict[int, float]:
         """The surrogate's own ε(r) = rank_half / (r + rank_half): one minus a rank-r update's progress share."""
@@ -122,12 +111,13 @@ class SurrogateLearner:
 
     def train_clients(
         self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
-    ) -> list[SurrogateUpdate]:
+    ) -> list[ClientUpdate]:
         self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
         return [
-            SurrogateUpdate(
+            ClientUpdate(
                 device=d,
                 rank=r,
+                state={},
                 payload=bytes(self.expected_payload_bits(r) // 8),
                 num_samples=int(self._num_samples[d]),
                 flops=float(self.expected_flops(r)[d]),
@@ -136,7 +126,7 @@ class SurrogateLearner:
             for d, r in assignments
         ]
 
-    def aggregate(self, updates: Sequence[SurrogateUpdate]) -> None:
+    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
         if not updates:
             return
         n = np.array([u.num_samples for u in updates], dtype=float)
@@ -153,6 +143,17 @@ class SurrogateLearner:
     def evaluate(self) -> dict[str, float]:
         a = min(max(self.accuracy, 1e-6), 1 - 1e-6)
         return {"accuracy": self.accuracy, "loss": float(-(a * np.log(a) + (1 - a) * np.log(1 - a)))}
+
+    def device_metrics(self) -> list[dict[str, float]]:
+        """The surrogate models the global accuracy only."""
+        return []
+
+    def compression_params(self) -> int:
+        """No parameters are coded (payloads are sized, not encoded): no compression ratio."""
+        return 0
+
+    def artifacts(self) -> dict[str, bytes]:
+        return {}
 
     def info(self) -> dict[str, object]:
         return {"learning": "surrogate", "training_path": "surrogate"}

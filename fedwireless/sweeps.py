@@ -1,7 +1,7 @@
 """Sweeps: a base scenario plus a grid (and zip) of overrides, one run directory per point.
 
 Resumable: a point whose run directory has `summary.json` is finished and skipped; each run directory
-is published atomically by the runner, so a killed sweep loses no finished point. A failing point
+is published atomically (`fedwireless.sim.run`), so a killed sweep loses no finished point. A failing point
 records its error (in `index.csv` and its `error.txt`) and the sweep goes on. Every point is a pure
 function of its scenario and seed, so results do not depend on the number of workers or the backend.
 """
@@ -24,9 +24,10 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from fedwireless import yamlio
-from fedwireless.columns import SUMMARY_KEYS
 from fedwireless.config_base import Section
-from fedwireless.results import SUMMARY_FILE, is_ours, write_csv, write_marker
+from fedwireless.outputs.columns import SUMMARY_KEYS
+from fedwireless.outputs.files import is_ours, write_csv, write_marker
+from fedwireless.outputs.layout import ERROR_FILE, INDEX_FILE, SUMMARY_FILE
 from fedwireless.scenario import (
     ScenarioError,
     _message,
@@ -37,8 +38,6 @@ from fedwireless.scenario import (
 )
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-INDEX_FILE = "index.csv"
 
 
 class SweepConfig(Section):
@@ -181,10 +180,10 @@ def prepare_sweep_dir(out_dir: Path) -> None:
 
 def run_point(base: dict[str, Any], overrides: dict[str, Any], run_dir: str) -> dict[str, Any]:
     """Run one point (in a worker process). Returns the summary."""
-    from fedwireless.runner import run_scenario
+    from fedwireless.sim.run import run_scenario
 
     sc = validate(apply_overrides(base, overrides), run_dir)
-    return run_scenario(sc, Path(run_dir), plots=False)
+    return run_scenario(sc, Path(run_dir))
 
 
 def _worker_init() -> None:
@@ -201,8 +200,8 @@ def _worker_init() -> None:
 def _status(run_dir: Path) -> tuple[str, str]:
     if (run_dir / SUMMARY_FILE).is_file():
         return "done", ""
-    if (run_dir / "error.txt").is_file():
-        return "failed", (run_dir / "error.txt").read_text(encoding="utf-8").strip().splitlines()[-1][:300]
+    if (run_dir / ERROR_FILE).is_file():
+        return "failed", (run_dir / ERROR_FILE).read_text(encoding="utf-8").strip().splitlines()[-1][:300]
     return "pending", ""
 
 
@@ -261,7 +260,7 @@ def run_sweep(
             run_dir.mkdir(parents=True, exist_ok=True)
             write_marker(run_dir, "failed point")
             text = error if isinstance(error, str) else "".join(traceback.format_exception(error))
-            (run_dir / "error.txt").write_text(text, encoding="utf-8")
+            (run_dir / ERROR_FILE).write_text(text, encoding="utf-8")
             counts["failed"] += 1
         else:
             counts["done"] += 1
@@ -319,15 +318,3 @@ def _run_ray(sweep: Sweep, todo: list[Point], address: str | None, point_fn, fin
     finally:
         if started:
             ray.shutdown()
-
-
-def point_dirs(sweep_dir: Path) -> list[tuple[dict[str, Any], Path]]:
-    """(index row, run dir) of every finished point of a sweep directory."""
-    import pandas as pd
-
-    index = pd.read_csv(sweep_dir / INDEX_FILE)
-    out = []
-    for _, row in index.iterrows():
-        if row["status"] == "done":
-            out.append((row.to_dict(), sweep_dir / str(row["run_dir"])))
-    return out

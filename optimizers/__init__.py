@@ -24,6 +24,7 @@ _LAZY = {
     "min_power_for_deadline_w": "optimizers.solvers",
     "tx_power_for_window_w": "optimizers.solvers",
     "Allocation": "optimizers.types",
+    "EnergyQueue": "optimizers.queue",
     "Policy": "optimizers.types",
     "RoundOutcome": "optimizers.types",
     "RoundState": "optimizers.types",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import channels
 from optimizers.planning import (
     SKIP,
     cap_clients,
@@ -14,6 +15,7 @@ from optimizers.planning import (
     predicted_energy_j,
     split_energy_min,
 )
+from optimizers.queue import EnergyQueue
 from optimizers.solvers import best_cpu_hz, best_power_w
 from optimizers.types import PLANNING_MARGIN, Allocation, RoundOutcome, RoundState
 
@@ -68,7 +70,8 @@ class Lyapunov:
             ema,
             miss_penalty,
         )
-        self.queue_j: np.ndarray | None = None
+        self.energy_queue = EnergyQueue()
+        self.queue_j = np.zeros(0)  # the queues this round's decision prices with
         self.residual: dict[int, float] | None = None
         self._budget: np.ndarray | None = None
 
@@ -130,8 +133,12 @@ class Lyapunov:
         sel = module >= 0
         g = self.miss_penalty
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            snr = power * state.gain_lin / (state.noise_psd_w_per_hz * bandwidth)
-            q = 1.0 - np.exp(-state.waterfall_m / snr) if state.waterfall_m is not None else np.zeros_like(snr)
+            snr = channels.snr_lin(power, state.gain_lin, state.noise_psd_w_per_hz, bandwidth)
+            q = (
+                1.0 - channels.packet_success_prob(snr, waterfall_m=state.waterfall_m)
+                if state.waterfall_m is not None
+                else np.zeros_like(snr)
+            )
         q = np.where(sel, np.nan_to_num(q, nan=1.0), 0.0)
         e_r = np.where(sel, eps[np.where(sel, module, 0)], 0.0)
         delivered = np.where(sel, 1.0 - q, 0.0)
@@ -145,8 +152,7 @@ class Lyapunov:
 
     def decide(self, state: RoundState) -> Allocation:
         k_dev = state.num_devices
-        if self.queue_j is None or len(self.queue_j) != k_dev:
-            self.queue_j = np.zeros(k_dev)
+        self.queue_j = self.energy_queue.values_j(k_dev)
         eps = self._residuals(state.ranks)
         total = float(np.sum(np.where(np.isfinite(state.num_samples), state.num_samples, 0.0)))
         weights = np.nan_to_num(state.num_samples, nan=0.0) / total if total > 0 else np.zeros(k_dev)
@@ -232,12 +238,9 @@ class Lyapunov:
         return finish(state, module, power, bandwidth, final_reason, terms, cpu_hz=cpu, q=q)
 
     def observe(self, outcome: RoundOutcome) -> None:
-        if self._budget is not None and self.queue_j is not None:
-            finite = np.isfinite(self._budget)
-            spent = np.nan_to_num(outcome.energy_j, nan=0.0, posinf=0.0)
-            self.queue_j = np.where(
-                finite, np.maximum(self.queue_j + spent - np.where(finite, self._budget, 0.0), 0.0), 0.0
-            )
+        if self._budget is not None:
+            self.energy_queue.add(spent_j=outcome.energy_j, budget_j=self._budget)
+            self.queue_j = self.energy_queue.values_j(len(self._budget))
         if outcome.rank_residual and self.residual is not None:
             for r, e in outcome.rank_residual.items():
                 if r in self.residual and np.isfinite(e):

@@ -7,7 +7,6 @@ import numpy as np
 
 import channels
 from optimizers.solvers import (
-    airtime_s,
     best_cpu_hz,
     best_power_w,
     energy_min_bandwidth_cvxpy,
@@ -61,7 +60,7 @@ def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
     """[K] energy the allocation plans per device: compute at its CPU frequency + (p + P_c)·airtime.
 
     Airtime is S / r(p, b) with the planned power and bandwidth (at least the whole window when the
-    power just fills it); a payload that fills its window stays on air `payload_fill` of it (`airtime_s`).
+    power just fills it); a payload that fills its window stays on air `payload_fill` of it (`channels.airtime_s`).
     Skipped devices spend nothing.
     """
     sel = alloc.module >= 0
@@ -75,7 +74,9 @@ def predicted_energy_j(state: RoundState, alloc: Allocation) -> np.ndarray:
             gain_lin=np.where(state.link_ok(), state.gain_lin, 0.0),
             noise_psd_w_per_hz=state.noise_psd_w_per_hz,
         )
-        air = np.where(bits > 0, airtime_s(bits, np.where(rate > 0, rate, np.nan), fill, top), 0.0)
+        air = np.where(
+            bits > 0, channels.airtime_s(bits, np.where(rate > 0, rate, np.nan), fill_s=fill, max_bits=top), 0.0
+        )
     air = np.where(sel, np.nan_to_num(air, nan=np.inf), 0.0)
     tx = np.where(air > 0, (alloc.power_w + state.circuit_w) * air, 0.0)
     return np.where(sel, rows(state, alloc.module, comp_e) + tx, 0.0)
@@ -173,7 +174,9 @@ def _tx_energy(state, idx, bits, bandwidth, power, fill, top) -> np.ndarray:
         rate = channels.shannon_rate_bps(
             bandwidth, power_w=power, gain_lin=state.gain_lin[idx], noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx]
         )
-        return np.where(bits > 0, (power + state.circuit_w[idx]) * airtime_s(bits, rate, fill, top), 0.0)
+        return np.where(
+            bits > 0, (power + state.circuit_w[idx]) * channels.airtime_s(bits, rate, fill_s=fill, max_bits=top), 0.0
+        )
 
 
 def split_energy_min(

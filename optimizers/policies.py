@@ -25,7 +25,7 @@ from optimizers.planning import (
     predicted_energy_j,
     split_energy_min,
 )
-from optimizers.types import Allocation, RoundOutcome, RoundState
+from optimizers.types import Allocation, Policy, RoundOutcome, RoundState
 
 
 class Uniform:
@@ -36,6 +36,8 @@ class Uniform:
     """
 
     name = "uniform"
+    uses_rank_residual = False
+    energy_queue = None
 
     def __init__(self, rng: np.random.Generator, rank: int | None = None) -> None:
         self.rank = rank
@@ -103,6 +105,8 @@ class RandomPolicy:
     """Each available device picks a module or skip uniformly at random; energy-minimal split."""
 
     name = "random"
+    uses_rank_residual = False
+    energy_queue = None
 
     def __init__(self, rng: np.random.Generator, solver: str = "lambertw") -> None:
         self.rng, self.solver = rng, solver
@@ -126,6 +130,8 @@ class FixedRank:
     """Every available device trains the smallest or largest module; energy-minimal split."""
 
     name = "fixed-rank"
+    uses_rank_residual = False
+    energy_queue = None
 
     def __init__(self, rng: np.random.Generator, which: str = "largest", solver: str = "lambertw") -> None:
         self.which, self.solver = which, solver
@@ -146,6 +152,8 @@ class Greedy:
     """Best channels first, no memory: add devices by gain at the largest module that still fits."""
 
     name = "greedy"
+    uses_rank_residual = False
+    energy_queue = None
 
     def __init__(self, rng: np.random.Generator, solver: str = "lambertw") -> None:
         self.solver = solver
@@ -217,10 +225,11 @@ class EnergyCap:
     reason 'energy-cap'.
     """
 
-    def __init__(self, inner: Any, cap_j: float) -> None:
+    def __init__(self, inner: Policy, cap_j: float) -> None:
         self.inner, self.cap_j = inner, cap_j
         self.name = f"{inner.name}+energy-cap"
-        self.uses_rank_residual = getattr(inner, "uses_rank_residual", False)
+        self.uses_rank_residual = inner.uses_rank_residual
+        self.energy_queue = inner.energy_queue
 
     def decide(self, state: RoundState) -> Allocation:
         alloc = self.inner.decide(state)
@@ -262,7 +271,7 @@ POLICIES: dict[str, Callable[..., Any]] = {
 }
 
 
-def make_policy(name: str, params: Mapping[str, Any], rng: np.random.Generator) -> Any:
+def make_policy(name: str, params: Mapping[str, Any], rng: np.random.Generator) -> Policy:
     """Build a registered policy; `energy_cap_j` in params wraps it in EnergyCap."""
     validate_policy_params(name, params)
     kwargs = {k: v for k, v in params.items() if k != "energy_cap_j"}

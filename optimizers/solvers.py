@@ -14,8 +14,7 @@ import numpy as np
 from scipy.special import lambertw
 
 import channels
-
-LN2 = float(np.log(2.0))
+from channels.link import LN2
 
 
 def tx_power_for_window_w(bits, *, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
@@ -263,13 +262,6 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12,
     return np.where(lhi > llo, np.exp(best_x), lo)
 
 
-def airtime_s(bits, rate_bps, fill_s=0.0, max_bits=np.inf):
-    """Seconds on air. A fixed payload: bits / rate. A payload that fills `fill_s` seconds of its window
-    sends min(fill_s·rate, max_bits) bits, never fewer than `bits` (its floor)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.maximum(bits / rate_bps, np.minimum(fill_s, max_bits / rate_bps))
-
-
 def upload_cost(
     power_w,
     bits,
@@ -288,16 +280,16 @@ def upload_cost(
 
     The per-device objective of the power subproblem: energy priced by the virtual queue against the
     learning value of an update that arrives intact (packet error q of Chen et al. 2021). `bits` must fit
-    the window; a payload that fills the window (`fill_s`, `max_bits`: see `airtime_s`) stays on air longer.
+    the window; a payload that fills the window (`fill_s`, `max_bits`: see `channels.airtime_s`) stays on air longer.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        snr = power_w * gain_lin / (noise_psd_w_per_hz * bandwidth_hz)
-        rate = bandwidth_hz * np.log2(1.0 + snr)
+        snr = channels.snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz)
+        rate = channels.rate_from_snr_bps(bandwidth_hz, snr)
         air = bits / rate
         fits = np.isfinite(air) & (air <= window_s * (1 + 1e-9))
-        air = airtime_s(bits, rate, fill_s, max_bits)
+        air = channels.airtime_s(bits, rate, fill_s=fill_s, max_bits=max_bits)
         energy = (power_w + circuit_w) * air
-        success = np.exp(-waterfall_m / snr) if waterfall_m is not None else 1.0
+        success = channels.packet_success_prob(snr, waterfall_m=waterfall_m) if waterfall_m is not None else 1.0
         cost = price * energy - value * success
     return np.where(fits, cost, np.inf)
 
@@ -433,7 +425,10 @@ def best_cpu_hz(
                 gain_lin=safe_g[:, None],
                 noise_psd_w_per_hz=n0[:, None],
             )
-            e = kappa[:, None] * cycles[:, None] * f**2 + (p + circuit_w[:, None]) * tau
+            e = (
+                channels.cycles_energy_j(cycles[:, None], kappa=kappa[:, None], cpu_hz=f)
+                + (p + circuit_w[:, None]) * tau
+            )
         fits = (tau > 0) & (p <= p_max_w[:, None] * (1 + 1e-9))
         return np.where(fits, e, np.inf)
 

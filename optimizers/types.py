@@ -8,6 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
+import channels
+from optimizers.queue import EnergyQueue
+
 PLANNING_MARGIN = 1e-3  # share of each upload window kept free
 
 
@@ -116,29 +119,32 @@ class RoundState:
         use = self.dvfs[:, None] & np.isfinite(f) & (f > 0)
         f = np.where(use, f, 1.0)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            t = np.where(use, self.cycles / f, self.compute_time_s)
-            e = np.where(use, self.kappa[:, None] * self.cycles * f**2, self.compute_energy_j)
+            t = np.where(use, channels.cycles_time_s(self.cycles, cpu_hz=f), self.compute_time_s)
+            e = np.where(
+                use, channels.cycles_energy_j(self.cycles, kappa=self.kappa[:, None], cpu_hz=f), self.compute_energy_j
+            )
         return t, e
 
     def payload_growth(self, cpu_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """[K, M] least airtime (`payload_fill`·window) and most bits of each payload; 0 and inf for fixed
-        payloads. See `optimizers.solvers.airtime_s`."""
+        payloads. See `channels.airtime_s`."""
         shape = self.payload_bits.shape
         if self.payload_fill is None:
             return np.zeros(shape), np.full(shape, np.inf)
         w = self.upload_window_s(cpu_hz)
         return self.payload_fill * np.maximum(np.where(np.isfinite(w), w, 0.0), 0.0), self.payload_max_bits
 
-    def upload_window_s(self, cpu_hz: np.ndarray | None = None) -> np.ndarray:
+    def upload_window_s(self, cpu_hz: np.ndarray | None = None, margin: float = PLANNING_MARGIN) -> np.ndarray:
         """[K, M] time left for the upload after downlink and local training, less a planning margin.
 
         Energy-minimal plans use the whole window, so they would end exactly at the deadline; the
-        margin keeps rounding in the simulator from turning a plan that fits into a straggler.
+        margin keeps rounding in the simulator from turning a plan that fits into a straggler (the run
+        sizes channel-following payloads with margin 0: the whole time the device has).
         Non-finite inputs give a window of −inf (the module cannot be planned).
         """
         compute_s, _ = self.compute_at(cpu_hz)
         with np.errstate(invalid="ignore"):
-            w = (self.deadline_s - self.downlink_time_s[:, None] - compute_s) * (1.0 - PLANNING_MARGIN)
+            w = (self.deadline_s - self.downlink_time_s[:, None] - compute_s) * (1.0 - margin)
         return np.where(np.isfinite(w), w, -np.inf)
 
     def link_ok(self) -> np.ndarray:
@@ -190,7 +196,13 @@ class RoundOutcome:
 
 
 class Policy(Protocol):
+    """A per-round allocator. `uses_rank_residual`: `observe` reads `RoundOutcome.rank_residual` (the learner
+    measures it only then). `energy_queue`: the policy's own virtual energy queues, which the run reports;
+    None when it keeps none (the run then keeps them itself)."""
+
     name: str
+    uses_rank_residual: bool
+    energy_queue: EnergyQueue | None
 
     def decide(self, state: RoundState) -> Allocation: ...
 

@@ -80,7 +80,7 @@ def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
 
 
 def test_readme_names_every_result_column():
-    from fedwireless.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
+    from fedwireless.outputs.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
 
     missing = [c for c in (*ROUND_COLUMNS, *DEVICE_COLUMNS) if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []

@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         return print_error(exc)
 
-    from fedwireless.results import OutputError, check_output
-    from fedwireless.runner import default_out_dir, run_scenario
+    from fedwireless.outputs.files import OutputError, check_output
+    from fedwireless.plotting import draw_run
+    from fedwireless.sim.run import default_out_dir, run_scenario
 
     out = args.out or default_out_dir(sc)
     try:
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     progress = None if args.quiet else _Progress()
     try:
         summary = run_scenario(
-            sc, out, callbacks=progress, plots=False if args.no_plots else None, overwrite=args.overwrite
+            sc, out, callbacks=progress, draw=None if args.no_plots else draw_run, overwrite=args.overwrite
         )
     except (ValueError, FileNotFoundError) as exc:
         # Problems only found while setting up (a missing data file, an unusable local model): user errors.

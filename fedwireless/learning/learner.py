@@ -25,6 +25,7 @@ import torch
 
 from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
+from fedwireless.contracts import ClientUpdate, PayloadModel
 from fedwireless.learning.batches import local_batches, pad_steps
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
@@ -34,7 +35,6 @@ from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params
 from fedwireless.learning.setup import prepare_task
 from fedwireless.learning.sizes import PlanningSizes
 from fedwireless.learning.training import OptimizerSettings, local_train
-from fedwireless.learning.update import ClientUpdate
 from fedwireless.rng import child_seed
 
 State = dict[str, torch.Tensor]
@@ -63,7 +63,6 @@ class Learner(PlanningSizes):
         self.classification = task.kind == "classification"
         self.device = resolve_device(task.device)
         self.data = prepare_task(task, num_devices, device_groups, seeds, cache_dir, status, device_models, self.device)
-        self.artifacts = self.data.artifacts
         models = {id(self.data.model_of(d)): self.data.model_of(d) for d in range(num_devices)}
         counted = {key: matmul_params(m) for key, m in models.items()}  # before peft wraps them
         self._base_matmul = [counted[id(self.data.model_of(d))] for d in range(num_devices)]
@@ -87,7 +86,7 @@ class Learner(PlanningSizes):
         for model in {id(m): m for m in [self.data.model, *self.data.extra_models.values()]}.values():
             model.to(self.device)  # states, aggregation and codecs stay on the CPU
         self._causal = {key: is_causal(m) for key, m in models.items()}
-        self.device_metrics: list[dict] = []
+        self._device_metrics: list[dict] = []
         self.setup_s = time.perf_counter() - t0
 
     def _new_codec(self, temporal: bool = True):
@@ -99,29 +98,35 @@ class Learner(PlanningSizes):
     def expected_payload_bits(self, rank: int) -> int:
         """Size of a zero update, coded as a first update (no temporal reference); a method that sends
         something else than parameters says its own size."""
-        own = getattr(self.method, "expected_payload_bits", None)
+        own = self.method.expected_payload_bits(rank)
         if own is not None:
-            return int(own())
+            return int(own)
         return 8 * len(self._plain_codec.encode(self.method.update_template(rank)))
 
     def payload_growth(self) -> tuple[int, int, float] | None:
         """(least bits, most bits, η) of a payload that fills η of its window (adaptive top-k); None: fixed size."""
-        return getattr(self.method, "payload_growth", lambda: None)()
+        return self.method.payload_growth()
+
+    def payload_model(self, ranks: Sequence[int]) -> PayloadModel:
+        growth = self.method.payload_growth()
+        if growth is None:
+            return PayloadModel(bits=tuple(self.expected_payload_bits(r) for r in ranks))
+        least, most, fill = growth
+        return PayloadModel(bits=(int(least),) * len(ranks), max_bits=(int(most),) * len(ranks), fill=float(fill))
 
     def downlink_payload(self) -> bytes:
         return self.method.downlink_payload()
 
     def compression_params(self) -> int:
         """Parameters an uncompressed update would carry (the denominator of the paper's ratio; 0: nothing is sent)."""
-        own = getattr(self.method, "payload_params", None)
-        return int(own() if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
+        own = self.method.payload_params()
+        return int(own if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training
     def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
         rng = self._batch_rng(self.round, device, rank)
-        row_index = getattr(self.method, "needs_row_index", False)  # per-row figures of the method (rewards)
         return local_batches(self.data, self.data.parts[device], self.local_steps(device), self.task.batch_size,
-                             rng, self.device, row_index)  # fmt: skip
+                             rng, self.device, self.method.needs_row_index)  # fmt: skip
 
     def joint_batches(self, assignments: Sequence[tuple[int, int]]) -> list[list[tuple[torch.Tensor, ...]]]:
         """Each client's local-step batches, padded step by step to the longest of all clients (the batched
@@ -238,13 +243,19 @@ class Learner(PlanningSizes):
 
     # ------------------------------------------------------------------ evaluation and reporting
     def evaluate(self) -> dict[str, float]:
-        """Metrics of the global model on the test split; per-device metrics land in `device_metrics`."""
+        """Metrics of the global model on the test split; per-device ones come from `device_metrics()`."""
         own = self.method.evaluate(self.data, self.task)
         if own is not None:
-            metrics, self.device_metrics = own
+            metrics, self._device_metrics = own
         else:
-            metrics, self.device_metrics = evaluate(self.method.eval_model(), self.data, self.task)
+            metrics, self._device_metrics = evaluate(self.method.eval_model(), self.data, self.task)
         return metrics
+
+    def device_metrics(self) -> list[dict[str, float]]:
+        return self._device_metrics
+
+    def artifacts(self) -> dict[str, bytes]:
+        return dict(self.data.artifacts)
 
     def info(self) -> dict[str, object]:
         out: dict[str, object] = {

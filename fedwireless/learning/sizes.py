@@ -34,9 +34,8 @@ class PlanningSizes:
         model = self.data.model_of(device)
         cfg = model.config
         width = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
-        window = getattr(self.method, "attention_window", None)
         return training_step_flops(counts, rows * seq_len) + attention_step_flops(
-            cfg.num_hidden_layers, width, rows, seq_len, window, causal=self._causal[id(model)]
+            cfg.num_hidden_layers, width, rows, seq_len, self.method.attention_window, causal=self._causal[id(model)]
         )
 
     def expected_flops(self, rank: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SUMMARY_FILE
 from fedwireless.plotting.common import integer_ticks, pyplot, save
 
 
@@ -19,11 +20,11 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     plt = pyplot()
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run
-    rounds = pd.read_csv(run / "rounds.csv")
-    devices = pd.read_csv(run / "devices.csv")
+    rounds = pd.read_csv(run / ROUNDS_FILE)
+    devices = pd.read_csv(run / DEVICES_FILE)
     out.mkdir(parents=True, exist_ok=True)
     name = run.name
-    summary_file = run / "summary.json"
+    summary_file = run / SUMMARY_FILE
     if summary_file.is_file():
         s = json.loads(summary_file.read_text())
         name = f"{s.get('scenario', name)} — policy {s.get('policy', '')}, seed {s.get('seed', '?')}"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fedwireless.outputs.layout import DEVICES_FILE, INDEX_FILE, ROUNDS_FILE, SCENARIO_FILE, point_dirs
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
-from fedwireless.sweeps import point_dirs
 
 
 def _label(row: dict, keys: list[str], policy: dict) -> str:
@@ -23,16 +23,16 @@ def _label(row: dict, keys: list[str], policy: dict) -> str:
 
 
 def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
-    index = pd.read_csv(sweep_dir / "index.csv")
+    index = pd.read_csv(sweep_dir / INDEX_FILE)
     # index.csv lists point_id, then the swept keys, then status and the results (sweep.write_index).
     cols = list(index.columns)
     keys = cols[1 : cols.index("status")]
     runs, rounds, devices = [], [], []
     for row, run_dir in point_dirs(sweep_dir):
-        policy = yaml.safe_load((run_dir / "scenario.yaml").read_text())["policy"]
+        policy = yaml.safe_load((run_dir / SCENARIO_FILE).read_text())["policy"]
         label = _label(row, keys, policy)
-        r = pd.read_csv(run_dir / "rounds.csv").assign(group=label, point=row["point_id"])
-        d = pd.read_csv(run_dir / "devices.csv").assign(group=label, point=row["point_id"])
+        r = pd.read_csv(run_dir / ROUNDS_FILE).assign(group=label, point=row["point_id"])
+        d = pd.read_csv(run_dir / DEVICES_FILE).assign(group=label, point=row["point_id"])
         k = d["device"].nunique()
         n_rounds = int(r["round"].max())
         runs.append(

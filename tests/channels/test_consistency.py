@@ -10,7 +10,7 @@ import pytest
 import channels
 from fedwireless.rng import Streams
 from fedwireless.scenario import validate
-from fedwireless.world import World
+from fedwireless.sim.world import World
 
 PROB_TOL = 0.01
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from fedwireless.cli import main
-from fedwireless.runner import run_scenario
 from fedwireless.scenario import load_scenario
+from fedwireless.sim.run import run_scenario
 
 from ..conftest import TINY
 

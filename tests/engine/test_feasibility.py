@@ -80,8 +80,8 @@ def test_a_feasible_run_prints_no_such_warning(tmp_path, capsys):
 def test_policies_plan_with_the_compute_time_the_engine_charges(tmp_path):
     """Each round's plan holds the FLOPs of the batches that round draws (texts of different lengths, each
     batch padded to its longest): the compute time a policy sees is the one the round then takes."""
-    from fedwireless.runner import Simulation
     from fedwireless.scenario import load_scenario
+    from fedwireless.sim.loop import Simulation
 
     sc = load_scenario(_scenario(tmp_path, 1e9))
     sim = Simulation(sc, cache_dir=tmp_path / "cache")

@@ -12,8 +12,8 @@ import math
 import pandas as pd
 import pytest
 
-from fedwireless.runner import run_scenario
 from fedwireless.scenario import validate
+from fedwireless.sim.run import run_scenario
 
 TIME_TOL_S = 1e-9
 
@@ -130,10 +130,16 @@ def test_deadline_drops_the_far_device(tmp_path):
     assert rounds.dropped_deadline.iloc[1] == 1
 
 
+def _still_link():
+    from fedwireless.sim.engine import LinkSettings
+
+    return LinkSettings(correlated=False, step_s=0.1, packet_errors=False, waterfall_m=1.0)
+
+
 def _engine_world(count: int = 3):
     from fedwireless.rng import Streams
     from fedwireless.scenario import validate
-    from fedwireless.world import World
+    from fedwireless.sim.world import World
 
     sc = scenario()
     sc["devices"][0]["count"] = count
@@ -144,9 +150,9 @@ def _engine_world(count: int = 3):
 
 
 def _play(device: int, bandwidth_hz: float, power_w: float = POWER_W, bits: int = 400_000):
-    from fedwireless.engine import DeviceRound
+    from fedwireless.sim.engine import DevicePlan
 
-    return DeviceRound(device=device, cell=0, power_w=power_w, bandwidth_hz=bandwidth_hz, downlink_bits=0,
+    return DevicePlan(device=device, cell=0, power_w=power_w, bandwidth_hz=bandwidth_hz, downlink_bits=0,
                        uplink_bits=bits, flops=0.0, flops_per_s=FLOPS_PER_S, compute_power_w=0.0,
                        circuit_power_w=CIRCUIT_W, downlink_s=0.0)  # fmt: skip
 
@@ -156,14 +162,14 @@ def test_no_band_or_no_power_is_no_link_and_takes_no_band(tmp_path):
     band to the others: the one real upload takes exactly its Shannon airtime."""
     import numpy as np
 
-    from fedwireless.engine import run_round
+    from fedwireless.sim.engine import run_round
+    from fedwireless.sim.server import SyncServer
 
     world = _engine_world()
     plays = [_play(0, 0.0), _play(1, BANDWIDTH_HZ, power_w=0.0), _play(2, 5e6)]
     gain = float(world.gain_lin()[2])
     rate = 5e6 * math.log2(1 + POWER_W * gain / (float(world.uplink_noise_psd()[2]) * 5e6))
-    duration = run_round(world, plays, 100.0, correlated=False, step_s=0.1, packet_errors=False,
-                         waterfall_m=1.0, packet_rng=np.random.default_rng(0))  # fmt: skip
+    duration, plays = run_round(world, plays, SyncServer(100.0), _still_link(), np.random.default_rng(0))
     assert [p.drop_reason for p in plays] == ["no-link", "no-link", ""]
     assert plays[0].upload_s == plays[1].upload_s == 0.0 and plays[0].tx_energy_j == plays[1].tx_energy_j == 0.0
     assert plays[2].arrived and plays[2].arrival_s == pytest.approx(400_000 / rate, rel=1e-9)
@@ -174,12 +180,12 @@ def test_a_cells_band_is_shared_first_come_first_served():
     """Two uploads that each want the cell's whole 5 MHz: the second waits for the first to give it back."""
     import numpy as np
 
-    from fedwireless.engine import run_round
+    from fedwireless.sim.engine import run_round
+    from fedwireless.sim.server import SyncServer
 
     world = _engine_world(2)
     plays = [_play(0, 5e6), _play(1, 5e6)]
-    run_round(world, plays, 100.0, correlated=False, step_s=0.1, packet_errors=False, waterfall_m=1.0,
-              packet_rng=np.random.default_rng(0))  # fmt: skip
+    _, plays = run_round(world, plays, SyncServer(100.0), _still_link(), np.random.default_rng(0))
     first = plays[0].arrival_s
     assert plays[1].upload_start_s == pytest.approx(first, rel=1e-12)
     assert plays[1].arrival_s == pytest.approx(2 * first, rel=1e-9)  # same place, same gain: same airtime

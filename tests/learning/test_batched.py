@@ -10,8 +10,9 @@ import torch
 
 from fedwireless.learning.batched import train_lora_batched
 from fedwireless.rng import Streams
-from fedwireless.runner import build_learner, run_scenario
 from fedwireless.scenario import load_scenario
+from fedwireless.sim.loop import build_learner
+from fedwireless.sim.run import run_scenario
 
 from ..conftest import TINY
 

@@ -13,8 +13,9 @@ import torch
 from fedwireless.cellular.source import area_partition
 from fedwireless.cellular.tokenize import TabularTokenizer
 from fedwireless.rng import Streams
-from fedwireless.runner import build_learner, run_scenario
 from fedwireless.scenario import load_scenario
+from fedwireless.sim.loop import build_learner
+from fedwireless.sim.run import run_scenario
 
 from ..conftest import TINY
 

@@ -83,7 +83,7 @@ def test_each_device_keeps_its_own_model_and_metrics_average_them(tmp_path):
     lr.aggregate(lr.train_clients([(0, 4), (1, 4)]))
     after = lr.evaluate()
     assert set(lr.method.personal) == {0, 1}  # devices 2 and 3 never trained: still the initial adapter
-    assert len(lr.device_metrics) == 4 and all("accuracy" in m for m in lr.device_metrics)
+    assert len(lr.device_metrics()) == 4 and all("accuracy" in m for m in lr.device_metrics())
     assert after != before and 0.0 <= after["accuracy"] <= 1.0
     assert lr.info()["training_path"].startswith("sequential (federated distillation")
 
@@ -97,8 +97,8 @@ def test_distillation_needs_public_text():
 
 
 def test_heterogeneous_models_in_one_run(tmp_path):
-    from fedwireless.runner import run_scenario
     from fedwireless.scenario import validate
+    from fedwireless.sim.run import run_scenario
 
     from ..conftest import TINY
 

@@ -34,9 +34,9 @@ def test_hold_out_is_disjoint_and_keeps_every_device_training():
 def test_per_device_metrics_follow_the_global_model(tmp_path):
     lr = _learner(tmp_path)
     metrics = lr.evaluate()
-    assert len(lr.device_metrics) == 4
+    assert len(lr.device_metrics()) == 4
     assert 0.0 <= metrics["majority_baseline"] <= 1.0 and metrics["majority_baseline"] >= 0.5
-    for d, m in enumerate(lr.device_metrics):
+    for d, m in enumerate(lr.device_metrics()):
         rows = lr.data.device_eval[d]
         assert len(rows) > 0 and not set(rows) & set(lr.data.parts[d])  # never trained on
         # Recompute the device's accuracy from the model directly.

@@ -184,7 +184,7 @@ def test_temporal_context_codec_gets_one_instance_per_sender(tmp_path):
 def test_sentencepiece_base_reused_as_a_local_model(tmp_path):
     task = TaskConfig.model_validate({**TASK.model_dump(), "tokenizer": {"kind": "sentencepiece", "vocab_size": 60}})
     first = learner(tmp_path, task=task)
-    assert "tokenizer.model" in first.artifacts and (first.data.base_dir / "tokenizer.model").is_file()
+    assert "tokenizer.model" in first.artifacts() and (first.data.base_dir / "tokenizer.model").is_file()
     local = TaskConfig.model_validate(
         {**task.model_dump(), "model": {**task.model.model_dump(), "source": "local", "path": str(first.data.base_dir)}}
     )

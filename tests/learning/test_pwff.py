@@ -198,8 +198,8 @@ def test_scenario_rules_for_pwff():
 def test_a_pwff_run_reports_rewards_and_repeats_itself(tmp_path, global_modules):
     import pandas as pd
 
-    from fedwireless.runner import run_scenario
     from fedwireless.scenario import validate
+    from fedwireless.sim.run import run_scenario
 
     def scenario():
         return validate({

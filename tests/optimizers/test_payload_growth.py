@@ -8,7 +8,7 @@ import pytest
 import channels
 from optimizers import POLICIES, make_policy
 from optimizers.planning import predicted_energy_j
-from optimizers.solvers import airtime_s
+from channels import airtime_s
 from optimizers.types import Allocation, RoundState
 
 N0 = channels.db_to_lin(-174 - 30 + 9)  # W/Hz with a 9 dB noise figure
@@ -74,7 +74,7 @@ def test_energy_min_split_is_minimal_for_growing_payloads(circuit):
     b = np.concatenate([share, 1 - share], axis=-1) * 1e6  # [S, 1, 1, 2]
     r = channels.shannon_rate_bps(b, power_w=p, gain_lin=st.gain_lin, noise_psd_w_per_hz=N0)
     fits = np.all(2e4 / r <= window, axis=-1)
-    energy = np.sum(0.1 + (p + circuit) * airtime_s(2e4, r, 0.5 * window, 2e6), axis=-1)
+    energy = np.sum(0.1 + (p + circuit) * airtime_s(2e4, r, fill_s=0.5 * window, max_bits=2e6), axis=-1)
     best = float(np.min(np.where(fits, energy, np.inf)))
     assert planned <= best * (1 + 1e-3)
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from fedwireless.cli import main
-from fedwireless.results import RESULTS_MARKER
+from fedwireless.outputs.files import RESULTS_MARKER
 
 SCENARIO = {
     "name": "tiny",

@@ -183,10 +183,11 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
 def test_run_plot_data_matches_the_device_table(tmp_path):
     import pandas as pd
 
-    from fedwireless.runner import run_scenario
     from fedwireless.scenario import validate
+    from fedwireless.plotting import draw_run
+    from fedwireless.sim.run import run_scenario
 
-    run_scenario(validate({**SCENARIO, "name": "p", "output": {"plots": True}}), tmp_path / "run")
+    run_scenario(validate({**SCENARIO, "name": "p", "output": {"plots": True}}), tmp_path / "run", draw=draw_run)
     drawn = pd.read_csv(tmp_path / "run" / "device_energy.csv").set_index("device")
     devices = pd.read_csv(tmp_path / "run" / "devices.csv")
     assert drawn.energy_j.to_numpy() == pytest.approx(devices.groupby("device").energy_j.mean().to_numpy())
@@ -200,10 +201,11 @@ def test_run_accuracy_plot_draws_the_round_table(tmp_path, monkeypatch):
     import pandas as pd
 
     import fedwireless.plotting.run as run_plots
-    from fedwireless.runner import run_scenario
+    from fedwireless.plotting import draw_run
     from fedwireless.scenario import validate
+    from fedwireless.sim.run import run_scenario
 
-    run_scenario(validate({**SCENARIO, "name": "p"}), tmp_path / "run")
+    run_scenario(validate({**SCENARIO, "name": "p"}), tmp_path / "run", draw=draw_run)
     figures = {}
     real_save = run_plots.save
 

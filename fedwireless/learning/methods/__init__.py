@@ -1,7 +1,7 @@
 """Federated methods behind one seam (`base.FederatedMethod`), picked by `federated.training`.
 
 Adding a method: write a `FederatedMethod` subclass in its own file here, register it in `METHODS`
-and allow its name in `FederatedConfig.training`; the learner, runner and engine stay as they are.
+and allow its name in `FederatedConfig.training`; the learner, round loop and engine stay as they are.
 Constructors are called as `cls(model, codec, task=, federated=, seeds=, data=, cache_dir=, preferences=)` and
 take `**_` for what they do not use, so a new argument for one method leaves the others working.
 """

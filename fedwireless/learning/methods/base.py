@@ -1,7 +1,7 @@
 """The seam every federated method implements (in the spirit of Flower's Strategy and PEFT's per-method
 model): what a client trains, what it sends, what the server aggregates and what it broadcasts.
 
-The learner drives a method through these calls only; the runner and the SimPy engine see payload bytes,
+The learner drives a method through these calls only; the round loop and the SimPy engine see payload bytes,
 FLOPs and metrics, so adding a method changes neither. Each round, for every selected (device, rank):
 
     start = method.client_start(device, rank, round)   # loads the client's starting point into the model
@@ -27,6 +27,8 @@ class FederatedMethod(ABC):
 
     ranks: tuple[int, ...]
     model: torch.nn.Module
+    needs_row_index: bool = False  # batches carry their row indices (for per-row weights, e.g. rewards)
+    attention_window: int | None = None  # sliding-window attention in local training (FLOPs follow it); None: dense
 
     @abstractmethod
     def trainable_count(self, rank: int, device: int | None = None) -> int:
@@ -86,6 +88,19 @@ class FederatedMethod(ABC):
     def client_payload(self, device: int, rank: int, start: State, trained: State, budget_bits: float | None):
         """(payload bytes, what the server reads from them, per-device info) when the method sends something
         other than a coded parameter difference; None lets the learner code Δ = trained − start."""
+        return None
+
+    def expected_payload_bits(self, rank: int) -> int | None:
+        """Planned uplink bits when the method sends something other than a coded parameter difference; None
+        lets the learner size the coded `update_template(rank)`."""
+        return None
+
+    def payload_growth(self) -> tuple[int, int, float] | None:
+        """(least bits, most bits, η) of a payload that fills η of its upload window; None: a fixed size."""
+        return None
+
+    def payload_params(self) -> int | None:
+        """Parameters an uncompressed update carries, when not the largest `trainable_count` (0: nothing)."""
         return None
 
     def evaluate(self, data, task):

@@ -259,7 +259,7 @@ class DistillMethod(FederatedMethod):
         hidden = hidden_bytes(samples, min(self.ranks), self.cfg.value_bits) if self.cfg.hidden_weight > 0 else 0
         return 8 * (payload_bytes(rows, self.vocab(), k, self.cfg.value_bits) + hidden)
 
-    def expected_payload_bits(self) -> int:
+    def expected_payload_bits(self, rank: int) -> int:
         """Planned size of a payload of fixed size: `distill.k` entries per output row (all V for `full`)
         and the hidden projections."""
         return self._payload_bits(self.vocab() if self.cfg.variant == "full" else min(self.cfg.k, self.vocab()))

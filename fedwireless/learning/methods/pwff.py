@@ -113,7 +113,7 @@ class PwffMethod(FederatedMethod):
     def update_template(self, rank: int) -> State:
         return {k: torch.zeros_like(self.init[k]) for k in self.global_keys}
 
-    def expected_payload_bits(self) -> int:
+    def expected_payload_bits(self, rank: int) -> int:
         return 8 * len(self.codec.encode(self.update_template(self.ranks[0]))) if self.global_keys else 0
 
     def _load(self, state: State) -> None:

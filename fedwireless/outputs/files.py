@@ -19,9 +19,6 @@ from typing import Any
 
 import yaml
 
-SUMMARY_FILE = "summary.json"
-
-
 # Every directory fedwireless writes results into carries this file; only such directories are ever replaced.
 RESULTS_MARKER = ".fedwireless"
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?:partial|old)-(?P<pid>\d+)$")

@@ -75,3 +75,17 @@ SUMMARY_KEYS = (
     "diverged",
     "wall_time_s",
 )
+
+# Text columns: an empty cell there is the empty string (no drop reason), not a missing number.
+TEXT_COLUMNS = ("group", "base_station", "module", "drop_reason")
+# Numeric columns whose empty cell is a documented absence, NaN in memory: no arrival, no energy budget, no
+# per-device evaluation (surrogate, or a task without it), no pwff reward, a round with no coded update.
+MAY_BE_EMPTY = (
+    "arrival_s",
+    "energy_budget_j",
+    "eval_accuracy",
+    "eval_loss",
+    "eval_reward",
+    "eval_reward_global",
+    "compression_ratio",
+)

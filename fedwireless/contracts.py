@@ -1,0 +1,94 @@
+"""The seams of the round loop: what a learner answers and what one client's training hands the server.
+
+The loop (`fedwireless.sim`) talks to a learner only through `Learner`; the real one
+(`fedwireless.learning.Learner`, torch + peft) and the surrogate (`fedwireless.surrogate`) both implement
+it, and a test checks that they do. Nothing here imports torch, so the surrogate runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class ClientUpdate:
+    """One client's trained update: the record the loop moves from training to the engine to aggregation."""
+
+    device: int
+    rank: int  # 0 for full-parameter training
+    state: Mapping[str, Any]  # what the server reconstructs from the payload (start + decoded Δ); {} for the surrogate
+    payload: bytes  # the real encoded bytes that cross the uplink
+    num_samples: int
+    flops: float
+    train_loss: float
+    info: dict = field(default_factory=dict)  # method figures for devices.csv (e.g. topk)
+
+
+@dataclass(frozen=True)
+class PayloadModel:
+    """Uplink payload size per module (policies plan with it). Fixed-size payloads have `bits` only; a payload
+    that follows the channel (adaptive top-k logits) fills `fill` of its upload window, between `bits` (its
+    floor) and `max_bits` (its ceiling)."""
+
+    bits: tuple[int, ...]  # [modules]
+    max_bits: tuple[int, ...] | None = None  # [modules]; None: fixed size
+    fill: float | None = None  # share of the upload window a growing payload fills
+
+    @property
+    def grows(self) -> bool:
+        return self.fill is not None
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the round loop asks of the learning side, and nothing else.
+
+    Called in this order: `num_samples`, `payload_model`, `expected_flops` once at setup; each round
+    `downlink_payload`, `next_round_flops`, `train_clients`, `aggregate`, `evaluate` (then `device_metrics`
+    and, for policies that read them, `rank_residuals`); `compression_params`, `artifacts` and `info` at the end.
+    """
+
+    def num_samples(self) -> np.ndarray:
+        """[devices] training rows each device holds (aggregation weights)."""
+
+    def payload_model(self, ranks: Sequence[int]) -> PayloadModel:
+        """Uplink payload sizes of the modules `ranks` (0: full-parameter)."""
+
+    def expected_flops(self, rank: int) -> np.ndarray:
+        """[devices] FLOPs of a typical round's local training at `rank` (setup warnings)."""
+
+    def next_round_flops(self, rank: int) -> np.ndarray:
+        """[devices] FLOPs of the coming round's local training at `rank`, as the engine will charge them."""
+
+    def downlink_payload(self) -> bytes:
+        """The bytes of the next broadcast."""
+
+    def train_clients(
+        self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
+    ) -> list[ClientUpdate]:
+        """Train each (device, rank) from the current global model; updates come back in the caller's order."""
+
+    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
+        """Fold the updates that arrived into the global model."""
+
+    def evaluate(self) -> dict[str, float]:
+        """Test metrics of the global model (`accuracy`, `loss`, and the task's extras)."""
+
+    def device_metrics(self) -> list[dict[str, float]]:
+        """Per-device metrics of the last evaluation ([] when there are none)."""
+
+    def rank_residuals(self) -> dict[int, float] | None:
+        """ε(r) of the last aggregation per rank, for policies that weigh rank choices (None: not measured)."""
+
+    def compression_params(self) -> int:
+        """Parameters an uncompressed update would carry (the compression ratio's denominator; 0: none)."""
+
+    def artifacts(self) -> dict[str, bytes]:
+        """Files the run directory keeps besides the tables (e.g. a trained tokenizer), by file name."""
+
+    def info(self) -> dict[str, object]:
+        """What the summary says about the learning side (`learning`, `training_path`, ...)."""

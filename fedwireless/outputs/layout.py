@@ -1,0 +1,66 @@
+"""The run and sweep folder layout: file names, and reading the tables back.
+
+A run directory holds scenario.yaml, rounds.csv, devices.csv, timing.csv and summary.json (written last: its
+presence marks a finished run); a sweep directory holds sweep.yaml, index.csv and one run directory per point
+(error.txt where a point failed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fedwireless.outputs.columns import MAY_BE_EMPTY, TEXT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SCENARIO_FILE = "scenario.yaml"
+ROUNDS_FILE = "rounds.csv"
+DEVICES_FILE = "devices.csv"
+TIMING_FILE = "timing.csv"
+SUMMARY_FILE = "summary.json"
+SWEEP_FILE = "sweep.yaml"
+INDEX_FILE = "index.csv"
+ERROR_FILE = "error.txt"
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / ROUNDS_FILE).is_file()
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (Path(path) / INDEX_FILE).is_file()
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A results table as a DataFrame: an empty text cell stays "", an empty number is NaN (float columns)."""
+    import pandas as pd
+
+    header = pd.read_csv(path, nrows=0).columns
+    dtype: dict[str, Any] = {c: str for c in TEXT_COLUMNS if c in header}
+    dtype.update({c: float for c in MAY_BE_EMPTY if c in header})
+    empty_is_missing = {c: [""] for c in header if c not in TEXT_COLUMNS}
+    return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=empty_is_missing)
+
+
+def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rounds.csv and devices.csv of a run directory."""
+    run_dir = Path(run_dir)
+    return read_table(run_dir / ROUNDS_FILE), read_table(run_dir / DEVICES_FILE)
+
+
+def read_index(sweep_dir: str | Path) -> pd.DataFrame:
+    """index.csv of a sweep directory: one row per point."""
+    import pandas as pd
+
+    return pd.read_csv(Path(sweep_dir) / INDEX_FILE)
+
+
+def point_dirs(sweep_dir: Path) -> list[tuple[dict[str, Any], Path]]:
+    """(index row, run dir) of every finished point of a sweep directory."""
+    out = []
+    for _, row in read_index(sweep_dir).iterrows():
+        if row["status"] == "done":
+            out.append((row.to_dict(), Path(sweep_dir) / str(row["run_dir"])))
+    return out

@@ -1,0 +1,192 @@
+"""One federated round in SimPy: downlink, local compute, uplink over the channel, and a server process.
+
+The processes only yield timeouts and events; rates, energies and error probabilities come from
+`channels`. The server process decides when the round closes (`fedwireless.sim.server`); the engine plays
+the devices against it and returns what happened, leaving its inputs untouched. Simulated seconds only:
+wall time is measured elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+import channels
+from fedwireless.sim.server import Server
+from fedwireless.sim.world import World
+
+# Bandwidth pools are SimPy containers in Hz; float sums need a little slack.
+_POOL_SLACK = 1e-6
+# A correlated channel advances at most this many steps per round: a tiny coherence step is coarsened
+# to deadline / MAX_CHANNEL_STEPS instead of taking hours.
+MAX_CHANNEL_STEPS = 1_000
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """What one selected device is to do in a round (times relative to the round start)."""
+
+    device: int
+    cell: int
+    power_w: float
+    bandwidth_hz: float
+    downlink_bits: int
+    uplink_bits: int
+    flops: float
+    flops_per_s: float
+    compute_power_w: float  # compute energy per second of local training
+    circuit_power_w: float = 0.0  # transmit-chain power drawn during airtime, besides the radiated power
+    downlink_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeviceOutcome:
+    """What one selected device did in the round."""
+
+    plan: DevicePlan
+    compute_s: float = 0.0  # the training's FLOPs ÷ the device's speed
+    upload_start_s: float = float("nan")
+    arrival_s: float = float("nan")
+    upload_s: float = 0.0  # seconds actually spent transmitting
+    bits_sent: float = 0.0
+    compute_energy_j: float = 0.0
+    tx_energy_j: float = 0.0
+    arrived: bool = False
+    drop_reason: str = ""
+    packet_error_prob: float = 0.0
+
+    @property
+    def device(self) -> int:
+        return self.plan.device
+
+    @property
+    def energy_j(self) -> float:
+        return self.compute_energy_j + self.tx_energy_j
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How the uplink behaves during a round (`channel` section of the scenario)."""
+
+    correlated: bool  # the channel moves during the round (coherence `correlated`) or holds still
+    step_s: float  # coherence step of a correlated channel
+    packet_errors: bool
+    waterfall_m: float
+
+
+@dataclass
+class _Progress:
+    """Mutable record of one device while its process runs."""
+
+    compute_s: float
+    upload_start_s: float = float("nan")
+    arrival_s: float = float("nan")
+    upload_s: float = 0.0
+    bits_sent: float = 0.0
+    tx_energy_j: float = 0.0
+    arrived: bool = False
+    drop_reason: str = ""
+    packet_error_prob: float = 0.0
+
+
+def run_round(
+    world: World, plans: list[DevicePlan], server: Server, link: LinkSettings, packet_rng: np.random.Generator
+) -> tuple[float, list[DeviceOutcome]]:
+    """Simulate one round starting at world.now_s: (the round's duration, each plan's outcome in order).
+
+    The server closes the round (the synchronous server: when every upload has arrived or failed, or at
+    the deadline, whichever is first); uploads still running are interrupted then.
+    """
+    env = simpy.Environment(initial_time=0.0)
+    step_s = max(link.step_s, server.deadline_s / MAX_CHANNEL_STEPS)
+    t0 = world.now_s
+    pools = [
+        simpy.Container(env, capacity=float(b) * (1 + _POOL_SLACK), init=float(b) * (1 + _POOL_SLACK))
+        for b in world.bs_ul_bandwidth_hz
+    ]
+    # One uniform per device, drawn up front in device order so results do not depend on event order.
+    packet_draws = packet_rng.random(len(plans))
+    progress = [_Progress(compute_s=float(channels.compute_time_s_flops(p.flops, p.flops_per_s))) for p in plans]
+
+    def upload(dev: DevicePlan, out: _Progress, draw: float):
+        if not (
+            np.isfinite(dev.bandwidth_hz) and dev.bandwidth_hz > 0 and np.isfinite(dev.power_w) and dev.power_w > 0
+        ):
+            out.drop_reason = "no-link"  # nothing to send with: no band or no power
+            return
+        yield pools[dev.cell].get(dev.bandwidth_hz)
+        out.upload_start_s = env.now
+        noise = float(world.uplink_noise_psd()[dev.device])
+        first_gain = None
+        remaining = float(dev.uplink_bits)
+        try:
+            while remaining > 0:
+                if link.correlated:  # a per-round channel holds still until the round ends
+                    world.advance_to(t0 + env.now)
+                gain = float(world.gain_lin()[dev.device])
+                first_gain = gain if first_gain is None else first_gain
+                rate = float(
+                    channels.shannon_rate_bps(
+                        dev.bandwidth_hz, power_w=dev.power_w, gain_lin=gain, noise_psd_w_per_hz=noise
+                    )
+                )
+                if not (rate > 0 and np.isfinite(rate)):
+                    out.drop_reason = "no-link"  # this link cannot carry a bit: give the band back at once
+                    break
+                needed = float(channels.airtime_s(remaining, rate))
+                # A per-round channel holds for the whole transfer; a correlated one for one step.
+                chunk = min(needed, step_s) if link.correlated else needed
+                yield env.timeout(chunk)
+                out.bits_sent += rate * chunk
+                remaining = 0.0 if chunk >= needed else remaining - rate * chunk
+        finally:
+            # Runs on arrival and on a deadline interrupt alike: bill the airtime, free the band.
+            out.upload_s = env.now - out.upload_start_s
+            out.bits_sent = min(out.bits_sent, float(dev.uplink_bits))
+            out.tx_energy_j = float(channels.tx_energy_j(dev.power_w, out.upload_s, dev.circuit_power_w))
+            pools[dev.cell].put(dev.bandwidth_hz)
+        if out.drop_reason:
+            return
+        out.arrival_s = env.now
+        if link.packet_errors:
+            # Chen et al. 2021 packet error rate at the SNR the upload started with.
+            out.packet_error_prob = float(
+                channels.packet_error_rate(
+                    dev.power_w, first_gain, dev.bandwidth_hz, noise, waterfall_m=link.waterfall_m
+                )
+            )
+            if draw < out.packet_error_prob:
+                out.drop_reason = "packet-error"
+                return
+        out.arrived = True
+
+    def device_process(dev: DevicePlan, out: _Progress, draw: float):
+        try:
+            yield env.timeout(dev.downlink_s)
+            yield env.timeout(out.compute_s)
+            yield from upload(dev, out, draw)
+        except simpy.Interrupt:
+            out.drop_reason = "deadline"
+
+    procs = [env.process(device_process(p, o, d)) for p, o, d in zip(plans, progress, packet_draws)]
+    env.run(until=env.process(server.serve(env, procs)))
+    duration = float(env.now) if procs else float(server.deadline_s)
+    env.run()  # let interrupted uploads unwind at the same instant (they release bandwidth)
+    world.advance_to(t0 + duration)
+    outcomes = []
+    for plan, out in zip(plans, progress):
+        # Local training runs until it finishes or the round ends, whichever is first.
+        done_compute_s = min(out.compute_s, max(duration - plan.downlink_s, 0.0))
+        outcomes.append(
+            DeviceOutcome(
+                plan=plan,
+                compute_energy_j=plan.compute_power_w * done_compute_s,
+                **vars(out),
+            )
+        )
+    return duration, outcomes
+
+
+__all__ = ["DeviceOutcome", "DevicePlan", "LinkSettings", "MAX_CHANNEL_STEPS", "run_round"]

@@ -1,0 +1,222 @@
+"""The round loop: world + policy + learner, one round per `Simulation.step()`.
+
+Data flow of a round: the world gives channel state -> the policy decides modules, power, bandwidth and
+CPU frequency -> selected devices really train (real bytes, real FLOPs) -> SimPy plays downlink, compute and
+uplink against the server process -> arrived updates are aggregated -> evaluation -> the policy observes
+the outcome -> rows for rounds.csv and devices.csv.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import optimizers
+from fedwireless import __version__
+from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
+from fedwireless.contracts import Learner
+from fedwireless.feasibility import idle_round, untrainable
+from fedwireless.outputs.files import git_commit
+from fedwireless.rng import Streams
+from fedwireless.scenario import Scenario
+from fedwireless.sim import rows
+from fedwireless.sim.engine import DevicePlan, LinkSettings, run_round
+from fedwireless.sim.server import SyncServer
+from fedwireless.sim.state import Planner
+from fedwireless.sim.world import World
+
+log = logging.getLogger("fedwireless.run")
+
+# A mean cross-entropy this large comes only from weights that blew up (a sane one is about ln(classes or
+# vocabulary) at most, under 20 for any real vocabulary).
+DIVERGED_TRAIN_LOSS = 1e6
+
+
+def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None, status=None) -> Learner:
+    """The real learner, or the surrogate; `status(message)` hears setup progress (data, pre-training)."""
+    if sc.surrogate is not None:
+        from fedwireless.surrogate import SurrogateLearner
+
+        return SurrogateLearner(sc, streams.get("partition"), streams.get("data"))
+    from fedwireless.learning.learner import Learner as RealLearner  # torch + peft: imported only to train
+
+    return RealLearner(
+        sc.task,
+        sc.federated,
+        num_devices=sc.num_devices,
+        device_groups=sc.device_group_names(),
+        seeds=streams.seed_sequence("learning"),
+        cache_dir=cache_dir,
+        status=status,
+        device_models=sc.device_models(),
+        device_preferences=sc.device_preferences(),
+    )
+
+
+class Simulation:
+    """A scenario in progress; `step()` plays one round. Use `fedwireless.sim.run_scenario` for a whole run."""
+
+    def __init__(
+        self, sc: Scenario, *, learner: Learner | None = None, cache_dir: Path | None = None, status=None
+    ) -> None:
+        self.sc = sc
+        self.streams = Streams(sc.seed)
+        self.world = World(sc, self.streams)
+        self.learner = learner if learner is not None else build_learner(sc, self.streams, cache_dir, status)
+        self.policy = optimizers.make_policy(sc.policy.name, dict(sc.policy.params), self.streams.get("policy"))
+        # The policy's own energy queues where it keeps them (Lyapunov), else the run's, for devices.csv.
+        self.energy_queue = self.policy.energy_queue or optimizers.EnergyQueue()
+        self._availability_rng = self.streams.get("availability")
+        self._packet_rng = self.streams.get("packets")
+        self.server = SyncServer(sc.deadline_s)
+        ch = sc.channel
+        self.link = LinkSettings(
+            correlated=ch.coherence == "correlated",
+            step_s=ch.coherence_step_s,
+            packet_errors=ch.packet_errors.enabled,
+            waterfall_m=ch.packet_errors.waterfall_m,
+        )
+        self.num_samples = np.asarray(self.learner.num_samples(), dtype=float)
+        self.planner = Planner(sc, self.world, self.learner, self.num_samples)
+        self.ranks = self.planner.ranks
+        self.round_index = 0
+        self.diverged_round: int | None = None  # first round that diverged (see `step`)
+        self.rounds_without_training = 0
+        self.sim_time_s = 0.0
+        # Per round: bytes the trained clients uploaded, one broadcast's bytes, clients (compression ratio).
+        self._cr_rounds: list[tuple[float, float, int]] = []
+        self.round_rows: list[dict[str, Any]] = []
+        self.device_rows: list[dict[str, Any]] = []
+        self.timing_rows: list[dict[str, Any]] = []
+        p, w = self.planner, self.world
+        warning = untrainable(p.compute_time_s(), p.flops, w.flops_per_s, p.steps, w.group_names, sc.deadline_s)
+        if warning:
+            log.warning(warning)
+        metrics = self.learner.evaluate()
+        self.round_rows.append(rows.round_row(0, 0.0, 0.0, metrics, [], 0, {}, 0))
+
+    def step(self) -> dict[str, Any]:
+        sc, w, planner = self.sc, self.world, self.planner
+        self.round_index += 1
+        t_wall = time.perf_counter()
+        w.start_round()
+        available = self._availability_rng.random(w.num_devices) < w.availability
+        gain = w.gain_lin()
+        dl_bits = 8 * len(self.learner.downlink_payload())
+        with np.errstate(divide="ignore"):  # no downlink at all: inf, and the policy skips the device
+            downlink_s = dl_bits / w.downlink_rate_bps(gain)
+        planner.next_round()
+        state = planner.state(self.round_index, available, gain, downlink_s)
+        alloc = self.policy.decide(state)
+        t_decide = time.perf_counter()
+
+        selected = np.flatnonzero(alloc.module >= 0)
+        if len(selected) == 0:
+            self.rounds_without_training += 1
+            why = idle_round(self.round_index, available, state.compute_time_s, downlink_s, planner.flops,
+                             w.flops_per_s, planner.steps, w.group_names, sc.deadline_s, sc.policy.name)  # fmt: skip
+            log.warning(why)
+        assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
+        flops_per_s, compute_power_w = planner.compute_speed(state, alloc)
+        budgets = planner.uplink_budget_bits(state, alloc, gain, selected)
+        updates = self.learner.train_clients(assignments, budgets)
+        t_train = time.perf_counter()
+
+        by_device = {u.device: u for u in updates}
+        plans = [
+            DevicePlan(device=int(d), cell=int(w.serving[d]), power_w=float(alloc.power_w[d]),
+                       bandwidth_hz=float(alloc.bandwidth_hz[d]), downlink_bits=dl_bits,
+                       uplink_bits=8 * len(by_device[d].payload), flops=float(by_device[d].flops),
+                       flops_per_s=float(flops_per_s[d]), compute_power_w=float(compute_power_w[d]),
+                       circuit_power_w=float(w.circuit_power_w[d]), downlink_s=float(downlink_s[d]))
+            for d in selected
+        ]  # fmt: skip
+        round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng)
+        self.sim_time_s += round_s
+        t_sim = time.perf_counter()
+        round_cr = self._compression_ratio(plans, dl_bits)
+
+        self.learner.aggregate([by_device[p.device] for p in plays if p.arrived])
+        t_agg = time.perf_counter()
+        metrics = self.learner.evaluate()
+        t_eval = time.perf_counter()
+        # Diverged: a non-finite evaluation, or a client whose training loss blew up. Weights that overflow can
+        # also leave a finite but dead model (a normalisation of inf gives zeros, every logit 0).
+        blown = any(u.train_loss > DIVERGED_TRAIN_LOSS or np.isinf(u.train_loss) for u in updates)
+        if blown or not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"])):
+            self.diverged_round = self.round_index
+
+        energy = np.zeros(w.num_devices)
+        arrived = np.zeros(w.num_devices, dtype=bool)
+        for p in plays:
+            energy[p.device] = p.energy_j
+            arrived[p.device] = p.arrived
+        queue_before = self.energy_queue.values_j(w.num_devices)
+        self.policy.observe(
+            optimizers.RoundOutcome(
+                round_index=self.round_index, module=alloc.module.copy(), arrived=arrived, energy_j=energy.copy(),
+                accuracy=float(metrics["accuracy"]), loss=float(metrics["loss"]),
+                rank_residual=self.learner.rank_residuals() if self.policy.uses_rank_residual else None,
+            )
+        )  # fmt: skip
+        if self.policy.energy_queue is None:
+            self.energy_queue.add(spent_j=energy, budget_j=w.energy_budget_j)
+
+        info = {u.device: u.info for u in updates}
+        self.device_rows += rows.device_rows(self.round_index, w, self.ranks, alloc, plays, available, gain,
+                                             queue_before, info, self.learner.device_metrics())  # fmt: skip
+        row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
+                             dict(alloc.terms), dl_bits)  # fmt: skip
+        row["compression_ratio"] = round_cr
+        self.round_rows.append(row)
+        self.timing_rows.append({
+            "round": self.round_index, "decide_s": t_decide - t_wall, "train_s": t_train - t_decide,
+            "simulate_s": t_sim - t_train, "aggregate_s": t_agg - t_sim, "evaluate_s": t_eval - t_agg,
+            "total_s": time.perf_counter() - t_wall,
+        })  # fmt: skip
+        return row
+
+    def _compression_ratio(self, plans: list[DevicePlan], dl_bits: int) -> float:
+        """The paper's compression ratio of this round: every trained client's full upload, one broadcast each."""
+        if not plans:
+            return float("nan")
+        self._cr_rounds.append((sum(p.uplink_bits for p in plans) / 8, dl_bits / 8, len(plans)))
+        params = self.learner.compression_params()
+        return paper_compression_ratio(*self._cr_rounds[-1], params) if params > 0 else float("nan")
+
+    def summary(self, wall_time_s: float) -> dict[str, Any]:
+        last = self.round_rows[-1]
+        out: dict[str, Any] = {
+            "scenario": self.sc.name,
+            "policy": self.sc.policy.name,
+            "seed": self.sc.seed,
+            "rounds": self.round_index,
+            "num_devices": self.world.num_devices,
+            "sim_time_s": self.sim_time_s,
+            "final_accuracy": last["accuracy"],
+            "final_loss": last["loss"],
+            "initial_accuracy": self.round_rows[0]["accuracy"],
+            **rows.totals(self.round_rows),
+            "rounds_without_training": self.rounds_without_training,
+            "wall_time_s": wall_time_s,
+            # True when evaluation gave a non-finite loss: the run stopped there (try a smaller task.lr).
+            "diverged": self.diverged_round is not None,
+        }
+        if self.diverged_round is not None:
+            out["diverged_at_round"] = self.diverged_round
+        out.update(rows.device_accuracy_summary(self.learner.device_metrics()))
+        out.update({f"final_{x}": last[x] for x in rows.FINAL_EXTRAS if x in last})
+        params = self.learner.compression_params()
+        if params > 0 and self._cr_rounds:
+            # (Σ client bytes + K · broadcast bytes) / (2K · 4 bytes · P), summed over rounds (arXiv 2504.01947).
+            client_b, broadcast_b, clients = zip(*self._cr_rounds)
+            out["compression_ratio"] = paper_compression_ratio_rounds(client_b, broadcast_b, clients, params)
+        out.update(self.learner.info())
+        out.setdefault("learning", "real")
+        out["fedwireless_version"] = __version__
+        out["git_commit"] = git_commit()
+        return out

@@ -1,0 +1,106 @@
+"""A whole run: a `Simulation` played round by round into a staged run directory, published when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fedwireless import __version__
+from fedwireless.outputs.columns import DEVICE_COLUMNS, ROUND_COLUMNS
+from fedwireless.outputs.files import (
+    check_output,
+    publish,
+    remove_stale_staging,
+    staging_dir,
+    write_csv,
+    write_json,
+    write_marker,
+    write_yaml,
+)
+from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SCENARIO_FILE, SUMMARY_FILE, TIMING_FILE
+from fedwireless.scenario import Scenario, scenario_to_dict
+from fedwireless.sim.loop import Simulation
+from fedwireless.sim.rows import table_columns
+
+# Draws a finished run's plots: (run directory, title) -> the files it wrote. The faces (CLI, API) pass
+# `fedwireless.plotting.plot_run`; the simulation itself draws nothing.
+Drawer = Callable[[Path, str], list[Path]]
+
+
+class RunCallbacks:
+    """Hooks for progress display; the default does nothing."""
+
+    def setup_status(self, message: str) -> None: ...
+
+    def start(self, total_rounds: int) -> None: ...
+
+    def round_done(self, row: dict[str, Any]) -> None: ...
+
+
+def default_out_dir(sc: Scenario) -> Path:
+    return Path(sc.output.dir) if sc.output.dir else Path("runs") / sc.name
+
+
+def run_scenario(
+    sc: Scenario,
+    out_dir: Path | None = None,
+    *,
+    callbacks: RunCallbacks | None = None,
+    cache_dir: Path | None = None,
+    draw: Drawer | None = None,
+    on_setup: Callable[[Simulation], None] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run a whole scenario and publish its run directory; return the summary.
+
+    Nothing appears under `out_dir` until the run has finished; on any error the staging folder is
+    removed and the exception propagates. An existing `out_dir` is replaced only if fedwireless wrote
+    it and `overwrite` is set (`OutputError` otherwise, raised before any work). `draw` plots the run
+    (when the scenario's `output.plots` is on) before it is published.
+    """
+    out = Path(out_dir) if out_dir is not None else default_out_dir(sc)
+    check_output(out, overwrite)
+    remove_stale_staging(out)
+    cb = callbacks or RunCallbacks()
+    t0 = time.perf_counter()
+    stage = staging_dir(out)
+    if stage.exists():
+        shutil.rmtree(stage)
+    try:
+        sim = Simulation(sc, cache_dir=cache_dir, status=cb.setup_status)
+        if on_setup is not None:
+            on_setup(sim)
+        stage.mkdir(parents=True)
+        write_marker(stage, "run")
+        write_yaml(
+            stage / SCENARIO_FILE,
+            scenario_to_dict(sc),
+            header=f"# resolved scenario (defaults filled in), fedwireless {__version__}\n",
+        )
+        cb.start(sc.rounds)
+        for _ in range(sc.rounds):
+            cb.round_done(sim.step())
+            if sim.diverged_round is not None:
+                break  # training blew up: the rounds after it would only repeat non-numbers
+        write_csv(stage / ROUNDS_FILE, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
+        write_csv(stage / DEVICES_FILE, sim.device_rows, DEVICE_COLUMNS)
+        write_csv(stage / TIMING_FILE, sim.timing_rows)
+        for name, blob in sim.learner.artifacts().items():
+            (stage / name).write_bytes(blob)
+        summary = sim.summary(time.perf_counter() - t0)
+        if draw is not None and sc.output.plots:
+            title = f"{sc.name} — policy {sc.policy.name}, seed {sc.seed}"
+            summary["plots"] = [p.name for p in draw(stage, title)]
+        summary["wall_time_s"] = time.perf_counter() - t0
+        write_json(stage / SUMMARY_FILE, summary)  # last: its presence marks a finished run
+        publish(stage, out, overwrite)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(stage)
+        raise
+    summary["run_dir"] = str(out)
+    return summary

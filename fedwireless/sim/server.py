@@ -1,0 +1,36 @@
+"""The server side of a round, as a SimPy process: it opens the round, collects arrivals, closes it.
+
+A server strategy decides when the round ends; the engine (`fedwireless.sim.engine`) plays the devices
+against it. Synchronous rounds (FedAvg's protocol: wait for everyone or the deadline) are one strategy; a
+server that keeps rounds open for stragglers, or never closes them, is another, without touching the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Protocol
+
+import simpy
+
+
+class Server(Protocol):
+    deadline_s: float  # the longest a round may last (an empty round lasts exactly this)
+
+    def serve(self, env: simpy.Environment, clients: Sequence[simpy.Process]) -> Generator:
+        """The server's process: returns when the round closes, having interrupted the clients it drops."""
+
+
+class SyncServer:
+    """Synchronous rounds: the round closes when every client has arrived or failed, or at the deadline,
+    whichever is first; clients still running at the deadline are interrupted (dropped as `deadline`)."""
+
+    def __init__(self, deadline_s: float) -> None:
+        self.deadline_s = float(deadline_s)
+
+    def serve(self, env: simpy.Environment, clients: Sequence[simpy.Process]) -> Generator:
+        everyone = env.all_of(list(clients))
+        result = yield env.any_of([everyone, env.timeout(self.deadline_s)])
+        if everyone not in result:
+            for p in clients:
+                if p.is_alive:
+                    p.interrupt("deadline")
