@@ -318,7 +318,7 @@ def best_power_w(
     energy. inf cost where even p_max misses the window.
     """
     args = [np.asarray(x, dtype=float) for x in (bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz)]
-    bits, window_s, bandwidth_hz, gain_lin, noise = args
+    bits, window_s, bandwidth_hz, gain_lin, noise = np.broadcast_arrays(*args)  # scalars stand for every device
     p_max_w, circuit_w, price, value, fill_s, max_bits = (
         np.broadcast_to(np.asarray(x, dtype=float), bits.shape)
         for x in (p_max_w, circuit_w, price, value, fill_s, max_bits)

@@ -1,0 +1,96 @@
+"""Edges of the per-device power and CPU-frequency searches that the dense-grid tests never reach: inputs
+that allow no upload, the feasibility threshold of a tight round, and payloads without packet errors. Expected
+values are worked out here with plain math from the papers' formulas, not asked of the solvers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+N0 = 10 ** (-174 / 10) * 1e-3 * 10 ** (9 / 10)  # W/Hz at a 9 dB noise figure
+BITS, WINDOW, BW, GAIN, P_MAX, CIRCUIT = 2e5, 0.5, 1e6, 1e-10, 0.2, 0.1
+
+
+def _rate(p_w: float, b_hz: float = BW, g: float = GAIN) -> float:
+    return b_hz * math.log2(1 + p_w * g / (N0 * b_hz))
+
+
+def test_upload_cost_without_packet_errors_is_priced_energy_minus_the_full_value():
+    """q = 0 when packet errors are off: cost = price·(p + P_c)·S/r − value, the fixed payload's airtime S/r."""
+    from optimizers.solvers import upload_cost
+
+    p = 0.15
+    got = upload_cost(p, BITS, WINDOW, BW, GAIN, N0, CIRCUIT, 2.0, 0.3, None)
+    air = BITS / _rate(p)
+    assert air < WINDOW
+    assert float(got) == pytest.approx(2.0 * (p + CIRCUIT) * air - 0.3, rel=1e-12)
+
+
+def test_best_power_refuses_every_input_that_carries_no_bit():
+    """No band, no window, an infinite window, no gain, an infinite gain, no power, or a window that even p_max
+    misses: power 0 and infinite cost, whatever the price."""
+    from optimizers.solvers import best_power_w
+
+    cases = {  # name: (window, bandwidth, gain, p_max)
+        "no band": (WINDOW, 0.0, GAIN, P_MAX),
+        "no window": (0.0, BW, GAIN, P_MAX),
+        "endless window": (math.inf, BW, GAIN, P_MAX),
+        "no gain": (WINDOW, BW, 0.0, P_MAX),
+        "infinite gain": (WINDOW, BW, math.inf, P_MAX),
+        "no power": (WINDOW, BW, GAIN, 0.0),
+        "p_max too weak": (BITS / _rate(P_MAX) * 0.99, BW, GAIN, P_MAX),
+    }
+    window, bw, gain, p_max = (np.array([c[i] for c in cases.values()]) for i in range(4))
+    p, cost = best_power_w(np.full(len(cases), BITS), window, bw, gain, N0, p_max, CIRCUIT, 1.0, 0.2, 0.023)
+    for name, pi, ci in zip(cases, p, cost):
+        assert pi == 0.0 and math.isinf(ci), name
+    # The control: p_max just enough is feasible, at a power within [p_fill, p_max].
+    window_ok = BITS / _rate(P_MAX) * 1.01
+    p_ok, c_ok = best_power_w([BITS], [window_ok], [BW], [GAIN], N0, P_MAX, CIRCUIT, 1.0, 0.2, 0.023)
+    assert math.isfinite(c_ok[0]) and 0.0 < p_ok[0] <= P_MAX * (1 + 1e-12)
+    assert BITS / _rate(p_ok[0]) <= window_ok * (1 + 1e-9)
+
+
+def _threshold_time_s(cycles: float, f_max: float, margin: float) -> float:
+    """Shortest round in which training at f_max leaves an upload window that p_max just fills:
+    C/f_max + (S/r(p_max))/(1 − margin) (Yang et al. 2021, time model)."""
+    return cycles / f_max + BITS / _rate(P_MAX) / (1 - margin)
+
+
+def test_best_cpu_frequency_flips_from_feasible_to_refused_at_the_deadline_threshold():
+    """With a large planning margin the threshold moves a lot; 1 % either side of it must flip the answer:
+    above, a frequency in range whose upload fits at p_max; below, infinite energy at f_max."""
+    from optimizers.solvers import best_cpu_hz
+
+    cycles, f_min, f_max, margin = 1e9, 2e8, 2e9, 0.2
+    t = _threshold_time_s(cycles, f_max, margin)
+    times = np.array([t * 1.01, t * 0.99, t * 1.3])
+    f, e = best_cpu_hz(cycles, 1e-28, f_min, f_max, times, BITS, BW, GAIN, N0, P_MAX, CIRCUIT, margin)
+    assert math.isinf(e[1]) and f[1] == f_max
+    for i in (0, 2):
+        assert math.isfinite(e[i]) and f_min <= f[i] <= f_max
+        window = (times[i] - cycles / f[i]) * (1 - margin)
+        assert BITS / _rate(P_MAX) <= window * (1 + 1e-9)  # the upload fits at p_max at the chosen speed
+    # The least frequency that fits, (C / (T − S/r(p_max)/(1 − margin))), bounds the answer from below.
+    need = cycles / (times[0] - BITS / _rate(P_MAX) / (1 - margin))
+    assert f[0] >= need * (1 - 1e-9)
+    assert f[2] <= f[0]  # more time: the CPU may slow down
+
+
+def test_best_cpu_frequency_refuses_inputs_that_carry_no_bit():
+    """No band, no gain, an infinite gain, an endless round or no CPU at all: infinite energy at f_max."""
+    from optimizers.solvers import best_cpu_hz
+
+    cases = {  # name: (time_left, bandwidth, gain, f_max)
+        "no band": (3.0, 0.0, GAIN, 2e9),
+        "no gain": (3.0, BW, 0.0, 2e9),
+        "infinite gain": (3.0, BW, math.inf, 2e9),
+        "endless round": (math.inf, BW, GAIN, 2e9),
+        "no CPU": (3.0, BW, GAIN, 0.0),
+    }
+    t, bw, g, f_max = (np.array([c[i] for c in cases.values()]) for i in range(4))
+    f, e = best_cpu_hz(1e9, 1e-28, 0.0, f_max, t, BITS, bw, g, N0, P_MAX, CIRCUIT, 1e-3)
+    for name, fi, ei, fm in zip(cases, f, e, f_max):
+        assert fi == fm and math.isinf(ei), name
