@@ -82,4 +82,5 @@ def cycles_energy_j(cycles: ArrayLike, *, kappa: ArrayLike, cpu_hz: ArrayLike) -
 
 def cpu_power_w(*, kappa: ArrayLike, cpu_hz: ArrayLike) -> np.ndarray:
     """κ·f³ watts while computing at f Hz: κ·C·f² joules over C/f seconds."""
-    return np.asarray(kappa, dtype=float) * np.asarray(cpu_hz, dtype=float) ** 3
+    f = np.asarray(cpu_hz, dtype=float)
+    return np.asarray(kappa, dtype=float) * f**3

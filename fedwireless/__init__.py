@@ -7,7 +7,7 @@ Python API (imported on first use, so `import fedwireless` stays light):
 - `fedwireless.sweep(path, *, workers=1, out=None)` -> the sweep's index as a DataFrame
 """
 
-__version__ = "0.1.0"
+from fedwireless.version import __version__
 
 _API = ("run", "load_scenario", "sweep", "Result", "read_tables")
 

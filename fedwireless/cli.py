@@ -31,7 +31,7 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
         prog="fedwireless",
         description="Co-simulator for federated fine-tuning of language models over wireless networks.",
     )
-    from fedwireless import __version__
+    from fedwireless.version import __version__
 
     parser.add_argument("--version", action="version", version=f"fedwireless {__version__}")
     level = parser.add_mutually_exclusive_group()

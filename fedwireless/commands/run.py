@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         return print_error(exc)
 
     from fedwireless.outputs.files import OutputError, check_output
+    from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SUMMARY_FILE, TIMING_FILE
     from fedwireless.plotting import draw_run
     from fedwireless.sim.run import default_out_dir, run_scenario
 
@@ -161,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
             "the run stopped there and its tables end with that round. Try a smaller task.lr.",
             file=sys.stderr,
         )
-    print(f"results: {summary['run_dir']}/ (rounds.csv, devices.csv, timing.csv, summary.json)")
+    files = ", ".join((ROUNDS_FILE, DEVICES_FILE, TIMING_FILE, SUMMARY_FILE))
+    print(f"results: {summary['run_dir']}/ ({files})")
     if summary.get("plots"):
         print(f"plots:   {', '.join(str(Path(summary['run_dir']) / p) for p in summary['plots'])}")
     idle, rounds = summary.get("rounds_without_training", 0), summary["rounds"]

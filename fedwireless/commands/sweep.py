@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fedwireless.outputs.layout import INDEX_FILE
     from fedwireless.scenario import ScenarioError
     from fedwireless.sweeps import load_sweep, run_sweep
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             return print_error(exc)
         bar.update(task, completed=len(sweep.points))
     print(f"done {counts['done']}, skipped (already finished) {counts['skipped']}, failed {counts['failed']}")
-    print(f"index: {sweep.out_dir / 'index.csv'}")
+    print(f"index: {sweep.out_dir / INDEX_FILE}")
     if not args.no_plots and counts["done"] + counts["skipped"] > 0:
         from fedwireless.plotting import plot_sweep
 

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 import optimizers
-from fedwireless import __version__
 from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.contracts import Learner
 from fedwireless.feasibility import idle_round, untrainable
@@ -28,6 +27,7 @@ from fedwireless.sim.engine import DevicePlan, LinkSettings, run_round
 from fedwireless.sim.server import SyncServer
 from fedwireless.sim.state import Planner
 from fedwireless.sim.world import World
+from fedwireless.version import __version__
 
 log = logging.getLogger("fedwireless.run")
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedwireless import __version__
 from fedwireless.outputs.columns import DEVICE_COLUMNS, ROUND_COLUMNS
 from fedwireless.outputs.files import (
     check_output,
@@ -25,6 +24,7 @@ from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SCENARIO_FILE,
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.sim.loop import Simulation
 from fedwireless.sim.rows import table_columns
+from fedwireless.version import __version__
 
 # Draws a finished run's plots: (run directory, title) -> the files it wrote. The faces (CLI, API) pass
 # `fedwireless.plotting.plot_run`; the simulation itself draws nothing.

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import channels
+from channels import airtime_s
 from optimizers import POLICIES, make_policy
 from optimizers.planning import predicted_energy_j
-from channels import airtime_s
 from optimizers.types import Allocation, RoundState
 
 N0 = channels.db_to_lin(-174 - 30 + 9)  # W/Hz with a 9 dB noise figure

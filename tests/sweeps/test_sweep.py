@@ -183,8 +183,8 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
 def test_run_plot_data_matches_the_device_table(tmp_path):
     import pandas as pd
 
-    from fedwireless.scenario import validate
     from fedwireless.plotting import draw_run
+    from fedwireless.scenario import validate
     from fedwireless.sim.run import run_scenario
 
     run_scenario(validate({**SCENARIO, "name": "p", "output": {"plots": True}}), tmp_path / "run", draw=draw_run)
