@@ -38,6 +38,13 @@ def test_run_in_memory_equals_the_cli_csvs(tmp_path):
         else:
             pd.testing.assert_series_equal(result.devices[col], devices[col], obj=col)
     assert result.devices["eval_reward"].isna().all() and result.devices["eval_reward"].dtype == float
+    # Every column with a documented absence is a float column with NaN there, whatever the run filled in.
+    from fedwireless.outputs.columns import MAY_BE_EMPTY
+
+    for col in MAY_BE_EMPTY:
+        table = result.devices if col in result.devices else result.rounds
+        assert table[col].dtype == float, col
+    assert result.rounds["compression_ratio"].isna().iloc[0]  # round 0 sends nothing
     # Arrived rows keep an empty drop reason (not NaN), so counting by reason loses none.
     assert result.devices["drop_reason"].value_counts().sum() == len(result.devices)
     assert (result.devices["drop_reason"] == "").sum() == result.devices["arrived"].sum()
