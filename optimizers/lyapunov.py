@@ -193,25 +193,7 @@ class Lyapunov:
                     state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
                 )
                 repairs += more
-            sel = np.flatnonzero(module >= 0)
-            if len(sel):
-                m = module[sel]
-                fill, top = (x[sel, m] for x in state.payload_growth(cpu))
-                p_opt, c_opt = best_power_w(
-                    state.payload_bits[sel, m],
-                    state.upload_window_s(cpu)[sel, m],
-                    bw_new[sel],
-                    state.gain_lin[sel],
-                    state.noise_psd_w_per_hz[sel],
-                    state.p_max_w[sel],
-                    state.circuit_w[sel],
-                    price[sel],
-                    value[sel, m],
-                    state.waterfall_m,
-                    fill_s=fill,
-                    max_bits=top,
-                )
-                power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])
+            power = self._power_step(state, module, power, bw_new, cpu, price, value)
             obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)
             if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
@@ -236,6 +218,33 @@ class Lyapunov:
             terms[f"residual_r{r}"] = float(e)
         self._budget = state.energy_budget_j
         return finish(state, module, power, bandwidth, final_reason, terms, cpu_hz=cpu, q=q)
+
+    @staticmethod
+    def _power_step(state, module, power, bandwidth, cpu, price, value) -> np.ndarray:
+        """(d) each selected device's power: the best trade of priced energy against packet errors, where
+        one meets the window (the split's power otherwise)."""
+        sel = np.flatnonzero(module >= 0)
+        if not len(sel):
+            return power
+        m = module[sel]
+        fill, top = (x[sel, m] for x in state.payload_growth(cpu))
+        p_opt, c_opt = best_power_w(
+            state.payload_bits[sel, m],
+            state.upload_window_s(cpu)[sel, m],
+            bandwidth[sel],
+            state.gain_lin[sel],
+            state.noise_psd_w_per_hz[sel],
+            state.p_max_w[sel],
+            state.circuit_w[sel],
+            price[sel],
+            value[sel, m],
+            state.waterfall_m,
+            fill_s=fill,
+            max_bits=top,
+        )
+        power = power.copy()
+        power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])
+        return power
 
     def observe(self, outcome: RoundOutcome) -> None:
         if self._budget is not None:

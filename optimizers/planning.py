@@ -6,13 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 import channels
-from optimizers.solvers import (
-    best_cpu_hz,
-    best_power_w,
-    energy_min_bandwidth_cvxpy,
-    energy_min_split,
-    min_bandwidth_or_inf,
-)
+from optimizers.solvers import best_cpu_hz, best_power_w
+from optimizers.split import energy_min_bandwidth_cvxpy, energy_min_split, min_bandwidth_or_inf
 from optimizers.types import PLANNING_MARGIN, Allocation, RoundState
 
 SKIP = -1

@@ -91,32 +91,34 @@ class _Progress:
     packet_error_prob: float = 0.0
 
 
-def run_round(
-    world: World, plans: list[DevicePlan], server: Server, link: LinkSettings, packet_rng: np.random.Generator
-) -> tuple[float, list[DeviceOutcome]]:
-    """Simulate one round starting at world.now_s: (the round's duration, each plan's outcome in order).
+class _Round:
+    """The SimPy processes of one round: each device's downlink, compute and upload over its cell's band."""
 
-    The server closes the round (the synchronous server: when every upload has arrived or failed, or at
-    the deadline, whichever is first); uploads still running are interrupted then.
-    """
-    env = simpy.Environment(initial_time=0.0)
-    step_s = max(link.step_s, server.deadline_s / MAX_CHANNEL_STEPS)
-    t0 = world.now_s
-    pools = [
-        simpy.Container(env, capacity=float(b) * (1 + _POOL_SLACK), init=float(b) * (1 + _POOL_SLACK))
-        for b in world.bs_ul_bandwidth_hz
-    ]
-    # One uniform per device, drawn up front in device order so results do not depend on event order.
-    packet_draws = packet_rng.random(len(plans))
-    progress = [_Progress(compute_s=float(channels.compute_time_s_flops(p.flops, p.flops_per_s))) for p in plans]
+    def __init__(self, world: World, link: LinkSettings, step_s: float) -> None:
+        self.env = simpy.Environment(initial_time=0.0)
+        self.world, self.link, self.step_s = world, link, step_s
+        self.t0 = world.now_s
+        self.pools = [
+            simpy.Container(self.env, capacity=float(b) * (1 + _POOL_SLACK), init=float(b) * (1 + _POOL_SLACK))
+            for b in world.bs_ul_bandwidth_hz
+        ]
 
-    def upload(dev: DevicePlan, out: _Progress, draw: float):
+    def device(self, dev: DevicePlan, out: _Progress, draw: float):
+        try:
+            yield self.env.timeout(dev.downlink_s)
+            yield self.env.timeout(out.compute_s)
+            yield from self.upload(dev, out, draw)
+        except simpy.Interrupt:
+            out.drop_reason = "deadline"
+
+    def upload(self, dev: DevicePlan, out: _Progress, draw: float):
+        env, world, link = self.env, self.world, self.link
         if not (
             np.isfinite(dev.bandwidth_hz) and dev.bandwidth_hz > 0 and np.isfinite(dev.power_w) and dev.power_w > 0
         ):
             out.drop_reason = "no-link"  # nothing to send with: no band or no power
             return
-        yield pools[dev.cell].get(dev.bandwidth_hz)
+        yield self.pools[dev.cell].get(dev.bandwidth_hz)
         out.upload_start_s = env.now
         noise = float(world.uplink_noise_psd()[dev.device])
         first_gain = None
@@ -124,7 +126,7 @@ def run_round(
         try:
             while remaining > 0:
                 if link.correlated:  # a per-round channel holds still until the round ends
-                    world.advance_to(t0 + env.now)
+                    world.advance_to(self.t0 + env.now)
                 gain = float(world.gain_lin()[dev.device])
                 first_gain = gain if first_gain is None else first_gain
                 rate = float(
@@ -137,7 +139,7 @@ def run_round(
                     break
                 needed = float(channels.airtime_s(remaining, rate))
                 # A per-round channel holds for the whole transfer; a correlated one for one step.
-                chunk = min(needed, step_s) if link.correlated else needed
+                chunk = min(needed, self.step_s) if link.correlated else needed
                 yield env.timeout(chunk)
                 out.bits_sent += rate * chunk
                 remaining = 0.0 if chunk >= needed else remaining - rate * chunk
@@ -146,7 +148,7 @@ def run_round(
             out.upload_s = env.now - out.upload_start_s
             out.bits_sent = min(out.bits_sent, float(dev.uplink_bits))
             out.tx_energy_j = float(channels.tx_energy_j(dev.power_w, out.upload_s, dev.circuit_power_w))
-            pools[dev.cell].put(dev.bandwidth_hz)
+            self.pools[dev.cell].put(dev.bandwidth_hz)
         if out.drop_reason:
             return
         out.arrival_s = env.now
@@ -162,30 +164,30 @@ def run_round(
                 return
         out.arrived = True
 
-    def device_process(dev: DevicePlan, out: _Progress, draw: float):
-        try:
-            yield env.timeout(dev.downlink_s)
-            yield env.timeout(out.compute_s)
-            yield from upload(dev, out, draw)
-        except simpy.Interrupt:
-            out.drop_reason = "deadline"
 
-    procs = [env.process(device_process(p, o, d)) for p, o, d in zip(plans, progress, packet_draws)]
+def run_round(
+    world: World, plans: list[DevicePlan], server: Server, link: LinkSettings, packet_rng: np.random.Generator
+) -> tuple[float, list[DeviceOutcome]]:
+    """Simulate one round starting at world.now_s: (the round's duration, each plan's outcome in order).
+
+    The server closes the round (the synchronous server: when every upload has arrived or failed, or at
+    the deadline, whichever is first); uploads still running are interrupted then.
+    """
+    rnd = _Round(world, link, max(link.step_s, server.deadline_s / MAX_CHANNEL_STEPS))
+    env = rnd.env
+    # One uniform per device, drawn up front in device order so results do not depend on event order.
+    packet_draws = packet_rng.random(len(plans))
+    progress = [_Progress(compute_s=float(channels.compute_time_s_flops(p.flops, p.flops_per_s))) for p in plans]
+    procs = [env.process(rnd.device(p, o, d)) for p, o, d in zip(plans, progress, packet_draws)]
     env.run(until=env.process(server.serve(env, procs)))
     duration = float(env.now) if procs else float(server.deadline_s)
     env.run()  # let interrupted uploads unwind at the same instant (they release bandwidth)
-    world.advance_to(t0 + duration)
+    world.advance_to(rnd.t0 + duration)
     outcomes = []
     for plan, out in zip(plans, progress):
         # Local training runs until it finishes or the round ends, whichever is first.
         done_compute_s = min(out.compute_s, max(duration - plan.downlink_s, 0.0))
-        outcomes.append(
-            DeviceOutcome(
-                plan=plan,
-                compute_energy_j=plan.compute_power_w * done_compute_s,
-                **vars(out),
-            )
-        )
+        outcomes.append(DeviceOutcome(plan=plan, compute_energy_j=plan.compute_power_w * done_compute_s, **vars(out)))
     return duration, outcomes
 
 

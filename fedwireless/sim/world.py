@@ -150,10 +150,36 @@ class World:
         self.availability = per(lambda g: g.availability)
         self.num_devices = len(self.group)
 
+        self.pos_m = self._place(groups, placement_rng)  # [K, 2]
+
+        # --- large-scale state per (device, base station) [K, C]
+        # Two unit-variance Gaussian fields per cell, each correlated in space at start and along every
+        # device's track afterwards: z decides the LOS state (TR 38.901 §7.6.3.3, `channels.los_from_gaussian`)
+        # over the LOS correlation distance, u the shadowing over the shadowing decorrelation distance.
+        # Shadowing in dB is σ(LOS state, distance)·u, so σ switches when the LOS state does.
+        self._start_fields(ch)
+        self.los = self._los_state()
+        self.shadow_db = self._shadow_db()
+
+        # --- association and small-scale fading to the serving cell
+        self.serving = self._strongest_cell()
+        fading_params = self._fading_params()
+        self._fading = (
+            channels.FadingProcess(ch.fading.kind, self.num_devices, self._channel_rng, **fading_params)
+            if ch.coherence == "correlated"
+            else None
+        )
+        self.fading_lin = np.ones(self.num_devices)
+        self.now_s = 0.0
+        self._gain_cache: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- helpers
+    def _place(self, groups, placement_rng: np.random.Generator) -> np.ndarray:
+        """[K, 2] starting positions, group by group; random-waypoint groups get their mobility here."""
         pos, self._mobility = [], []
         start = 0
         for g in groups:
-            region = _region(g.placement, sc)
+            region = _region(g.placement, self.scenario)
             if isinstance(g.placement, ExplicitPlacement):
                 p = np.array(g.placement.positions_m, dtype=float)
             else:
@@ -167,13 +193,10 @@ class World:
                 rw = RandomWaypoint(p, region, g.mobility.speed_mps, g.mobility.pause_s, self._mobility_rng)
                 self._mobility.append((slice(start, start + g.count), rw))
             start += g.count
-        self.pos_m = np.concatenate(pos)  # [K, 2]
+        return np.concatenate(pos)
 
-        # --- large-scale state per (device, base station) [K, C]
-        # Two unit-variance Gaussian fields per cell, each correlated in space at start and along every
-        # device's track afterwards: z decides the LOS state (TR 38.901 §7.6.3.3, `channels.los_from_gaussian`)
-        # over the LOS correlation distance, u the shadowing over the shadowing decorrelation distance.
-        # Shadowing in dB is σ(LOS state, distance)·u, so σ switches when the LOS state does.
+    def _start_fields(self, ch) -> None:
+        """The LOS and shadowing Gaussian fields of every (device, cell) at the start, and their processes."""
         k, n_bs = self.num_devices, len(self.bs_models)
         self._los_z = np.zeros((k, n_bs))
         self._los_proc: list[channels.ShadowingProcess | None] = []
@@ -194,22 +217,7 @@ class World:
                 )
             else:
                 self._shadow_proc.append(None)
-        self.los = self._los_state()
-        self.shadow_db = self._shadow_db()
 
-        # --- association and small-scale fading to the serving cell
-        self.serving = self._strongest_cell()
-        fading_params = self._fading_params()
-        self._fading = (
-            channels.FadingProcess(ch.fading.kind, self.num_devices, self._channel_rng, **fading_params)
-            if ch.coherence == "correlated"
-            else None
-        )
-        self.fading_lin = np.ones(self.num_devices)
-        self.now_s = 0.0
-        self._gain_cache: np.ndarray | None = None
-
-    # ----------------------------------------------------------------- helpers
     def _fading_params(self) -> dict[str, float]:
         f = self.scenario.channel.fading
         if f.kind == "rician":

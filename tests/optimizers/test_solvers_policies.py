@@ -245,7 +245,7 @@ def test_parameter_table_matches_the_policy_constructors():
 
 
 def test_multi_cell_split_equals_one_cell_at_a_time():
-    from optimizers.solvers import energy_min_split
+    from optimizers.split import energy_min_split
 
     rng = np.random.default_rng(21)
     bits, window, gain, n0, p_max = instance(rng, 12)
@@ -272,7 +272,7 @@ def test_multi_cell_split_equals_one_cell_at_a_time():
 
 def test_weighted_split_matches_cvxpy_free_brute_force():
     """Σ w_k E_k minimised: the device with the higher price gets more bandwidth (needs less power)."""
-    from optimizers.solvers import energy_min_split
+    from optimizers.split import energy_min_split
 
     rng = np.random.default_rng(5)
     bits, window, gain, n0, p_max = instance(rng, 2)

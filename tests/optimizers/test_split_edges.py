@@ -30,7 +30,7 @@ def _brute_split(bits, window, gain, n0, p_max, total, w):
     ],
 )
 def test_split_at_the_edges_is_minimal_and_within_the_pool(slack, weights):
-    from optimizers.solvers import energy_min_split, min_bandwidth_or_inf
+    from optimizers.split import energy_min_split, min_bandwidth_or_inf
 
     rng = np.random.default_rng(13)
     bits, window, gain, n0, p_max = instance(rng, 2)
@@ -47,7 +47,7 @@ def test_split_at_the_edges_is_minimal_and_within_the_pool(slack, weights):
 
 
 def test_split_leaves_infeasible_cells_and_silent_devices_out():
-    from optimizers.solvers import energy_min_split
+    from optimizers.split import energy_min_split
 
     rng = np.random.default_rng(4)
     bits, window, gain, n0, p_max = instance(rng, 4)
