@@ -30,8 +30,8 @@ from fedwireless.outputs.files import is_ours, write_csv, write_marker
 from fedwireless.outputs.layout import ERROR_FILE, INDEX_FILE, SUMMARY_FILE
 from fedwireless.scenario import (
     ScenarioError,
-    _message,
     apply_overrides,
+    format_error,
     load_scenario_dict,
     scenario_to_dict,
     validate,
@@ -137,7 +137,7 @@ def load_sweep(path: str | Path, out: str | Path | None = None) -> Sweep:
     try:
         cfg = SweepConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError([_message(e, raw) for e in exc.errors()], str(p)) from None
+        raise ScenarioError([format_error(e, raw) for e in exc.errors()], str(p)) from None
     if cfg.base is not None:
         base = load_scenario_dict(p.parent / cfg.base)
     else:

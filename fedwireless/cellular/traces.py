@@ -157,42 +157,36 @@ class RadioParams:
     speed_rho_per_s: float = 0.95  # time correlation of the speed process per second
 
 
-def _area_traces(
-    spec: AreaSpec,
-    num_rows: int,
-    rng: np.random.Generator,
-    sample_period_s: float,
-    p: RadioParams,
-    cell_id_base: int,
-) -> dict[str, np.ndarray]:
-    dt = sample_period_s
-    n_sites, n_bands = spec.num_sites, len(spec.bands)
-    n_cells = n_sites * n_bands
-    site_of = np.repeat(np.arange(n_sites), n_bands)  # cell c = site c // n_bands, band c % n_bands
-    # Speed: AR(1) in time around the centre of the area's range, clipped to the range.
+def _track(spec: AreaSpec, num_rows: int, rng: np.random.Generator, dt: float, p: RadioParams):
+    """(speed km/h, distance along the route, x, y) at each sample: speed an AR(1) in time around the centre of
+    the area's range, clipped to it; the lap starts at a random point."""
     lo, hi = spec.speed_range_kmh
     rho_v = p.speed_rho_per_s**dt
     speed_kmh = np.clip(0.5 * (lo + hi) + (hi - lo) / 4.0 * ar1_sequence(num_rows, rho_v, rng), lo, hi)
-    # Distance along the route at each sample (start at a random point of the lap).
     perimeter_m = 2.0 * sum(spec.route_size_m)
     s0 = rng.uniform(0.0, perimeter_m)
     s_m = s0 + np.concatenate([[0.0], np.cumsum(speed_kmh[:-1] / 3.6 * dt)])
     x_m, y_m = _route_point(spec, s_m)
+    return speed_kmh, s_m, x_m, y_m
 
-    # Sites: evenly spread along the route's long (x) side with a small jitter, alternately below and
-    # above the route at a random distance `cell_offset_m`.
+
+def _sites(spec: AreaSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Site positions: evenly spread along the route's long (x) side with a small jitter, alternately below and
+    above the route at a random distance `cell_offset_m`."""
+    n_sites = spec.num_sites
     w, h = spec.route_size_m
     jitter = rng.uniform(-0.1, 0.1, size=n_sites) * w / n_sites
     sx = spec.origin_m[0] + w * (np.arange(n_sites) + 0.5) / n_sites + jitter
     offset = rng.uniform(*spec.cell_offset_m, size=n_sites)
     below = np.arange(n_sites) % 2 == 0
     sy = spec.origin_m[1] + np.where(below, -offset, h + offset)
-    cx, cy = sx[site_of], sy[site_of]
-    bands = [spec.bands[c % n_bands] for c in range(n_cells)]
-    fc_hz = np.array([BANDS[b][0] * 1e6 for b in bands])
-    n_rb = np.array([BANDS[b][1] for b in bands])
-    d2d_m = np.hypot(x_m[:, None] - cx[None, :], y_m[:, None] - cy[None, :])  # [rows, cells]
+    return sx, sy
 
+
+def _large_scale(spec: AreaSpec, s_m, d2d_m, fc_hz, site_of, rng: np.random.Generator, p: RadioParams):
+    """[rows, cells] LOS state, shadowing (dB) and path loss (dB, with the tunnel's extra loss)."""
+    perimeter_m = 2.0 * sum(spec.route_size_m)
+    n_sites = spec.num_sites
     # Spatially consistent LOS state and shadowing: processes on a 1 m grid of the lap's arc length,
     # one per site (the carriers of a site share the propagation environment).
     grid_n = int(np.ceil(perimeter_m)) + 1
@@ -224,6 +218,30 @@ def _area_traces(
         depth_m = np.clip(np.minimum(along, w - along), 0.0, None)
         frac = np.minimum(1.0, depth_m / p.tunnel_loss_depth_m)
         pl_db = pl_db + (p.tunnel_loss_min_db + (p.tunnel_loss_max_db - p.tunnel_loss_min_db) * frac)[:, None]
+    return los, shadow_db, pl_db
+
+
+def _area_traces(
+    spec: AreaSpec,
+    num_rows: int,
+    rng: np.random.Generator,
+    sample_period_s: float,
+    p: RadioParams,
+    cell_id_base: int,
+) -> dict[str, np.ndarray]:
+    dt = sample_period_s
+    n_sites, n_bands = spec.num_sites, len(spec.bands)
+    n_cells = n_sites * n_bands
+    site_of = np.repeat(np.arange(n_sites), n_bands)  # cell c = site c // n_bands, band c % n_bands
+    speed_kmh, s_m, x_m, y_m = _track(spec, num_rows, rng, dt, p)
+    sx, sy = _sites(spec, rng)
+    cx, cy = sx[site_of], sy[site_of]
+    bands = [spec.bands[c % n_bands] for c in range(n_cells)]
+    fc_hz = np.array([BANDS[b][0] * 1e6 for b in bands])
+    n_rb = np.array([BANDS[b][1] for b in bands])
+    d2d_m = np.hypot(x_m[:, None] - cx[None, :], y_m[:, None] - cy[None, :])  # [rows, cells]
+
+    los, shadow_db, pl_db = _large_scale(spec, s_m, d2d_m, fc_hz, site_of, rng, p)
 
     # Fast fading: sum-of-sinusoids per link and look, evaluated at the travelled distance (Clarke's J0 at
     # every lag); Rician (K of the area's model) while the link is in LOS. RSRP averages `fading_looks` looks.

@@ -89,60 +89,18 @@ def train_lora_batched(
     Returns each client's trained state (same keys and shapes as its start) and mean training loss.
     """
     num = len(starts)
-    if num == 0 or len(batches) != num:
-        raise ValueError(f"starts and batches: need one entry per client, got {len(starts)} and {len(batches)}")
-    steps = {len(b) for b in batches}
-    if len(steps) != 1:
-        raise ValueError(f"batches: every client needs the same number of local steps, got {sorted(steps)}")
-    modules = _modules(starts[0])
-    heads = sorted(k for k in starts[0] if not (k.endswith(A_SUFFIX) or k.endswith(B_SUFFIX)))
+    modules, heads, n_steps = _check_clients(starts, batches)
     layers = head_layers(starts[0])
-    if any(
-        _modules(s) != modules
-        or sorted(set(s) - {m + A_SUFFIX for m in modules} - {m + B_SUFFIX for m in modules}) != heads
-        for s in starts
-    ):
-        raise ValueError("starts: every client state must hold the same LoRA modules and head keys")
     device = next(model.parameters()).device  # starts come from the CPU; the stacks train where the model is
     ranks = [int(s[modules[0] + A_SUFFIX].shape[0]) for s in starts] if modules else [0] * num
-    r_max = max(ranks) if ranks else 0
-
-    # Stacked, padded parameters and the masks that keep padding at zero.
-    params: list[torch.Tensor] = []
-    a_stack: dict[str, torch.Tensor] = {}
-    b_stack: dict[str, torch.Tensor] = {}
-    for m in modules:
-        a0, b0 = starts[0][m + A_SUFFIX], starts[0][m + B_SUFFIX]
-        a = torch.zeros(num, r_max, a0.shape[1], dtype=a0.dtype, device=device)
-        b = torch.zeros(num, b0.shape[0], r_max, dtype=b0.dtype, device=device)
-        for c, s in enumerate(starts):
-            a[c, : ranks[c]] = s[m + A_SUFFIX]
-            b[c, :, : ranks[c]] = s[m + B_SUFFIX]
-        a_stack[m], b_stack[m] = a.requires_grad_(), b.requires_grad_()
-        params += [a_stack[m], b_stack[m]]
-    head_stack = {k: torch.stack([s[k] for s in starts]).to(device).requires_grad_() for k in heads}
-    params += list(head_stack.values())
+    a_stack, b_stack, head_stack, a_mask = _stack(starts, modules, heads, ranks, device)
+    params = [x for m in modules for x in (a_stack[m], b_stack[m])] + list(head_stack.values())
     mixed = len(set(ranks)) > 1
-    a_mask = torch.zeros(num, r_max, 1, device=device)
-    for c, r in enumerate(ranks):
-        a_mask[c, :r] = 1.0
     b_mask = a_mask.transpose(1, 2)  # [C, 1, R]
 
-    sizes: list[int] = []  # rows of each client in the step's concatenated batch, set per step
-
-    def per_client(x: torch.Tensor, weights: tuple[torch.Tensor, ...], fn) -> torch.Tensor:
-        """`fn(x_c, *weights_c)` over each client's rows [1 or C, T, in], rejoined in row order. Rows stay
-        grouped by client, so no row-to-client gather is needed: its backward (an index_put with
-        accumulation) adds a client's rows in an order that follows thread scheduling, and results would
-        differ bitwise from run to run."""
-        if len(set(sizes)) == 1:  # equal shares: one batched matmul over the client dimension
-            out = fn(x.reshape(num, -1, x.shape[-1]), *weights)
-            return out.reshape(*x.shape[:-1], out.shape[-1])
-        outs = []
-        for c, part in enumerate(torch.split(x, sizes)):
-            out = fn(part.reshape(1, -1, x.shape[-1]), *(w[c : c + 1] for w in weights))
-            outs.append(out.reshape(*part.shape[:-1], out.shape[-1]))
-        return torch.cat(outs)
+    rows = _ClientRows(num)
+    sizes = rows.sizes
+    per_client = rows.apply
 
     def lora_term(x, a, b):  # x [C, T, in], a [C, R, in], b [C, out, R]
         return scale * torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2))
@@ -153,15 +111,11 @@ def train_lora_batched(
 
         return hook
 
-    def linear(x, w, b=None):  # x [C, T, in], w [C, out, in], b [C, out]
-        out = torch.bmm(x, w.transpose(1, 2))
-        return out if b is None else out + b[:, None, :]
-
     def head_hook(weight: str, bias: str | None):
         stacks = (head_stack[weight],) + (() if bias is None else (head_stack[bias],))
 
         def hook(_module, inputs, _output):  # inputs [N, (L,) hidden]: a pooled or a per-token head
-            return per_client(inputs[0], stacks, linear)
+            return per_client(inputs[0], stacks, _linear)
 
         return hook
 
@@ -188,7 +142,7 @@ def train_lora_batched(
         model.train()
         with model.disable_adapter():
             history = run_steps(
-                steps.pop(), step_losses, make_optimizer(params, settings), settings,
+                n_steps, step_losses, make_optimizer(params, settings), settings,
                 clip=None if max_norm is None else lambda: _clip_per_client(params, num, max_norm),
                 after_step=keep_padding_zero if mixed else None,
             )  # fmt: skip
@@ -197,18 +151,88 @@ def train_lora_batched(
             h.remove()
         model.eval()
     totals = [sum(h[c] for h in history) for c in range(num)]
+    states = _unstack(starts, ranks, a_stack, b_stack, head_stack)
+    return [(state, total / max(n_steps, 1)) for state, total in zip(states, totals)]
 
-    n_steps = len(batches[0])
-    out: list[tuple[State, float]] = []
+
+def _unstack(starts, ranks, a_stack, b_stack, head_stack) -> list[State]:
+    """Each client's trained state, cut back to its own rank, on the CPU, with its start's keys in order."""
+    out = []
     for c, s in enumerate(starts):
         state: State = {}
-        for m in modules:
+        for m in a_stack:
             state[m + A_SUFFIX] = a_stack[m][c, : ranks[c]].detach().cpu().clone()
             state[m + B_SUFFIX] = b_stack[m][c, :, : ranks[c]].detach().cpu().clone()
-        for k in heads:
+        for k in head_stack:
             state[k] = head_stack[k][c].detach().cpu().clone()
-        out.append(({k: state[k] for k in s}, totals[c] / max(n_steps, 1)))
+        out.append({k: state[k] for k in s})
     return out
+
+
+class _ClientRows:
+    """Runs a function over each client's rows of a step's joined batch (`sizes`: rows per client, set per step)."""
+
+    def __init__(self, num: int) -> None:
+        self.num = num
+        self.sizes: list[int] = []
+
+    def apply(self, x: torch.Tensor, weights: tuple[torch.Tensor, ...], fn) -> torch.Tensor:
+        """`fn(x_c, *weights_c)` over each client's rows [1 or C, T, in], rejoined in row order. Rows stay
+        grouped by client, so no row-to-client gather is needed: its backward (an index_put with
+        accumulation) adds a client's rows in an order that follows thread scheduling, and results would
+        differ bitwise from run to run."""
+        if len(set(self.sizes)) == 1:  # equal shares: one batched matmul over the client dimension
+            out = fn(x.reshape(self.num, -1, x.shape[-1]), *weights)
+            return out.reshape(*x.shape[:-1], out.shape[-1])
+        outs = []
+        for c, part in enumerate(torch.split(x, self.sizes)):
+            out = fn(part.reshape(1, -1, x.shape[-1]), *(w[c : c + 1] for w in weights))
+            outs.append(out.reshape(*part.shape[:-1], out.shape[-1]))
+        return torch.cat(outs)
+
+
+def _linear(x, w, b=None):  # x [C, T, in], w [C, out, in], b [C, out]
+    out = torch.bmm(x, w.transpose(1, 2))
+    return out if b is None else out + b[:, None, :]
+
+
+def _check_clients(starts, batches) -> tuple[list[str], list[str], int]:
+    """(LoRA modules, head keys, local steps) shared by every client; ValueError where they differ."""
+    if len(starts) == 0 or len(batches) != len(starts):
+        raise ValueError(f"starts and batches: need one entry per client, got {len(starts)} and {len(batches)}")
+    steps = {len(b) for b in batches}
+    if len(steps) != 1:
+        raise ValueError(f"batches: every client needs the same number of local steps, got {sorted(steps)}")
+    modules = _modules(starts[0])
+    heads = sorted(k for k in starts[0] if not (k.endswith(A_SUFFIX) or k.endswith(B_SUFFIX)))
+    if any(
+        _modules(s) != modules
+        or sorted(set(s) - {m + A_SUFFIX for m in modules} - {m + B_SUFFIX for m in modules}) != heads
+        for s in starts
+    ):
+        raise ValueError("starts: every client state must hold the same LoRA modules and head keys")
+    return modules, heads, steps.pop()
+
+
+def _stack(starts, modules, heads, ranks, device):
+    """The clients' factors stacked and zero-padded to the largest rank (A [C, R, in], B [C, out, R]), their
+    heads stacked, and the [C, R, 1] mask that keeps each client's padding at zero."""
+    num, r_max = len(starts), max(ranks) if ranks else 0
+    a_stack: dict[str, torch.Tensor] = {}
+    b_stack: dict[str, torch.Tensor] = {}
+    for m in modules:
+        a0, b0 = starts[0][m + A_SUFFIX], starts[0][m + B_SUFFIX]
+        a = torch.zeros(num, r_max, a0.shape[1], dtype=a0.dtype, device=device)
+        b = torch.zeros(num, b0.shape[0], r_max, dtype=b0.dtype, device=device)
+        for c, s in enumerate(starts):
+            a[c, : ranks[c]] = s[m + A_SUFFIX]
+            b[c, :, : ranks[c]] = s[m + B_SUFFIX]
+        a_stack[m], b_stack[m] = a.requires_grad_(), b.requires_grad_()
+    head_stack = {k: torch.stack([s[k] for s in starts]).to(device).requires_grad_() for k in heads}
+    a_mask = torch.zeros(num, r_max, 1, device=device)
+    for c, r in enumerate(ranks):
+        a_mask[c, :r] = 1.0
+    return a_stack, b_stack, head_stack, a_mask
 
 
 @torch.no_grad()

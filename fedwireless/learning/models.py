@@ -69,7 +69,8 @@ def default_cache_dir() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "fedwireless"
 
 
-def _hash(parts: dict[str, Any]) -> str:
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short, stable key of the settings that determine a cached artifact."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -107,7 +108,7 @@ def pretrained_base(
 
     from fedwireless.learning.training import OptimizerSettings, clip_together, make_optimizer, run_steps
 
-    key = _hash(
+    key = cache_key(
         {
             "model": cfg.model_dump(mode="json"),
             "pretrain": {k: v for k, v in pre.model_dump(mode="json").items() if k != "cache_dir"},

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fedwireless.learning.config import ModelConfig
-from fedwireless.learning.models import _hash, default_cache_dir, llama_config, save_to_cache, seeded
+from fedwireless.learning.models import cache_key, default_cache_dir, llama_config, save_to_cache, seeded
 
 REWARD_RECIPE = "reward-classifier-1"
 REWARD_MODEL = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64)
@@ -45,7 +45,7 @@ def train_reward_model(
         raise ValueError(f"task.dataset: the '{kind}' reward model needs public rows labelled both 0 and 1")
     ids, mask, labels = ids[keep], mask[keep], labels[keep]
     cfg = REWARD_MODEL.model_copy(update={"max_seq_len": max_seq_len})
-    key = _hash({
+    key = cache_key({
         "kind": kind, "model": cfg.model_dump(mode="json"), "steps": steps, "seed": seed, "recipe": REWARD_RECIPE,
         "pad": pad_id,
         "vocab": hashlib.sha256("\n".join(vocab).encode()).hexdigest(), "torch": torch.__version__,

@@ -81,9 +81,21 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir else sweep_dir
     runs, rounds, devices, keys = _tables(sweep_dir)
-    written = []
-
     out.mkdir(parents=True, exist_ok=True)
+    written = [
+        _energy_vs_accuracy(plt, runs, out),
+        _accuracy_per_setting(plt, rounds, out),
+        _accuracy_vs_uplink(plt, rounds, out),
+    ]
+    if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
+        written.append(_device_rewards(plt, devices, out))
+    written.append(_device_energy(plt, devices, out))
+    lyapunov = _lyapunov_vs_v(plt, runs, out)
+    return written + ([lyapunov] if lyapunov is not None else [])
+
+
+def _energy_vs_accuracy(plt, runs: pd.DataFrame, out: Path) -> Path:
+    """Energy against accuracy per setting: mean and 95 % CI over seeds, with the Pareto front."""
     # 1. Energy vs accuracy across groups (swept settings except the seed): mean and 95 % CI over seeds.
     g = runs.groupby("group").agg(
         e=("energy_per_device_round_j", "mean"),
@@ -107,8 +119,11 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     g.drop(columns=["e_sd", "a_sd"]).reset_index().to_csv(
         out / "energy_vs_accuracy.csv", index=False, float_format="%.9g"
     )
-    written.append(save(fig, out / "energy_vs_accuracy.png"))
+    return save(fig, out / "energy_vs_accuracy.png")
 
+
+def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
+    """Accuracy against round and simulated time per setting (mean over seeds, shaded spread)."""
     # 2. Accuracy vs round and vs simulated time per group (mean over seeds, shaded spread).
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), sharey=True)
     for name, part in rounds.groupby("group"):
@@ -125,8 +140,11 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Accuracy per setting (mean over seeds, shaded ± std)")
-    written.append(save(fig, out / "accuracy_per_policy.png"))
+    return save(fig, out / "accuracy_per_policy.png")
 
+
+def _accuracy_vs_uplink(plt, rounds: pd.DataFrame, out: Path) -> Path:
+    """Accuracy against cumulative uplink bits per setting (mean over seeds at each round)."""
     # 3. Accuracy against cumulative uplink bits per group (mean over seeds at each round).
     rounds = rounds.sort_values(["point", "round"])
     rounds["uplink_cum_bits"] = rounds.groupby("point")["uplink_bits"].cumsum()
@@ -149,11 +167,11 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     curve.to_csv(out / "accuracy_vs_uplink.csv", index=False, float_format="%.9g")
-    written.append(save(fig, out / "accuracy_vs_uplink.png"))
+    return save(fig, out / "accuracy_vs_uplink.png")
 
-    if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
-        written.append(_device_rewards(plt, devices, out))
 
+def _device_energy(plt, devices: pd.DataFrame, out: Path) -> Path:
+    """Per-device average energy against its budget."""
     # 4. Per-device average energy against its budget.
     per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))
     per_dev = per_dev.replace([np.inf, -np.inf], np.nan).reset_index()
@@ -171,8 +189,11 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         ax.set_ylabel("average energy per round (J) — no budgets set")
     ax.set_title("Per-device average energy against its budget")
     ax.tick_params(axis="x", rotation=30, labelsize=7)
-    written.append(save(fig, out / "device_energy_vs_budget.png"))
+    return save(fig, out / "device_energy_vs_budget.png")
 
+
+def _lyapunov_vs_v(plt, runs: pd.DataFrame, out: Path) -> Path | None:
+    """Lyapunov: energy, accuracy and queue backlog against V (None without several V values)."""
     # 5. Lyapunov: energy, accuracy and queue backlog against V.
     lyap = runs[(runs["policy"] == "lyapunov") & runs["V"].notna()]
     if len(lyap) and lyap["V"].nunique() > 1:
@@ -200,7 +221,6 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         axes[1].set_title("Lyapunov: queue backlog vs V (grows ~ O(V))")
         for ax in axes:
             ax.grid(alpha=0.3)
-        written.append(save(fig, out / "lyapunov_vs_V.png"))
-    else:
-        print("note: no lyapunov points with several V values; skipping the V plot")
-    return written
+        return save(fig, out / "lyapunov_vs_V.png")
+    print("note: no lyapunov points with several V values; skipping the V plot")
+    return None

@@ -12,7 +12,7 @@ import numpy as np
 
 import channels
 from fedwireless.rng import Streams
-from fedwireless.scenario import (
+from fedwireless.scenario.schema import (
     AnnulusPlacement,
     DiscPlacement,
     ExplicitPlacement,
