@@ -110,7 +110,7 @@ def packet_success_prob(snr: ArrayLike, *, waterfall_m: float) -> np.ndarray:
 
 
 def min_bandwidth_hz(
-    bits: ArrayLike, time_s: ArrayLike, power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike
+    bits: ArrayLike, *, time_s: ArrayLike, power_w: ArrayLike, gain_lin: ArrayLike, noise_psd_w_per_hz: ArrayLike
 ) -> np.ndarray:
     """Smallest b with b·log2(1 + p·g/(N0·b))·t ≥ s, in closed form (Yang et al., IEEE TWC 2021, arXiv 1911.02417).
 

@@ -91,10 +91,10 @@ def _repair(state: RoundState, module: np.ndarray, reason: list[str], cpu_hz, ce
         idx = np.flatnonzero((module >= 0) & (state.cell == c))
         need = min_bandwidth_or_inf(
             rows(state, module, state.payload_bits)[idx],
-            rows(state, module, windows)[idx],
-            state.p_max_w[idx],
-            state.gain_lin[idx],
-            state.noise_psd_w_per_hz[idx],
+            window_s=rows(state, module, windows)[idx],
+            p_max_w=state.p_max_w[idx],
+            gain_lin=state.gain_lin[idx],
+            noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx],
         )
         while len(idx) and not (np.all(np.isfinite(need)) and need.sum() <= pool * (1 + 1e-9)):
             steps += 1
@@ -104,10 +104,10 @@ def _repair(state: RoundState, module: np.ndarray, reason: list[str], cpu_hz, ce
                 module[d] -= 1
                 need[j] = min_bandwidth_or_inf(
                     state.payload_bits[d, module[d]],
-                    windows[d, module[d]],
-                    state.p_max_w[d],
-                    state.gain_lin[d],
-                    state.noise_psd_w_per_hz[d],
+                    window_s=windows[d, module[d]],
+                    p_max_w=state.p_max_w[d],
+                    gain_lin=state.gain_lin[d],
+                    noise_psd_w_per_hz=state.noise_psd_w_per_hz[d],
                 )
             else:
                 module[d] = SKIP
@@ -149,15 +149,15 @@ def _circuit_power_step(state, idx, bits, win, bandwidth, power, fill, top) -> n
     circuit = state.circuit_w[idx]
     p_best, _ = best_power_w(
         bits,
-        win,
-        bandwidth,
-        state.gain_lin[idx],
-        state.noise_psd_w_per_hz[idx],
-        state.p_max_w[idx],
-        circuit,
-        1.0,
-        0.0,
-        None,
+        window_s=win,
+        bandwidth_hz=bandwidth,
+        gain_lin=state.gain_lin[idx],
+        noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx],
+        p_max_w=state.p_max_w[idx],
+        circuit_w=circuit,
+        price=1.0,
+        value=0.0,
+        waterfall_m=None,
         fill_s=fill,
         max_bits=top,
     )
@@ -251,10 +251,10 @@ def bandwidth_needed_at_pmax(state: RoundState) -> np.ndarray:
     """[K, M] least bandwidth that sends each module within its window at p_max and full CPU speed (inf: none)."""
     return min_bandwidth_or_inf(
         state.payload_bits,
-        state.upload_window_s(state.cpu_hz_max),
-        state.p_max_w[:, None],
-        state.gain_lin[:, None],
-        state.noise_psd_w_per_hz[:, None],
+        window_s=state.upload_window_s(state.cpu_hz_max),
+        p_max_w=state.p_max_w[:, None],
+        gain_lin=state.gain_lin[:, None],
+        noise_psd_w_per_hz=state.noise_psd_w_per_hz[:, None],
     )
 
 
@@ -272,17 +272,17 @@ def dvfs_step(state: RoundState, module: np.ndarray, bandwidth: np.ndarray, cpu_
     m = module[sel]
     f, e = best_cpu_hz(
         state.cycles[sel, m],
-        state.kappa[sel],
-        state.cpu_hz_min[sel],
-        state.cpu_hz_max[sel],
-        state.deadline_s - state.downlink_time_s[sel],
-        state.payload_bits[sel, m],
-        bandwidth[sel],
-        state.gain_lin[sel],
-        state.noise_psd_w_per_hz[sel],
-        state.p_max_w[sel],
-        state.circuit_w[sel],
-        PLANNING_MARGIN,
+        kappa=state.kappa[sel],
+        f_min=state.cpu_hz_min[sel],
+        f_max=state.cpu_hz_max[sel],
+        time_left_s=state.deadline_s - state.downlink_time_s[sel],
+        bits=state.payload_bits[sel, m],
+        bandwidth_hz=bandwidth[sel],
+        gain_lin=state.gain_lin[sel],
+        noise_psd_w_per_hz=state.noise_psd_w_per_hz[sel],
+        p_max_w=state.p_max_w[sel],
+        circuit_w=state.circuit_w[sel],
+        margin=PLANNING_MARGIN,
     )
     out = cpu_hz.copy()
     out[sel] = np.where(np.isfinite(e), f, cpu_hz[sel])

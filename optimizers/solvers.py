@@ -68,6 +68,7 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12,
 
 def upload_cost(
     power_w,
+    *,
     bits,
     window_s,
     bandwidth_hz,
@@ -100,6 +101,7 @@ def upload_cost(
 
 def best_power_w(
     bits,
+    *,
     window_s,
     bandwidth_hz,
     gain_lin,
@@ -109,7 +111,6 @@ def best_power_w(
     price,
     value,
     waterfall_m: float | None,
-    *,
     fill_s=0.0,
     max_bits=np.inf,
     grid: int = 12,
@@ -150,17 +151,17 @@ def best_power_w(
     def cost(p):
         return upload_cost(
             p,
-            bits[:, None],
-            safe_w[:, None],
-            safe_b[:, None],
-            safe_g[:, None],
-            noise[:, None],
-            circuit_w[:, None],
-            price[:, None],
-            value[:, None],
-            waterfall_m,
-            fill_s[:, None],
-            max_bits[:, None],
+            bits=bits[:, None],
+            window_s=safe_w[:, None],
+            bandwidth_hz=safe_b[:, None],
+            gain_lin=safe_g[:, None],
+            noise_psd_w_per_hz=noise[:, None],
+            circuit_w=circuit_w[:, None],
+            price=price[:, None],
+            value=value[:, None],
+            waterfall_m=waterfall_m,
+            fill_s=fill_s[:, None],
+            max_bits=max_bits[:, None],
         )
 
     p = minimize_log_scalar(cost, lo, hi, grid=grid, iters=iters)
@@ -170,6 +171,7 @@ def best_power_w(
 
 def best_cpu_hz(
     cycles,
+    *,
     kappa,
     f_min,
     f_max,
@@ -181,7 +183,6 @@ def best_cpu_hz(
     p_max_w,
     circuit_w,
     margin: float,
-    *,
     grid: int = 12,
     iters: int = 16,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +242,7 @@ def best_cpu_hz(
     return np.where(ok, f, f_max), np.where(ok, e, np.inf)
 
 
-def min_power_for_deadline_w(bits, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz, p_max_w) -> np.ndarray:
+def min_power_for_deadline_w(bits, *, window_s, bandwidth_hz, gain_lin, noise_psd_w_per_hz, p_max_w) -> np.ndarray:
     """Per-device power control given bandwidth: the least-energy power that meets the window.
 
     Transmit energy p·S/r(p) with r(p) = b·log2(1 + p·g/(N0·b)) increases with p (p/log(1 + αp) is
@@ -256,11 +257,11 @@ def min_power_for_deadline_w(bits, window_s, bandwidth_hz, gain_lin, noise_psd_w
 
 def min_completion_time_s(
     bits: np.ndarray,
+    *,
     gain_lin: np.ndarray,
     noise_psd_w_per_hz: np.ndarray,
     power_w: np.ndarray,
     total_bandwidth_hz: float,
-    *,
     tol_s: float = 1e-9,
 ) -> tuple[float, np.ndarray]:
     """Smallest common upload time T with Σ b_min,k(T) ≤ B (bisection on T); returns (T, bandwidths)."""
@@ -268,7 +269,13 @@ def min_completion_time_s(
         return 0.0, np.zeros(0)
 
     def need(t: float) -> float:
-        return float(np.sum(channels.min_bandwidth_hz(bits, t, power_w, gain_lin, noise_psd_w_per_hz)))
+        return float(
+            np.sum(
+                channels.min_bandwidth_hz(
+                    bits, time_s=t, power_w=power_w, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+                )
+            )
+        )
 
     lo, hi = 0.0, 1e-3
     while need(hi) > total_bandwidth_hz:
@@ -281,4 +288,6 @@ def min_completion_time_s(
             lo = mid
         else:
             hi = mid
-    return hi, channels.min_bandwidth_hz(bits, hi, power_w, gain_lin, noise_psd_w_per_hz)
+    return hi, channels.min_bandwidth_hz(
+        bits, time_s=hi, power_w=power_w, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+    )

@@ -34,13 +34,15 @@ def _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_
         return np.zeros(0)
     if not np.all(np.isfinite(window_s) & (window_s > 0)) or not np.all(np.isfinite(gain_lin) & (gain_lin > 0)):
         return None
-    b_min = channels.min_bandwidth_hz(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
+    b_min = channels.min_bandwidth_hz(
+        bits, time_s=window_s, power_w=p_max_w, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+    )
     if not np.all(np.isfinite(b_min)) or b_min.sum() > total_bandwidth_hz * (1 + 1e-9):
         return None
     return b_min
 
 
-def min_bandwidth_or_inf(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
+def min_bandwidth_or_inf(bits, *, window_s, p_max_w, gain_lin, noise_psd_w_per_hz) -> np.ndarray:
     """channels.min_bandwidth_hz where the inputs allow any upload at all, inf elsewhere (never raises).
 
     Windows ≤ 0 or non-finite, zero or non-finite gains, and zero power cannot carry a bit.
@@ -60,8 +62,8 @@ def min_bandwidth_or_inf(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz) 
             & (noise > 0)
             & np.isfinite(bits)
         )
-    safe = [np.where(ok, x, 1.0) for x in (bits, window_s, p_max_w, gain_lin, noise)]
-    need = channels.min_bandwidth_hz(*safe)
+    b, t, p, g, n0 = (np.where(ok, x, 1.0) for x in (bits, window_s, p_max_w, gain_lin, noise))
+    need = channels.min_bandwidth_hz(b, time_s=t, power_w=p, gain_lin=g, noise_psd_w_per_hz=n0)
     return np.where(ok, need, np.where(bits == 0, 0.0, np.inf))
 
 
@@ -88,11 +90,10 @@ def energy_min_split(
     bits = np.asarray(bits, dtype=float)
     n, n_cells = len(bits), len(cell_bandwidth_hz)
     pools = np.asarray(cell_bandwidth_hz, dtype=float)
-    b_min = min_bandwidth_or_inf(bits, window_s, p_max_w, gain_lin, noise_psd_w_per_hz)
-    need = np.bincount(cell, weights=np.where(np.isfinite(b_min), b_min, 0.0), minlength=n_cells)
-    bad = np.bincount(cell, weights=~np.isfinite(b_min), minlength=n_cells) > 0
-    with np.errstate(invalid="ignore"):
-        cell_ok = ~bad & (need <= pools * (1 + 1e-9)) & np.isfinite(pools)
+    b_min = min_bandwidth_or_inf(
+        bits, window_s=window_s, p_max_w=p_max_w, gain_lin=gain_lin, noise_psd_w_per_hz=noise_psd_w_per_hz
+    )
+    cell_ok = _cells_that_fit(b_min, cell, pools)
     b, p = np.zeros(n), np.zeros(n)
     live = cell_ok[cell] & (bits > 0)
     if not np.any(live):
@@ -145,6 +146,14 @@ def energy_min_split(
     )
     p[idx] = np.minimum(power, p_max_w[idx])
     return b, p, cell_ok
+
+
+def _cells_that_fit(b_min: np.ndarray, cell: np.ndarray, pools: np.ndarray) -> np.ndarray:
+    """[cells] True where every device can upload at p_max and their least bands fit the pool together."""
+    need = np.bincount(cell, weights=np.where(np.isfinite(b_min), b_min, 0.0), minlength=len(pools))
+    bad = np.bincount(cell, weights=~np.isfinite(b_min), minlength=len(pools)) > 0
+    with np.errstate(invalid="ignore"):
+        return ~bad & (need <= pools * (1 + 1e-9)) & np.isfinite(pools)
 
 
 def _energy_weights(weights: np.ndarray | None, live: np.ndarray) -> np.ndarray:

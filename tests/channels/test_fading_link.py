@@ -124,7 +124,7 @@ def test_min_bandwidth_round_trip():
     p = rng.uniform(0.001, 0.2, n)
     g = 10 ** -rng.uniform(8, 13, n)
     n0 = float(channels.thermal_noise_psd_w_per_hz(5.0))
-    b = channels.min_bandwidth_hz(bits, t, p, g, n0)
+    b = channels.min_bandwidth_hz(bits, time_s=t, power_w=p, gain_lin=g, noise_psd_w_per_hz=n0)
     ok = np.isfinite(b)
     assert ok.mean() > 0.3
     airtime = channels.airtime_s(
@@ -134,7 +134,7 @@ def test_min_bandwidth_round_trip():
     # inf exactly where the rate limit p·g/(N0·ln 2) cannot carry the bits in time.
     limit = p * g / (n0 * math.log(2)) * t
     assert np.all(~ok == (bits >= limit))
-    assert channels.min_bandwidth_hz(0.0, 1.0, 0.1, 1e-10, n0) == 0.0
+    assert channels.min_bandwidth_hz(0.0, time_s=1.0, power_w=0.1, gain_lin=1e-10, noise_psd_w_per_hz=n0) == 0.0
 
 
 def test_yang2021_worked_numbers():

@@ -155,7 +155,12 @@ def test_below_minimum_distance_is_clamped():
             "bandwidth_hz",
         ),
         (lambda: channels.compute_time_s_flops(1e9, 0.0), "flops_per_s"),
-        (lambda: channels.min_bandwidth_hz(float("nan"), 1.0, 0.1, 1e-10, 4e-21), "bits"),
+        (
+            lambda: channels.min_bandwidth_hz(
+                float("nan"), time_s=1.0, power_w=0.1, gain_lin=1e-10, noise_psd_w_per_hz=4e-21
+            ),
+            "bits",
+        ),
     ],
 )
 def test_bad_input_names_the_argument(call, names):

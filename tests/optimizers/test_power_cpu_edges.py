@@ -22,7 +22,18 @@ def test_upload_cost_without_packet_errors_is_priced_energy_minus_the_full_value
     from optimizers.solvers import upload_cost
 
     p = 0.15
-    got = upload_cost(p, BITS, WINDOW, BW, GAIN, N0, CIRCUIT, 2.0, 0.3, None)
+    got = upload_cost(
+        p,
+        bits=BITS,
+        window_s=WINDOW,
+        bandwidth_hz=BW,
+        gain_lin=GAIN,
+        noise_psd_w_per_hz=N0,
+        circuit_w=CIRCUIT,
+        price=2.0,
+        value=0.3,
+        waterfall_m=None,
+    )
     air = BITS / _rate(p)
     assert air < WINDOW
     assert float(got) == pytest.approx(2.0 * (p + CIRCUIT) * air - 0.3, rel=1e-12)
@@ -43,12 +54,34 @@ def test_best_power_refuses_every_input_that_carries_no_bit():
         "p_max too weak": (BITS / _rate(P_MAX) * 0.99, BW, GAIN, P_MAX),
     }
     window, bw, gain, p_max = (np.array([c[i] for c in cases.values()]) for i in range(4))
-    p, cost = best_power_w(np.full(len(cases), BITS), window, bw, gain, N0, p_max, CIRCUIT, 1.0, 0.2, 0.023)
+    p, cost = best_power_w(
+        np.full(len(cases), BITS),
+        window_s=window,
+        bandwidth_hz=bw,
+        gain_lin=gain,
+        noise_psd_w_per_hz=N0,
+        p_max_w=p_max,
+        circuit_w=CIRCUIT,
+        price=1.0,
+        value=0.2,
+        waterfall_m=0.023,
+    )
     for name, pi, ci in zip(cases, p, cost):
         assert pi == 0.0 and math.isinf(ci), name
     # The control: p_max just enough is feasible, at a power within [p_fill, p_max].
     window_ok = BITS / _rate(P_MAX) * 1.01
-    p_ok, c_ok = best_power_w([BITS], [window_ok], [BW], [GAIN], N0, P_MAX, CIRCUIT, 1.0, 0.2, 0.023)
+    p_ok, c_ok = best_power_w(
+        [BITS],
+        window_s=[window_ok],
+        bandwidth_hz=[BW],
+        gain_lin=[GAIN],
+        noise_psd_w_per_hz=N0,
+        p_max_w=P_MAX,
+        circuit_w=CIRCUIT,
+        price=1.0,
+        value=0.2,
+        waterfall_m=0.023,
+    )
     assert math.isfinite(c_ok[0]) and 0.0 < p_ok[0] <= P_MAX * (1 + 1e-12)
     assert BITS / _rate(p_ok[0]) <= window_ok * (1 + 1e-9)
 
@@ -67,7 +100,20 @@ def test_best_cpu_frequency_flips_from_feasible_to_refused_at_the_deadline_thres
     cycles, f_min, f_max, margin = 1e9, 2e8, 2e9, 0.2
     t = _threshold_time_s(cycles, f_max, margin)
     times = np.array([t * 1.01, t * 0.99, t * 1.3])
-    f, e = best_cpu_hz(cycles, 1e-28, f_min, f_max, times, BITS, BW, GAIN, N0, P_MAX, CIRCUIT, margin)
+    f, e = best_cpu_hz(
+        cycles,
+        kappa=1e-28,
+        f_min=f_min,
+        f_max=f_max,
+        time_left_s=times,
+        bits=BITS,
+        bandwidth_hz=BW,
+        gain_lin=GAIN,
+        noise_psd_w_per_hz=N0,
+        p_max_w=P_MAX,
+        circuit_w=CIRCUIT,
+        margin=margin,
+    )
     assert math.isinf(e[1]) and f[1] == f_max
     for i in (0, 2):
         assert math.isfinite(e[i]) and f_min <= f[i] <= f_max
@@ -91,6 +137,19 @@ def test_best_cpu_frequency_refuses_inputs_that_carry_no_bit():
         "no CPU": (3.0, BW, GAIN, 0.0),
     }
     t, bw, g, f_max = (np.array([c[i] for c in cases.values()]) for i in range(4))
-    f, e = best_cpu_hz(1e9, 1e-28, 0.0, f_max, t, BITS, bw, g, N0, P_MAX, CIRCUIT, 1e-3)
+    f, e = best_cpu_hz(
+        1e9,
+        kappa=1e-28,
+        f_min=0.0,
+        f_max=f_max,
+        time_left_s=t,
+        bits=BITS,
+        bandwidth_hz=bw,
+        gain_lin=g,
+        noise_psd_w_per_hz=N0,
+        p_max_w=P_MAX,
+        circuit_w=CIRCUIT,
+        margin=1e-3,
+    )
     for name, fi, ei, fm in zip(cases, f, e, f_max):
         assert fi == fm and math.isinf(ei), name

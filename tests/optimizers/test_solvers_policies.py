@@ -89,7 +89,9 @@ def test_power_control_is_smallest_power_meeting_deadline():
     rng = np.random.default_rng(3)
     bits, window, gain, n0, p_max = instance(rng, 5)
     b = np.full(5, 4e6)
-    p = min_power_for_deadline_w(bits, window, b, gain, n0, p_max)
+    p = min_power_for_deadline_w(
+        bits, window_s=window, bandwidth_hz=b, gain_lin=gain, noise_psd_w_per_hz=n0, p_max_w=p_max
+    )
     sent = lambda pw, k: b[k] * np.log2(1 + pw * gain[k] / (n0[k] * b[k])) * window[k]  # noqa: E731
     for k in range(5):
         if np.isinf(p[k]):
@@ -104,9 +106,14 @@ def test_min_completion_time_matches_brute_force():
     rng = np.random.default_rng(5)
     bits, _, gain, n0, p_max = instance(rng, 4)
     total = 5e6
-    t, b = min_completion_time_s(bits, gain, n0, p_max, total)
+    t, b = min_completion_time_s(bits, gain_lin=gain, noise_psd_w_per_hz=n0, power_w=p_max, total_bandwidth_hz=total)
     assert b.sum() == pytest.approx(total, rel=1e-6)
-    need = lambda tt: float(np.sum(channels.min_bandwidth_hz(bits, tt, p_max, gain, n0)))  # noqa: E731
+
+    def need(tt):
+        return float(
+            np.sum(channels.min_bandwidth_hz(bits, time_s=tt, power_w=p_max, gain_lin=gain, noise_psd_w_per_hz=n0))
+        )
+
     assert need(t * (1 - 1e-4)) > total >= need(t) * (1 - 1e-9)
 
 
@@ -297,19 +304,30 @@ def test_best_power_matches_a_dense_grid():
     bits, window, gain, n0, p_max = instance(rng, n)
     bw = rng.uniform(2e5, 3e6, n)
     price, value = rng.uniform(0, 5, n), rng.uniform(0, 0.5, n)
-    p, c = best_power_w(bits, window, bw, gain, n0, p_max, 0.1, price, value, 0.023)
+    p, c = best_power_w(
+        bits,
+        window_s=window,
+        bandwidth_hz=bw,
+        gain_lin=gain,
+        noise_psd_w_per_hz=n0,
+        p_max_w=p_max,
+        circuit_w=0.1,
+        price=price,
+        value=value,
+        waterfall_m=0.023,
+    )
     grid = np.geomspace(1e-9, 1.0, 20001)[None, :] * p_max[:, None]
     costs = upload_cost(
         grid,
-        bits[:, None],
-        window[:, None],
-        bw[:, None],
-        gain[:, None],
-        n0[:, None],
-        0.1,
-        price[:, None],
-        value[:, None],
-        0.023,
+        bits=bits[:, None],
+        window_s=window[:, None],
+        bandwidth_hz=bw[:, None],
+        gain_lin=gain[:, None],
+        noise_psd_w_per_hz=n0[:, None],
+        circuit_w=0.1,
+        price=price[:, None],
+        value=value[:, None],
+        waterfall_m=0.023,
     )
     brute = costs.min(axis=1)
     fin = np.isfinite(brute)
@@ -326,8 +344,9 @@ def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
     bits, _, gain, n0, p_max = instance(rng, n)
     cycles = rng.uniform(1e8, 2e9, n)
     bw = np.full(n, 1e6)
-    args = (cycles, 1e-28, 2e8, 2e9)
-    f, e = best_cpu_hz(*args, 3.0, bits, bw, gain, n0, p_max, 0.1, 1e-3)
+    link = dict(bits=bits, bandwidth_hz=bw, gain_lin=gain, noise_psd_w_per_hz=n0, p_max_w=p_max, circuit_w=0.1)
+    args = dict(kappa=1e-28, f_min=2e8, f_max=2e9, margin=1e-3, **link)
+    f, e = best_cpu_hz(cycles, time_left_s=3.0, **args)
     grid = np.geomspace(2e8, 2e9, 20001)[None, :]
     tau = (3.0 - cycles[:, None] / grid) * (1 - 1e-3)
     with np.errstate(all="ignore"):
@@ -350,10 +369,23 @@ def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
     assert np.all((f[fin] >= 2e8) & (f[fin] <= 2e9))
     assert fin.all()
     # A device whose training cannot finish even at f_max: infinite energy, and f_max.
-    f_x, e_x = best_cpu_hz(1e12, 1e-28, 2e8, 2e9, 3.0, bits[0], 1e6, gain[0], n0[0], p_max[0], 0.1, 1e-3)
+    f_x, e_x = best_cpu_hz(
+        1e12,
+        kappa=1e-28,
+        f_min=2e8,
+        f_max=2e9,
+        time_left_s=3.0,
+        bits=bits[0],
+        bandwidth_hz=1e6,
+        gain_lin=gain[0],
+        noise_psd_w_per_hz=n0[0],
+        p_max_w=p_max[0],
+        circuit_w=0.1,
+        margin=1e-3,
+    )
     assert np.isinf(e_x[0]) and f_x[0] == 2e9
     # A longer round lets the CPU slow down (never speed up).
-    f_long, _ = best_cpu_hz(*args, 30.0, bits, bw, gain, n0, p_max, 0.1, 1e-3)
+    f_long, _ = best_cpu_hz(cycles, time_left_s=30.0, **args)
     assert np.all(f_long[fin] <= f[fin] * (1 + 1e-6))
 
 

@@ -34,7 +34,7 @@ def test_split_at_the_edges_is_minimal_and_within_the_pool(slack, weights):
 
     rng = np.random.default_rng(13)
     bits, window, gain, n0, p_max = instance(rng, 2)
-    need = float(min_bandwidth_or_inf(bits, window, p_max, gain, n0).sum())
+    need = float(min_bandwidth_or_inf(bits, window_s=window, p_max_w=p_max, gain_lin=gain, noise_psd_w_per_hz=n0).sum())
     total = need * slack
     b, p, ok = energy_min_split(bits, window, gain, n0, p_max, np.zeros(2, int), np.array([total]), weights=weights)
     assert ok[0] and b.sum() <= total * (1 + 1e-12) and np.all(p <= p_max * (1 + 1e-12))
