@@ -21,8 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from fedwireless.contracts import ClientUpdate, PayloadModel
+from fedwireless.learning.config import FederatedConfig, TaskConfig
 from fedwireless.learning.flops import attention_step_flops, llama_lora_counts, local_step_count, training_step_flops
-from fedwireless.scenario import Scenario
+from fedwireless.scenario.schema import SurrogateConfig
 
 # Per-payload framing the real codec adds (names, shapes); small against the tensors themselves.
 HEADER_BYTES = 256
@@ -31,12 +32,19 @@ HEADER_BYTES = 256
 class SurrogateLearner:
     """Learning-curve stand-in for the real learner (`fedwireless.contracts.Learner`)."""
 
-    def __init__(self, scenario: Scenario, partition_rng: np.random.Generator, noise_rng: np.random.Generator):
-        self.cfg = scenario.surrogate
-        assert self.cfg is not None
-        task, fed = scenario.task, scenario.federated
+    def __init__(
+        self,
+        cfg: SurrogateConfig,
+        task: TaskConfig,
+        federated: FederatedConfig,
+        num_devices: int,
+        partition_rng: np.random.Generator,
+        noise_rng: np.random.Generator,
+    ):
+        self.cfg = cfg
+        fed = federated
         self.ranks = tuple(fed.ranks)
-        k = scenario.num_devices
+        k = num_devices
         total = task.dataset.num_train
         # Equal shares with the remainder spread, as an IID partition gives.
         self._num_samples = np.full(k, total // k) + (np.arange(k) < total % k)

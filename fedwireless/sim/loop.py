@@ -41,7 +41,8 @@ def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None,
     if sc.surrogate is not None:
         from fedwireless.surrogate import SurrogateLearner
 
-        return SurrogateLearner(sc, streams.get("partition"), streams.get("data"))
+        return SurrogateLearner(sc.surrogate, sc.task, sc.federated, sc.num_devices, streams.get("partition"),
+                                streams.get("data"))  # fmt: skip
     from fedwireless.learning.learner import Learner as RealLearner  # torch + peft: imported only to train
 
     return RealLearner(
@@ -65,7 +66,7 @@ class Simulation:
     ) -> None:
         self.sc = sc
         self.streams = Streams(sc.seed)
-        self.world = World(sc, self.streams)
+        self.world = World.from_scenario(sc, self.streams)
         self.learner = learner if learner is not None else build_learner(sc, self.streams, cache_dir, status)
         self.policy = optimizers.make_policy(sc.policy.name, dict(sc.policy.params), self.streams.get("policy"))
         # The policy's own energy queues where it keeps them (Lyapunov), else the run's, for devices.csv.

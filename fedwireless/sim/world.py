@@ -6,6 +6,7 @@ world advances in simulated seconds (`advance_to`) and never reads the wall cloc
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,10 +15,14 @@ import channels
 from fedwireless.rng import Streams
 from fedwireless.scenario.schema import (
     AnnulusPlacement,
+    BaseStationConfig,
+    ChannelConfig,
+    DeviceGroupConfig,
     DiscPlacement,
     ExplicitPlacement,
     RandomWaypointMobility,
     Scenario,
+    ZoneConfig,
     ZonePlacement,
 )
 
@@ -38,13 +43,13 @@ class Region:
         return np.stack([self.center_m[0] + r * np.cos(phi), self.center_m[1] + r * np.sin(phi)], axis=-1)
 
 
-def _region(placement: object, scenario: Scenario) -> Region | None:
+def _region(placement: object, zones: Mapping[str, ZoneConfig]) -> Region | None:
     if isinstance(placement, DiscPlacement):
         return Region(placement.center_m, placement.min_distance_m, placement.radius_m)
     if isinstance(placement, AnnulusPlacement):
         return Region(placement.center_m, placement.inner_radius_m, placement.outer_radius_m)
     if isinstance(placement, ZonePlacement):
-        z = scenario.zones[placement.zone]
+        z = zones[placement.zone]
         return Region(z.center_m, 0.0, z.radius_m)
     return None
 
@@ -110,32 +115,40 @@ class RandomWaypoint:
 class World:
     """Devices and base stations with their channel state, advanced in simulated time."""
 
-    def __init__(self, scenario: Scenario, streams: Streams) -> None:
-        self.scenario = scenario
-        sc = scenario
-        ch = sc.channel
+    @classmethod
+    def from_scenario(cls, sc: Scenario, streams: Streams) -> World:
+        return cls(sc.base_stations, sc.channel, sc.devices, streams, zones=sc.zones)
+
+    def __init__(
+        self,
+        stations: Sequence[BaseStationConfig],
+        channel: ChannelConfig,
+        devices: Sequence[DeviceGroupConfig],
+        streams: Streams,
+        zones: Mapping[str, ZoneConfig] | None = None,
+    ) -> None:
+        self.channel = ch = channel
+        self._zones = dict(zones or {})
         placement_rng = streams.get("placement")
         self._mobility_rng = streams.get("mobility")
         self._channel_rng = streams.get("channel")
 
         # --- base stations [C]
-        self.bs_pos_m = np.array([b.position_m for b in sc.base_stations], dtype=float)
-        self.bs_models = [b.pathloss.model for b in sc.base_stations]
-        self.bs_pl_params = [dict(b.pathloss.params) for b in sc.base_stations]
-        self.bs_height_m = [b.height_m for b in sc.base_stations]
-        self.bs_fc_hz = np.array([b.carrier_ghz * 1e9 for b in sc.base_stations])
-        self.bs_ul_bandwidth_hz = np.array([b.bandwidth_mhz * 1e6 for b in sc.base_stations])
-        self.bs_dl_bandwidth_hz = np.array(
-            [(b.downlink_bandwidth_mhz or b.bandwidth_mhz) * 1e6 for b in sc.base_stations]
-        )
-        self.bs_dl_power_w = channels.dbm_to_w(np.array([b.downlink_power_dbm for b in sc.base_stations]))
-        self.bs_noise_psd = channels.thermal_noise_psd_w_per_hz(np.array([b.noise_figure_db for b in sc.base_stations]))
-        self.bs_names = [b.name or f"bs{i}" for i, b in enumerate(sc.base_stations)]
+        self.bs_pos_m = np.array([b.position_m for b in stations], dtype=float)
+        self.bs_models = [b.pathloss.model for b in stations]
+        self.bs_pl_params = [dict(b.pathloss.params) for b in stations]
+        self.bs_height_m = [b.height_m for b in stations]
+        self.bs_fc_hz = np.array([b.carrier_ghz * 1e9 for b in stations])
+        self.bs_ul_bandwidth_hz = np.array([b.bandwidth_mhz * 1e6 for b in stations])
+        self.bs_dl_bandwidth_hz = np.array([(b.downlink_bandwidth_mhz or b.bandwidth_mhz) * 1e6 for b in stations])
+        self.bs_dl_power_w = channels.dbm_to_w(np.array([b.downlink_power_dbm for b in stations]))
+        self.bs_noise_psd = channels.thermal_noise_psd_w_per_hz(np.array([b.noise_figure_db for b in stations]))
+        self.bs_names = [b.name or f"bs{i}" for i, b in enumerate(stations)]
 
         # --- devices [K]
-        groups = sc.devices
+        groups = list(devices)
         self.group = np.concatenate([np.full(g.count, i) for i, g in enumerate(groups)])
-        self.group_names = sc.device_group_names()
+        self.group_names = [g.name or f"group{i}" for i, g in enumerate(groups) for _ in range(g.count)]
         per = lambda f: np.concatenate([np.full(g.count, f(g), dtype=float) for g in groups])  # noqa: E731
         self.h_ut_m = per(lambda g: g.height_m)
         self.p_max_w = channels.dbm_to_w(per(lambda g: g.max_power_dbm))
@@ -179,7 +192,7 @@ class World:
         pos, self._mobility = [], []
         start = 0
         for g in groups:
-            region = _region(g.placement, self.scenario)
+            region = _region(g.placement, self._zones)
             if isinstance(g.placement, ExplicitPlacement):
                 p = np.array(g.placement.positions_m, dtype=float)
             else:
@@ -219,7 +232,7 @@ class World:
                 self._shadow_proc.append(None)
 
     def _fading_params(self) -> dict[str, float]:
-        f = self.scenario.channel.fading
+        f = self.channel.fading
         if f.kind == "rician":
             if f.k_factor_db is not None:
                 return {"k_factor_db": f.k_factor_db}
@@ -236,7 +249,7 @@ class World:
 
     def _los_state(self) -> np.ndarray:
         """[K, C] LOS states from the LOS fields at current positions (fixed when `channel.los` says so)."""
-        mode = self.scenario.channel.los
+        mode = self.channel.los
         shape = (self.num_devices, len(self.bs_models))
         if mode != "auto":
             return np.full(shape, mode == "los")
@@ -269,7 +282,7 @@ class World:
         return self._sigma_db() * self._shadow_u
 
     def _decorrelation_m(self, model: str) -> float:
-        cfg = self.scenario.channel.shadowing.decorrelation_m
+        cfg = self.channel.shadowing.decorrelation_m
         if cfg is not None:
             return cfg
         # The LOS and NLOS distances differ; the longer (NLOS) is the conservative choice for one field.
@@ -303,7 +316,7 @@ class World:
         self._gain_cache = None
         self.serving = self._strongest_cell()
         if self._fading is None:
-            f = self.scenario.channel.fading
+            f = self.channel.fading
             self.fading_lin = channels.sample_fading(
                 f.kind, self.num_devices, self._channel_rng, **self._fading_params()
             )

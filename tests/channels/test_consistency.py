@@ -54,7 +54,7 @@ def world(model: str) -> World:
             "surrogate": {},
         }
     )
-    return World(sc, Streams(sc.seed))
+    return World.from_scenario(sc, Streams(sc.seed))
 
 
 @pytest.mark.parametrize("model", ["uma", "rma"])

@@ -144,7 +144,7 @@ def _engine_world(count: int = 3):
     sc = scenario()
     sc["devices"][0]["count"] = count
     sc["devices"][0]["placement"] = {"kind": "explicit", "positions_m": [[100.0, 0.0]] * count}
-    world = World(validate(sc), Streams(3))
+    world = World.from_scenario(validate(sc), Streams(3))
     world.start_round()
     return world
 

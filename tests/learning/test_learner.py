@@ -140,7 +140,8 @@ def test_surrogate_charges_the_learners_flops_and_payload(tmp_path):
             "surrogate": {},
         }
     )
-    sur = SurrogateLearner(sc, np.random.default_rng(0), np.random.default_rng(1))
+    rngs = np.random.default_rng(0), np.random.default_rng(1)
+    sur = SurrogateLearner(sc.surrogate, sc.task, sc.federated, sc.num_devices, *rngs)
     seq, bs = TASK.model.max_seq_len, TASK.batch_size
     for r in (2, 4):  # the surrogate has no texts: it counts full-length batches, an upper bound of the learner's
         full = [real.local_steps(d) * real.step_flops(r, bs, seq, d) for d in range(4)]
