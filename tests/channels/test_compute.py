@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
+import channels
 from channels import compute as c
 
 GOOD = {
@@ -50,3 +52,18 @@ def test_a_bad_argument_is_refused_by_name(name, arg, bad):
     rule = ">= 0" if arg in MAY_BE_ZERO else "> 0"
     with pytest.raises(ValueError, match=f"^{arg}: must be {rule}, got "):
         fn(**kwargs)
+
+
+def test_the_planners_cycles_model_by_hand():
+    """C = 3e9 cycles at f = 1.5 GHz, κ = 2e-28: C/f = 2 s, κ·C·f² = 1.35 J, κ·f³ = 0.675 W, and power × time is
+    the energy (the run bills κ·f³ over C/f, the planner κ·C·f²)."""
+    cycles, kappa, f = 3e9, 2e-28, 1.5e9
+    t = float(channels.cycles_time_s(cycles, cpu_hz=f))
+    e = float(channels.cycles_energy_j(cycles, kappa=kappa, cpu_hz=f))
+    p = float(channels.cpu_power_w(kappa=kappa, cpu_hz=f))
+    assert t == pytest.approx(2.0, rel=1e-15)
+    assert e == pytest.approx(1.35, rel=1e-12)
+    assert p == pytest.approx(0.675, rel=1e-12)
+    assert p * t == pytest.approx(e, rel=1e-12)
+    # Vectorized: one frequency per device.
+    np.testing.assert_allclose(channels.cpu_power_w(kappa=[1e-28, 1e-28], cpu_hz=[1e9, 2e9]), [0.1, 0.8], rtol=1e-12)
