@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
+from fedwireless.learning.registry import METHODS
 
 DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions")
 CELLULAR_DATASETS = ("cellular", "berlin-v2x")
@@ -269,7 +270,7 @@ class FederatedConfig(Section):
     aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
     # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public
     # proxy batch (`distill`); pwff: personalized fine-tuning, global adapters and personal LoRA (`pwff`).
-    training: Literal["lora", "full", "distill", "pwff"] = "lora"
+    training: Literal[tuple(METHODS)] = "lora"  # the registered methods (learning/registry.py)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     pwff: PwffConfig = Field(default_factory=PwffConfig)
     clients_per_round: int | None = Field(None, ge=1)

@@ -1,7 +1,8 @@
 """Federated methods behind one seam (`base.FederatedMethod`), picked by `federated.training`.
 
-Adding a method: write a `FederatedMethod` subclass in its own file here, register it in `METHODS`
-and allow its name in `FederatedConfig.training`; the learner, round loop and engine stay as they are.
+Adding a method: write a `FederatedMethod` subclass in its own file here and register it in `METHODS`
+(`fedwireless/learning/registry.py`, which the scenario schema reads); the learner, round loop and engine stay
+as they are.
 Constructors are called as `cls(model, codec, task=, federated=, seeds=, data=, cache_dir=, preferences=)` and
 take `**_` for what they do not use, so a new argument for one method leaves the others working.
 """
@@ -9,13 +10,7 @@ take `**_` for what they do not use, so a new argument for one method leaves the
 from __future__ import annotations
 
 from fedwireless.learning.methods.base import FederatedMethod
-
-METHODS = {
-    "lora": ("fedwireless.learning.methods.lora", "LoraMethod"),
-    "full": ("fedwireless.learning.methods.full", "FullParameterMethod"),
-    "distill": ("fedwireless.learning.methods.distill", "DistillMethod"),
-    "pwff": ("fedwireless.learning.methods.pwff", "PwffMethod"),
-}
+from fedwireless.learning.registry import METHODS
 
 
 def make_method(name: str, model, codec, **kwargs) -> FederatedMethod:
