@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
-from fedwireless.learning.registry import METHODS
+from fedwireless.learning.registry import LORA_AGGREGATORS, METHODS
 
 DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions")
 CELLULAR_DATASETS = ("cellular", "berlin-v2x")
@@ -19,9 +19,7 @@ class DatasetConfig(Section):
     # cellular table the user has (CSV, or parquet with pyarrow) at `path`.
     # instructions: generated prompts and responses with helpfulness/safety labels (personalized fine-tuning),
     # or a JSONL file of them at `path`.
-    name: Literal["sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions"] = (
-        "sentiment"
-    )
+    name: Literal[DATASETS] = "sentiment"
     # Files (glue-*, csv, jsonl): training file, test file; the public (pre-training) text is the
     # training file's text without labels unless `public_path` is given.
     path: str | None = None
@@ -267,7 +265,7 @@ class FederatedConfig(Section):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     # Trained in full beside the adapters (peft modules_to_save); None: the task head (classification), else none.
     modules_to_save: list[str] | None = None
-    aggregation: Literal["fedavg", "hetlora", "flexlora", "flora"] = "fedavg"
+    aggregation: Literal[tuple(LORA_AGGREGATORS)] = "fedavg"  # learning/registry.py
     # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public
     # proxy batch (`distill`); pwff: personalized fine-tuning, global adapters and personal LoRA (`pwff`).
     training: Literal[tuple(METHODS)] = "lora"  # the registered methods (learning/registry.py)

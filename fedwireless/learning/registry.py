@@ -1,5 +1,5 @@
-"""Names of the federated methods, defined once: the scenario schema takes its choices from here and
-`learning.methods.make_method` its classes (module and class name, imported on demand), without torch."""
+"""Names of the federated methods and LoRA aggregators, defined once: the scenario schema takes its choices from
+here, `learning.methods.make_method` and `lora_aggregators.make_aggregator` their classes, without torch."""
 
 METHODS = {
     "lora": ("fedwireless.learning.methods.lora", "LoraMethod"),
@@ -7,3 +7,6 @@ METHODS = {
     "distill": ("fedwireless.learning.methods.distill", "DistillMethod"),
     "pwff": ("fedwireless.learning.methods.pwff", "PwffMethod"),
 }
+
+# LoRA aggregation (`federated.aggregation`): name -> class in `learning.methods.lora_aggregators`.
+LORA_AGGREGATORS = {"fedavg": "FedAvg", "hetlora": "HetLoRA", "flexlora": "FlexLoRA", "flora": "FLoRA"}

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from fedwireless.learning import aggregate as agg
+from fedwireless.learning.registry import LORA_AGGREGATORS
 
 State = dict[str, torch.Tensor]
 
@@ -75,7 +76,7 @@ class FLoRA:
         return stacked
 
 
-AGGREGATORS = {"fedavg": FedAvg, "hetlora": HetLoRA, "flexlora": FlexLoRA, "flora": FLoRA}
+AGGREGATORS = {name: globals()[cls] for name, cls in LORA_AGGREGATORS.items()}
 
 
 def make_aggregator(name: str):
