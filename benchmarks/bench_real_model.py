@@ -111,7 +111,7 @@ def plain_training(sim: Simulation, model_dir: Path, devices: list[int]) -> floa
         set_peft_model_state_dict(model, start)  # every client starts from the same adapter and head
         opt = torch.optim.AdamW(params, lr=sim.sc.task.lr)
         model.train()
-        for ids, mask, labels in lr._batches(d, RANK):  # each padded to its own longest text
+        for ids, mask, labels in lr.client_batches(d, RANK):  # each padded to its own longest text
             loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,7 +161,7 @@ def main() -> None:
             plain_eval.append(
                 plain_evaluation(sim.learner.method.eval_model(), tok, test[0], sim.sc.task.eval.batch_size)
             )
-            tokens.append(sum(int(b[1].sum()) for d in devices for b in sim.learner._batches(d, RANK)))
+            tokens.append(sum(int(b[1].sum()) for d in devices for b in sim.learner.client_batches(d, RANK)))
         info = sim.learner.info()
     assert info["training_path"] == "batched", info["training_path"]
     tr, pl = float(np.median(ours)), float(np.median(plain))

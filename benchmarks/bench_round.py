@@ -36,7 +36,7 @@ def plain_peft_round(sim: Simulation, assignments: list[tuple[int, int]]) -> flo
         set_peft_model_state_dict(model, lr.method.global_state, adapter_name=f"r{rank}")
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=sim.sc.task.lr, weight_decay=0.0)
-        batches = lr._batches(device, rank)
+        batches = lr.client_batches(device, rank)
         model.train()
         for ids, mask, labels in batches:
             loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels)

@@ -49,9 +49,9 @@ def counted_step(learner, rank: int) -> tuple[int, int, float]:
 
     model = learner.method.model
     model.train()
-    batch = learner._batches(0, rank)[0]
+    batch = learner.client_batches(0, rank)[0]
     with FlopCounterMode(display=False) as counter:
-        learner._loss(model, batch).backward()
+        learner.client_loss(model, batch).backward()
     model.zero_grad()
     rows, width = batch[0].shape
     return int(rows), int(width), sum(counter.get_flop_counts()["Global"].values())

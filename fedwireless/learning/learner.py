@@ -123,7 +123,9 @@ class Learner(PlanningSizes):
         return int(own if own is not None else max(self.method.trainable_count(r) for r in self.ranks))
 
     # ------------------------------------------------------------------ training
-    def _batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
+    def client_batches(self, device: int, rank: int) -> list[tuple[torch.Tensor, ...]]:
+        """A device's local-step batches of the current round at `rank` (drawn from the seed of round, device
+        and rank, so planning and training see the same rows)."""
         rng = self._batch_rng(self.round, device, rank)
         return local_batches(self.data, self.data.parts[device], self.local_steps(device), self.task.batch_size,
                              rng, self.device, self.method.needs_row_index)  # fmt: skip
@@ -131,12 +133,13 @@ class Learner(PlanningSizes):
     def joint_batches(self, assignments: Sequence[tuple[int, int]]) -> list[list[tuple[torch.Tensor, ...]]]:
         """Each client's local-step batches, padded step by step to the longest of all clients (the batched
         path runs them as one batch)."""
-        return pad_steps([self._batches(d, r) for d, r in assignments], self.data.pad_id)
+        return pad_steps([self.client_batches(d, r) for d, r in assignments], self.data.pad_id)
 
-    def _loss(self, model, batch) -> torch.Tensor:
-        return self._loss_logits(model(input_ids=batch[0], attention_mask=batch[1]).logits, batch)
+    def client_loss(self, model, batch) -> torch.Tensor:
+        """The task's mean loss of `model` on one batch (cross-entropy, or next-token loss on the train tokens)."""
+        return self.loss_from_logits(model(input_ids=batch[0], attention_mask=batch[1]).logits, batch)
 
-    def _loss_logits(self, logits: torch.Tensor, batch) -> torch.Tensor:
+    def loss_from_logits(self, logits: torch.Tensor, batch) -> torch.Tensor:
         ids, mask, labels = batch[:3]
         if self.classification:
             return torch.nn.functional.cross_entropy(logits, labels)
@@ -206,14 +209,14 @@ class Learner(PlanningSizes):
             batches = self.joint_batches(assignments)
             with torch.random.fork_rng(devices=self._gpus()):  # the model's own dropout, from the round's stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, "batched", as_int=True))
-                trained = self.method.train_batched(starts, batches, self._loss_logits, self.settings)
+                trained = self.method.train_batched(starts, batches, self.loss_from_logits, self.settings)
             return [self._update(d, r, s, st, b, loss)
                     for (d, r), s, b, (st, loss) in zip(assignments, starts, batches, trained)]  # fmt: skip
         if assignments:
             self.paths_run.add(f"sequential ({why})")
         out = []
         for device, rank in assignments:
-            batches = self._batches(device, rank)
+            batches = self.client_batches(device, rank)
             start = self.method.client_start(device, rank, self.round)
             params = self.method.trainable_params(rank)
             opt = None
@@ -222,7 +225,7 @@ class Learner(PlanningSizes):
 
                 opt = make_optimizer(params, self.settings)
                 opt.load_state_dict(self._optimizers[(device, rank)])
-            loss_fn = self.method.local_loss(self._loss, device)
+            loss_fn = self.method.local_loss(self.client_loss, device)
             with torch.random.fork_rng(devices=self._gpus()):  # dropout masks from this client's own stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
                 loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)

@@ -82,7 +82,7 @@ def test_base_is_untouched_and_the_comparison_can_fail():
     starts = [lrn.method.client_start(d, r, 1) for d, r in asg]
     base = {k: v.clone() for k, v in model.named_parameters() if not v.requires_grad}
     batches = lrn.joint_batches(asg)
-    args = (lrn._loss_logits, lrn.settings)
+    args = (lrn.loss_from_logits, lrn.settings)
     right = train_lora_batched(model, starts, batches, *args, scale)
     for k, v in model.named_parameters():
         if k in base:
@@ -93,7 +93,7 @@ def test_base_is_untouched_and_the_comparison_can_fail():
     assert worst > 10 * EQUAL_ATOL
     # Clipping is per client: without it the updates differ too.
     unclipped = train_lora_batched(
-        model, starts, batches, lrn._loss_logits, replace(lrn.settings, max_grad_norm=None), scale
+        model, starts, batches, lrn.loss_from_logits, replace(lrn.settings, max_grad_norm=None), scale
     )
     worst = max(float((a[0][k] - b[0][k]).abs().max()) for a, b in zip(right, unclipped) for k in a[0])
     assert worst > 10 * EQUAL_ATOL

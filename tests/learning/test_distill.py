@@ -48,8 +48,8 @@ def test_fixed_and_full_variants_and_teacher_enters_the_loss(tmp_path):
     full = _learner(tmp_path, variant="full")
     assert {u.info["topk"] for u in full.train_clients([(0, 4)])} == {2}  # two labels
     # Without a teacher the loss is the task's; after an aggregation it gains the distillation term.
-    plain = fixed.method.local_loss(fixed._loss, 0)
-    assert plain == fixed._loss
+    plain = fixed.method.local_loss(fixed.client_loss, 0)
+    assert plain == fixed.client_loss
     fixed.aggregate(ups)
     assert fixed.method.teacher is not None and len(fixed.downlink_payload()) > 0
     q = fixed.method.teacher[1].numpy()
@@ -59,9 +59,9 @@ def test_fixed_and_full_variants_and_teacher_enters_the_loss(tmp_path):
     rows = fixed.method.teacher[0]
     alpha, tau = 0.7, 3.0
     fixed.method.cfg = fixed.method.cfg.model_copy(update={"alpha": alpha, "temperature": tau})
-    distilled = fixed.method.local_loss(fixed._loss, 0)
+    distilled = fixed.method.local_loss(fixed.client_loss, 0)
     model = fixed.method.model.eval()
-    batch = fixed._batches(0, 4)[0]
+    batch = fixed.client_batches(0, 4)[0]
     assert len(batch[0]) == 8 > len(rows)
     with torch.no_grad():
         value = float(distilled(model, batch))
@@ -166,9 +166,9 @@ def test_hidden_projection_shape_payload_and_loss(tmp_path):
     # The term enters the loss: λ·mean‖z − z_global‖². Devices start from the same adapter, so z ≈ z_global;
     # moving the global projections by 1 adds about λ·1 to the loss.
     lr.method.client_start(2, 4, 2)
-    batch = lr._batches(2, 4)[0]
-    near = float(lr.method.local_loss(lr._loss, 2)(lr.method.model, batch).detach())
+    batch = lr.client_batches(2, 4)[0]
+    near = float(lr.method.local_loss(lr.client_loss, 2)(lr.method.model, batch).detach())
     rows, q, z_global = lr.method.teacher
     lr.method.teacher = (rows, q, z_global + 1.0)
-    far = float(lr.method.local_loss(lr._loss, 2)(lr.method.model, batch).detach())
+    far = float(lr.method.local_loss(lr.client_loss, 2)(lr.method.model, batch).detach())
     assert far - near == pytest.approx(0.5, rel=0.05)

@@ -98,9 +98,9 @@ def test_reward_weights_follow_each_devices_preference(tmp_path):
     assert ((m.row_weight[trained] > 0) & (m.row_weight[trained] < 1)).all()
     assert (_learner(tmp_path, reward_weighting=False).method.row_weight == 1).all()
     # The weighted loss is the rows' reward-weighted response likelihood (+ the proximal term, zero at start).
-    batch = lr._batches(0, 2)[0]
+    batch = lr.client_batches(0, 2)[0]
     m.client_start(0, 2, 1)
-    loss = m.local_loss(lr._loss, 0)(m.model, batch)
+    loss = m.local_loss(lr.client_loss, 0)(m.model, batch)
     logits = m.model(input_ids=batch[0], attention_mask=batch[1]).logits
     nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), batch[0][:, 1:], reduction="none")
     span = batch[3][:, 1:].float()
@@ -290,9 +290,9 @@ def test_response_span_follows_the_separator_with_sentencepiece(tmp_path):
 def test_windowed_local_loss_uses_the_window(tmp_path):
     lr = _learner(tmp_path, attention_window=3, mu=0.0)
     m = lr.method
-    batch = lr._batches(0, 2)[0]
+    batch = lr.client_batches(0, 2)[0]
     m.client_start(0, 2, 1)
-    loss = m.local_loss(lr._loss, 0)(m.model, batch).item()
+    loss = m.local_loss(lr.client_loss, 0)(m.model, batch).item()
 
     def weighted(mask):
         logits = m.model(input_ids=batch[0], attention_mask=mask).logits

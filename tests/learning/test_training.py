@@ -68,7 +68,7 @@ def test_local_epochs_set_steps_per_device(tmp_path):
     planned = lr.expected_flops(4)
     ups = lr.train_clients([(d, 4) for d in range(4)])
     for d, u in enumerate(ups):  # counted over the batches it trained on, each at its longest text
-        widths = [int(b[1].sum(dim=1).max()) for b in lr._batches(d, 4)]
+        widths = [int(b[1].sum(dim=1).max()) for b in lr.client_batches(d, 4)]
         assert u.flops == pytest.approx(sum(lr.step_flops(4, min(8, sizes[d]), w, d) for w in widths))
         assert u.flops == pytest.approx(planned[d], rel=0.25)  # the plan expects each batch's longest text
     if len({lr.local_steps(d) for d in range(4)}) > 1:
