@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from fedwireless.learning.registry import METHOD_RULES
 from fedwireless.scenario.errors import format_value, shorten
 from fedwireless.scenario.schema import (
     AnnulusPlacement,
@@ -188,23 +189,8 @@ def _method_rules(sc: Scenario) -> list[str]:
             "federated.training: pwff and task.dataset.name: instructions go together (the method needs prompts, "
             f"responses and reward labels), got training {fed.training!r} with data set {sc.task.dataset.name!r}"
         )
-    if fed.training == "pwff" and (sc.task.kind != "causal-lm" or len(fed.ranks) != 1):
-        problems.append(
-            "federated.training: pwff fine-tunes a causal LM with one LoRA rank (task.kind: causal-lm, one entry in "
-            f"federated.ranks), got kind {sc.task.kind!r} and ranks {list(fed.ranks)}"
-        )
-    if fed.training == "distill" and sc.task.dataset.name in ("cellular", "berlin-v2x"):
-        problems.append(
-            "federated.training: distill needs a public text split for its proxy batch; the cellular data "
-            f"sets have none (task.dataset.name is {sc.task.dataset.name!r})"
-        )
-    if sc.task.optimizer.persistent and fed.training == "lora" and fed.aggregation in ("flexlora", "flora"):
-        problems.append(
-            f"task.optimizer.persistent: true does not fit federated.aggregation {fed.aggregation!r}, whose clients "
-            "restart from new adapter factors every round (the kept AdamW moments would describe other "
-            "parameters); use fedavg or hetlora, or persistent: false"
-        )
-    return problems
+    own = METHOD_RULES.get(fed.training)  # the method's own rules, beside its registry entry
+    return problems + (own(sc.task, fed) if own else [])
 
 
 def _model_and_policy_rules(sc: Scenario) -> list[str]:
