@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from channels.pathloss import MODELS as PATHLOSS_MODELS
 from fedwireless.config_base import Section
 from fedwireless.learning.config import FederatedConfig, TaskConfig
 
@@ -15,7 +16,7 @@ from fedwireless.learning.config import FederatedConfig, TaskConfig
 
 
 class PathLossConfig(Section):
-    model: Literal["uma", "umi", "rma", "36.814", "free-space", "log-distance"] = "uma"
+    model: Literal[tuple(PATHLOSS_MODELS)] = "uma"  # the models channels.pathloss implements
     # Keyword arguments of channels.pathloss_db beyond the standard ones (e.g. pl0_db, exponent).
     params: dict[str, float] = Field(default_factory=dict)
 
