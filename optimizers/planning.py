@@ -231,9 +231,10 @@ def split_energy_min(
         cost = float(np.sum(price * _tx_energy(state, idx, bits, b, p, fill, top)))
         for _ in range(2):
             with np.errstate(divide="ignore", invalid="ignore"):
-                air = bits / channels.shannon_rate_bps(
+                rate = channels.shannon_rate_bps(
                     b, power_w=p, gain_lin=state.gain_lin[idx], noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx]
                 )
+                air = channels.airtime_s(bits, rate)
             tight = np.where(np.isfinite(air) & (air > 0), np.minimum(win, air * (1 + 1e-6)), win)
             b2, p2, ok = _split_cells(state, idx, bits, tight, None if weights is None else weights[idx], solver)
             if not np.all(ok[np.unique(state.cell[idx])]):

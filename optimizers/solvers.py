@@ -90,7 +90,7 @@ def upload_cost(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         snr = channels.snr_lin(power_w, gain_lin, noise_psd_w_per_hz, bandwidth_hz)
         rate = channels.rate_from_snr_bps(bandwidth_hz, snr)
-        air = bits / rate
+        air = channels.airtime_s(bits, rate)
         fits = np.isfinite(air) & (air <= window_s * (1 + 1e-9))
         air = channels.airtime_s(bits, rate, fill_s=fill_s, max_bits=max_bits)
         energy = (power_w + circuit_w) * air
@@ -213,7 +213,8 @@ def best_cpu_hz(
     ok = (bw > 0) & (g > 0) & np.isfinite(g) & np.isfinite(time_left_s) & (f_max > 0)
     safe_b, safe_g = np.where(ok, bw, 1.0), np.where(ok, g, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_air_min = bits / channels.shannon_rate_bps(safe_b, power_w=p_max_w, gain_lin=safe_g, noise_psd_w_per_hz=n0)
+        rate_max = channels.shannon_rate_bps(safe_b, power_w=p_max_w, gain_lin=safe_g, noise_psd_w_per_hz=n0)
+        t_air_min = channels.airtime_s(bits, rate_max)
         f_need = cycles / (time_left_s - t_air_min / (1.0 - margin))
     ok &= np.isfinite(f_need) & (f_need > 0) & (f_need <= f_max * (1 + 1e-12))
     lo = np.where(ok, np.clip(f_need * (1 + 1e-9), f_min, f_max), f_max)

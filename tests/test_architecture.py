@@ -168,7 +168,7 @@ def _grep(pattern: str, where: tuple[str, ...] = PACKAGES) -> list[str]:
 @pytest.mark.parametrize(
     ("what", "pattern", "home"),
     [
-        ("airtime", r"def airtime_s\b", ["channels/link.py"]),
+        ("airtime", r"def airtime_s\b|\bbits\w*\s*/\s*(rate\w*|channels\.shannon_rate_bps)\b", ["channels/link.py"]),
         ("ln 2", r"^LN2 = ", ["channels/link.py"]),
         ("packet success", r"np\.exp\(-\(?\s*(state\.)?waterfall_m", ["channels/link.py"]),
         ("compute energy κ·C·f²", r"kappa[^=\n]*\*[^=\n]*\*\*\s*2\b", ["channels/compute.py"]),

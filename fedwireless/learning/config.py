@@ -265,10 +265,10 @@ class FederatedConfig(Section):
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
     # Trained in full beside the adapters (peft modules_to_save); None: the task head (classification), else none.
     modules_to_save: list[str] | None = None
-    aggregation: Literal[tuple(LORA_AGGREGATORS)] = "fedavg"  # learning/registry.py
+    aggregation: Literal[tuple(LORA_AGGREGATORS)] = "fedavg"
     # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public
     # proxy batch (`distill`); pwff: personalized fine-tuning, global adapters and personal LoRA (`pwff`).
-    training: Literal[tuple(METHODS)] = "lora"  # the registered methods (learning/registry.py)
+    training: Literal[tuple(METHODS)] = "lora"
     distill: DistillConfig = Field(default_factory=DistillConfig)
     pwff: PwffConfig = Field(default_factory=PwffConfig)
     clients_per_round: int | None = Field(None, ge=1)

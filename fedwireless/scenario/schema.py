@@ -16,7 +16,7 @@ from fedwireless.learning.config import FederatedConfig, TaskConfig
 
 
 class PathLossConfig(Section):
-    model: Literal[tuple(PATHLOSS_MODELS)] = "uma"  # the models channels.pathloss implements
+    model: Literal[tuple(PATHLOSS_MODELS)] = "uma"
     # Keyword arguments of channels.pathloss_db beyond the standard ones (e.g. pl0_db, exponent).
     params: dict[str, float] = Field(default_factory=dict)
 
