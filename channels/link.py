@@ -75,8 +75,8 @@ def airtime_s(
     rate = np.asarray(rate_bps, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         fixed = np.asarray(bits, dtype=float) / rate
-        if np.all(np.asarray(fill_s) == 0.0):
-            return fixed
+        if (isinstance(fill_s, float | int) and fill_s == 0) or np.all(np.asarray(fill_s) == 0.0):
+            return fixed  # a fixed payload (the engine's per-chunk call takes this path without an array test)
         return np.maximum(fixed, np.minimum(fill_s, np.asarray(max_bits, dtype=float) / rate))
 
 

@@ -275,6 +275,11 @@ class FederatedConfig(Section):
     batch_clients: bool = True
     codec: CodecConfig = Field(default_factory=CodecConfig)
 
+    @property
+    def module_ranks(self) -> tuple[int, ...]:
+        """Module options a policy chooses from: the LoRA ranks, or the one full-parameter module (rank 0)."""
+        return (0,) if self.training == "full" else tuple(self.ranks)
+
     @field_validator("ranks")
     @classmethod
     def _ranks(cls, v: list[int]) -> list[int]:

@@ -132,7 +132,7 @@ def _training_rules(sc: Scenario) -> list[str]:
             "federated.training: a TLM is trained from scratch (no pre-trained base for LoRA), so it needs 'full', "
             f"got {sc.federated.training!r}"
         )
-    ranks = (0,) if sc.federated.training == "full" else tuple(sc.federated.ranks)
+    ranks = sc.federated.module_ranks
     rank = sc.policy.params.get("rank")
     if sc.policy.name in ("uniform", "fixed") and isinstance(rank, int) and rank not in ranks:
         problems.append(f"policy.params.rank: must be one of the scenario's ranks {list(ranks)}, got {rank}")

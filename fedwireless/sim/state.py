@@ -18,11 +18,6 @@ from fedwireless.scenario import Scenario
 from fedwireless.sim.world import World
 
 
-def module_ranks(sc: Scenario) -> tuple[int, ...]:
-    """Module options the policy chooses from: LoRA ranks, or the one full-parameter module (rank 0)."""
-    return (0,) if sc.federated.training == "full" else tuple(sc.federated.ranks)
-
-
 def compute_power_w(compute: Any) -> float:
     """Watts while training: energy of one second of FLOPs at the device's speed (a `compute` section)."""
     one_second = compute.flops_per_s
@@ -40,7 +35,7 @@ class Planner:
 
     def __init__(self, sc: Scenario, world: World, learner: Learner, num_samples: np.ndarray) -> None:
         self.sc, self.world, self.learner = sc, world, learner
-        self.ranks = module_ranks(sc)
+        self.ranks = sc.federated.module_ranks
         self.num_samples = num_samples
         self.payload: PayloadModel = learner.payload_model(self.ranks)
         self.compute_power_w = np.concatenate([np.full(g.count, compute_power_w(g.compute)) for g in sc.devices])
