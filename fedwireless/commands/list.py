@@ -55,7 +55,7 @@ def _simple(kind: str) -> list[str]:
         from channels.fading import FADING_KINDS
 
         return [f"  {name}" for name in FADING_KINDS]
-    from fedwireless.learning.config import DATASETS
+    from fedwireless.learning.registry import DATASETS
 
     return [f"  {name}" for name in DATASETS]
 

@@ -8,10 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
-from fedwireless.learning.registry import LORA_AGGREGATORS, METHODS
-
-DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions")
-CELLULAR_DATASETS = ("cellular", "berlin-v2x")
+from fedwireless.learning.registry import CELLULAR_DATASETS, DATASETS, LORA_AGGREGATORS, METHODS
 
 
 class DatasetConfig(Section):
@@ -298,7 +295,3 @@ class FederatedConfig(Section):
         if bad:
             raise ValueError(f"module names must be plain identifiers, got {bad}")
         return v
-
-
-# The Llama projections LoRA can target in the built-in models (tiny-llama, tlm); a local checkpoint names its own.
-LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -1,5 +1,5 @@
-"""Names of the federated methods and LoRA aggregators, defined once, and each method's scenario rules: the
-scenario schema takes its choices from here, `learning.methods.make_method` and
+"""Names defined once (federated methods, LoRA aggregators, data sets, Llama modules) and each method's scenario
+rules: the scenario schema takes its choices from here, `learning.methods.make_method` and
 `lora_aggregators.make_aggregator` their classes, and `scenario.rules` the rules of the method a scenario
 trains with. Nothing here imports torch (checking a scenario must stay light)."""
 
@@ -14,6 +14,12 @@ METHODS = {
     "distill": ("fedwireless.learning.methods.distill", "DistillMethod"),
     "pwff": ("fedwireless.learning.methods.pwff", "PwffMethod"),
 }
+
+DATASETS = ("sentiment", "glue-sst2", "glue-qnli", "csv", "jsonl", "cellular", "berlin-v2x", "instructions")
+CELLULAR_DATASETS = ("cellular", "berlin-v2x")
+
+# The Llama projections LoRA can target in the built-in models (tiny-llama, tlm); a local checkpoint names its own.
+LLAMA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 # LoRA aggregation (`federated.aggregation`): name -> class in `learning.methods.lora_aggregators`.
 LORA_AGGREGATORS = {"fedavg": "FedAvg", "hetlora": "HetLoRA", "flexlora": "FlexLoRA", "flora": "FLoRA"}

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fedwireless.learning.config import CELLULAR_DATASETS, TaskConfig
+from fedwireless.learning.config import TaskConfig
 from fedwireless.learning.data import load_splits, partition
 from fedwireless.learning.models import load_local, pretrained_base
+from fedwireless.learning.registry import CELLULAR_DATASETS
 from fedwireless.learning.tokenizers import make_tokenizer
 from fedwireless.rng import child_seed
 

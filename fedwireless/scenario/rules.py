@@ -163,7 +163,7 @@ def _data_rules(sc: Scenario) -> list[str]:
         )
     fed = sc.federated
     if sc.task.model.source != "local":
-        from fedwireless.learning.config import LLAMA_MODULES
+        from fedwireless.learning.registry import LLAMA_MODULES
 
         bad = [m for m in fed.target_modules if m not in LLAMA_MODULES]
         if bad:
