@@ -83,8 +83,13 @@ def _summary_table(summary: dict[str, Any]) -> None:
         ("energy (compute + transmit)", f"{summary['total_energy_j']:.4g} J"),
         ("  of which transmit", f"{summary['total_tx_energy_j']:.4g} J"),
         (
-            "uplink / downlink",
+            "uplink on air / downlink",
             f"{summary['total_uplink_bits'] / 8e6:.3f} / {summary['total_downlink_bits'] / 8e6:.3f} MB",
+        ),
+        (
+            "  uplink attempted / delivered",
+            f"{summary['total_uplink_attempted_bits'] / 8e6:.3f} / "
+            f"{summary['total_uplink_delivered_bits'] / 8e6:.3f} MB",
         ),
         ("updates arrived / selected", f"{summary['updates_arrived']} / {summary['updates_selected']}"),
         ("learning", f"{summary.get('learning')} ({summary.get('training_path', '')})"),

@@ -144,8 +144,7 @@ def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
 
 
 def _accuracy_vs_uplink(plt, rounds: pd.DataFrame, out: Path) -> Path:
-    """Accuracy against cumulative uplink bits per setting (mean over seeds at each round)."""
-    # 3. Accuracy against cumulative uplink bits per group (mean over seeds at each round).
+    """Accuracy against cumulative uplink bits on air per setting (mean over seeds at each round)."""
     rounds = rounds.sort_values(["point", "round"])
     rounds["uplink_cum_bits"] = rounds.groupby("point")["uplink_bits"].cumsum()
     curve = (
@@ -161,7 +160,7 @@ def _accuracy_vs_uplink(plt, rounds: pd.DataFrame, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for name, part in curve.groupby("group"):
         ax.plot(part.uplink_cum_bits / 8e6, part.accuracy, "o-", ms=3, label=name)
-    ax.set_xlabel("cumulative uplink (MB, all devices)")
+    ax.set_xlabel("cumulative uplink on air (MB, all devices, cut-off uploads included)")
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy against cumulative uplink (mean over seeds per round)")
     ax.grid(alpha=0.3)

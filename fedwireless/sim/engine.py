@@ -50,7 +50,7 @@ class DeviceOutcome:
     upload_start_s: float = float("nan")
     arrival_s: float = float("nan")
     upload_s: float = 0.0  # seconds actually spent transmitting
-    bits_sent: float = 0.0
+    bits_sent: float = 0.0  # bits on air: the whole payload on arrival, rate × airtime of a cut-off upload
     compute_energy_j: float = 0.0
     tx_energy_j: float = 0.0
     arrived: bool = False
@@ -64,6 +64,11 @@ class DeviceOutcome:
     @property
     def energy_j(self) -> float:
         return self.compute_energy_j + self.tx_energy_j
+
+    @property
+    def delivered_bits(self) -> int:
+        """The payload the server received and aggregated: all of it when the update arrived, else none."""
+        return self.plan.uplink_bits if self.arrived else 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class _Round:
         noise = float(world.uplink_noise_psd()[dev.device])
         first_gain = None
         remaining = float(dev.uplink_bits)
+        # The chunk on air now: its rate and start, so a deadline cut still counts the bits it carried.
+        chunk_rate, chunk_start = 0.0, env.now
         try:
             while remaining > 0:
                 if link.correlated:  # a per-round channel holds still until the round ends
@@ -140,17 +147,22 @@ class _Round:
                 needed = float(channels.airtime_s(remaining, rate))
                 # A per-round channel holds for the whole transfer; a correlated one for one step.
                 chunk = min(needed, self.step_s) if link.correlated else needed
+                chunk_rate, chunk_start = rate, env.now
                 yield env.timeout(chunk)
+                chunk_rate = 0.0
                 out.bits_sent += rate * chunk
                 remaining = 0.0 if chunk >= needed else remaining - rate * chunk
         finally:
-            # Runs on arrival and on a deadline interrupt alike: bill the airtime, free the band.
+            # Runs on arrival and on a deadline interrupt alike: count the bits on air, bill the airtime, free
+            # the band.
+            out.bits_sent += chunk_rate * (env.now - chunk_start)
             out.upload_s = env.now - out.upload_start_s
             out.bits_sent = min(out.bits_sent, float(dev.uplink_bits))
             out.tx_energy_j = float(channels.tx_energy_j(dev.power_w, out.upload_s, dev.circuit_power_w))
             self.pools[dev.cell].put(dev.bandwidth_hz)
         if out.drop_reason:
             return
+        out.bits_sent = float(dev.uplink_bits)  # the whole payload crossed (the chunks' sum up to rounding)
         out.arrival_s = env.now
         if link.packet_errors:
             # Chen et al. 2021 packet error rate at the SNR the upload started with.

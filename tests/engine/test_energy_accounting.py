@@ -15,14 +15,20 @@ from fedwireless.cli import main
 J_PER_FLOP = 5e-11
 CIRCUIT_W = 0.1
 BUDGET_J = 0.02
+DEADLINE_S = 0.25
 
 
-def _run(tmp_path):
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("energy"))
+
+
+def _run(tmp_path, policy: dict | None = None, deadline_s: float = 2.0):
     sc = {
         "name": "energy",
         "seed": 4,
         "rounds": 8,
-        "deadline_s": 2.0,
+        "deadline_s": deadline_s,
         "devices": [
             {
                 "count": 8,
@@ -34,7 +40,7 @@ def _run(tmp_path):
         ],  # fmt: skip
         "channel": {"packet_errors": {"enabled": True}},
         "federated": {"ranks": [4, 8]},
-        "policy": {"name": "lyapunov", "params": {"V": 5.0}},
+        "policy": policy or {"name": "lyapunov", "params": {"V": 5.0}},
         "surrogate": {},
         "output": {"plots": False},
     }
@@ -49,8 +55,8 @@ def _run(tmp_path):
     )
 
 
-def test_energy_adds_up_and_queues_follow_their_formula(tmp_path):
-    rounds, devices, summary = _run(tmp_path)
+def test_energy_adds_up_and_queues_follow_their_formula(played):
+    rounds, devices, summary = played
     trained = devices[devices["flops"] > 0]
     assert len(trained) >= 8 and devices["arrived"].astype(bool).any()
     # Each device: compute energy is its FLOPs at the group's J/FLOP (when its training ran to the end);
@@ -76,3 +82,33 @@ def test_energy_adds_up_and_queues_follow_their_formula(tmp_path):
         np.testing.assert_allclose(q[1:], np.maximum(q[:-1] + e[:-1] - BUDGET_J, 0.0), rtol=1e-9, atol=1e-15)
     assert devices["queue"].max() > 0  # the budget binds somewhere, so the check has teeth
     assert (devices["energy_budget_j"] == BUDGET_J).all()
+
+
+def test_uplink_bits_attempted_on_air_and_delivered_add_up(tmp_path):
+    """Every selected upload's payload is attempted; its bits on air are the whole payload once it arrived
+    (packet error or not) and part of it when the deadline cut it; only arrived updates are delivered."""
+    # Every device at p_max on an equal share, against a deadline the far ones miss.
+    rounds, devices, summary = _run(tmp_path, {"name": "uniform"}, deadline_s=DEADLINE_S)
+    dev = devices[devices["flops"] > 0]
+    reason = dev["drop_reason"].fillna("")
+    arrived = dev["arrived"].astype(bool)
+    assert arrived.any() and (reason == "deadline").any() and (reason == "packet-error").any()
+    assert (dev["payload_bits"] >= dev["uplink_bits"]).all() and (dev["uplink_bits"] >= dev["delivered_bits"]).all()
+    crossed = arrived | (reason == "packet-error")
+    assert (dev.loc[crossed, "uplink_bits"] == dev.loc[crossed, "payload_bits"]).all()
+    assert (dev.loc[arrived, "delivered_bits"] == dev.loc[arrived, "payload_bits"]).all()
+    assert (dev.loc[~arrived, "delivered_bits"] == 0).all()
+    cut = dev[(reason == "deadline") & (dev["upload_s"] > 0)]
+    assert len(cut) and (cut["uplink_bits"] > 0).all() and (cut["uplink_bits"] < cut["payload_bits"]).all()
+    assert (devices.loc[devices["flops"] == 0, ["payload_bits", "uplink_bits", "delivered_bits"]] == 0).all().all()
+    sums = devices.groupby("round")[["payload_bits", "uplink_bits", "delivered_bits"]].sum()
+    by_round = rounds.set_index("round").loc[sums.index]
+    # The round sums the exact on-air bits before rounding; each device row rounds its own.
+    assert (by_round["uplink_bits"] - sums["uplink_bits"]).abs().max() <= len(devices["device"].unique())
+    assert (by_round["uplink_attempted_bits"] == sums["payload_bits"]).all()
+    assert (by_round["uplink_delivered_bits"] == sums["delivered_bits"]).all()
+    assert (rounds["uplink_attempted_bits"] >= rounds["uplink_bits"]).all()
+    assert (rounds["uplink_bits"] >= rounds["uplink_delivered_bits"]).all()
+    for col, key in (("uplink_bits", "total_uplink_bits"), ("uplink_attempted_bits", "total_uplink_attempted_bits"),
+                     ("uplink_delivered_bits", "total_uplink_delivered_bits")):  # fmt: skip
+        assert summary[key] == rounds[col].iloc[1:].sum()

@@ -126,6 +126,14 @@ def test_deadline_drops_the_far_device(tmp_path):
     # The straggler transmitted until the deadline and was billed for exactly that airtime.
     assert dev2.upload_s[1] == pytest.approx(deadline - (dev2.downlink_s[1] + dev2.compute_s[1]), abs=TIME_TOL_S)
     assert dev2.tx_energy_j[1] == pytest.approx((POWER_W + CIRCUIT_W) * dev2.upload_s[1], rel=1e-12)
+    # Its bits on air are the Shannon rate × the airtime it had; none of them was delivered.
+    on_air = rate_bps(BANDWIDTH_HZ, POWER_W, math.dist(POSITIONS_M[1], (0.0, 0.0)), NF_BS_DB) * dev2.upload_s[1]
+    assert 0 < dev2.uplink_bits[1] < dev2.payload_bits[1]
+    assert dev2.uplink_bits[1] == pytest.approx(on_air, abs=1.0)  # the table rounds to whole bits
+    assert dev2.delivered_bits[1] == 0 and dev2.delivered_bits[0] == dev2.uplink_bits[0] == dev2.payload_bits[0]
+    assert rounds.uplink_attempted_bits.iloc[1] == dev2.payload_bits.sum()
+    assert rounds.uplink_delivered_bits.iloc[1] == dev2.payload_bits[0]
+    assert rounds.uplink_bits.iloc[1] == pytest.approx(dev2.payload_bits[0] + on_air, abs=1.0)
     assert rounds.round_s.iloc[1] == pytest.approx(deadline, abs=TIME_TOL_S)
     assert rounds.dropped_deadline.iloc[1] == 1
 
@@ -189,3 +197,24 @@ def test_a_cells_band_is_shared_first_come_first_served():
     first = plays[0].arrival_s
     assert plays[1].upload_start_s == pytest.approx(first, rel=1e-12)
     assert plays[1].arrival_s == pytest.approx(2 * first, rel=1e-9)  # same place, same gain: same airtime
+
+
+def test_a_correlated_channel_counts_the_chunk_the_deadline_cut():
+    """With a channel that moves during the round the upload goes out in coherence-step chunks; the deadline
+    falls inside the fourth one, and the bits on air are rate × the whole airtime, the cut chunk's share too."""
+    import numpy as np
+
+    from fedwireless.sim.engine import LinkSettings, run_round
+    from fedwireless.sim.server import SyncServer
+
+    world = _engine_world(1)
+    gain = float(world.gain_lin()[0])  # no fading, no shadowing, no motion: the gain holds in every chunk
+    rate = BANDWIDTH_HZ * math.log2(1 + POWER_W * gain / (float(world.uplink_noise_psd()[0]) * BANDWIDTH_HZ))
+    link = LinkSettings(correlated=True, step_s=0.1, packet_errors=False, waterfall_m=1.0)
+    deadline = 0.35
+    plan = _play(0, BANDWIDTH_HZ, bits=int(10 * rate * deadline))
+    duration, (out,) = run_round(world, [plan], SyncServer(deadline), link, np.random.default_rng(0))
+    assert duration == pytest.approx(deadline, abs=TIME_TOL_S) and out.drop_reason == "deadline"
+    assert out.upload_s == pytest.approx(deadline, abs=TIME_TOL_S)
+    assert out.bits_sent == pytest.approx(rate * deadline, rel=1e-9)
+    assert out.delivered_bits == 0
