@@ -213,10 +213,14 @@ class DistillConfig(Section):
     # adaptive: k per client from its rate and upload window, adaptive aggregation (the paper); fixed-k: `k` for
     # every client, zero-padded aggregation; full: every entry of the vocabulary.
     variant: Literal["adaptive", "fixed-k", "full"] = "adaptive"
+    # How the server merges the top-k uploads, whatever chose k: adaptive (the paper: each entry averaged over
+    # the clients that sent it, the mass nobody sent spread evenly) or zero-pad (a missing entry counts 0).
+    # None: zero-pad for fixed-k, adaptive otherwise.
+    aggregation: Literal["adaptive", "zero-pad"] | None = None
     k: int = Field(8, ge=1)  # fixed-k; also the size a policy plans with before the rate is known
     value_bits: Literal[32, 16, 8] = 16
     eta: float = Field(0.5, gt=0, le=1)  # share of the upload window the logits may fill (adaptive)
-    alpha: float = Field(1.0, ge=0)  # weight of the distillation term
+    alpha: float = Field(1.0, ge=0)  # weight of the distillation term; 0: local training only (the baseline)
     temperature: float = Field(2.0, gt=0)
     proxy_samples: int = Field(32, ge=1)  # public texts per round
     confidence: bool = False  # adaptive aggregation weights a client by the mass its top-k covers

@@ -34,8 +34,12 @@ def test_adaptive_k_follows_each_clients_budget_and_payload_is_real(tmp_path):
             assert 8 * len(u.payload) <= budgets[u.device]  # fits the upload window
         # The values are the client's log-probabilities: at most 0, in descending order per row.
         assert (val <= 1e-3).all() and (np.diff(val, axis=1) <= 1e-2).all()
-    # Policies plan with the floor (k = 1), the ceiling (k = V) and the window share η.
-    rows = 6 * (lr.data.public_ids.shape[1] - 1)
+    # Policies plan with the floor (k = 1), the ceiling (k = V) and the window share η, over the real
+    # next-token positions of six proxy texts on average (not the padded length).
+    real = lr.data.public_mask[:, 1:].sum(axis=1)
+    assert real.mean() < lr.data.public_ids.shape[1] - 1  # padding exists, so the check has teeth
+    rows = round(6 * real.mean())
+    assert abs(rows - decode_topk(ups[0].payload)[0].shape[0]) <= 6 * (real.max() - real.min())
     least, most, eta = lr.payload_growth()
     assert (least, most, eta) == (8 * payload_bytes(rows, vocab, 1, 16), 8 * payload_bytes(rows, vocab, vocab, 16), 1.0)
     assert _learner(tmp_path, variant="fixed-k").payload_growth() is None
@@ -153,10 +157,13 @@ def test_hidden_projection_shape_payload_and_loss(tmp_path):
         z = decode_hidden(block)
         assert z.shape == (5, 2)  # per proxy text, the common r = min(ranks)
         assert len(block) == hidden_bytes(5, 2, 16) and u.state["hidden"].shape == (5, 2)
-    # Planning counts every position of the proxy texts (an upper bound on the real ones) and the hidden block.
-    vocab, length = lr.method.vocab(), lr.data.public_ids.shape[1]
-    planned = 8 * (payload_bytes(5 * (length - 1), vocab, 2, 16) + hidden_bytes(5, 2, 16))
-    assert lr.expected_payload_bits(2) == planned >= 8 * len(ups[0].payload)
+    # Planning counts the public texts' mean real positions (five of them) and the hidden block; the round's
+    # own proxy batch has its own lengths.
+    vocab, real = lr.method.vocab(), lr.data.public_mask[:, 1:].sum(axis=1)
+    planned = 8 * (payload_bytes(round(5 * real.mean()), vocab, 2, 16) + hidden_bytes(5, 2, 16))
+    sent_rows = decode_topk(split_payload(ups[0].payload)[0])[0].shape[0]
+    assert lr.expected_payload_bits(2) == planned
+    assert 8 * len(ups[0].payload) == 8 * (payload_bytes(sent_rows, vocab, 2, 16) + hidden_bytes(5, 2, 16))
     lr.aggregate(ups)
     z_global = lr.method.teacher[2]
     assert z_global.shape == (5, 2)
@@ -172,3 +179,56 @@ def test_hidden_projection_shape_payload_and_loss(tmp_path):
     lr.method.teacher = (rows, q, z_global + 1.0)
     far = float(lr.method.local_loss(lr.client_loss, 2)(lr.method.model, batch).detach())
     assert far - near == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("variant", "aggregation", "mode"),
+    [("fixed-k", None, "zero-pad"), ("fixed-k", "adaptive", "adaptive"), ("adaptive", None, "adaptive"),
+     ("adaptive", "zero-pad", "zero-pad"), ("full", "zero-pad", "zero-pad")],
+)  # fmt: skip
+def test_aggregation_is_its_own_setting_whatever_chose_k(tmp_path, monkeypatch, variant, aggregation, mode):
+    """k comes from `variant`, the merge from `aggregation`: the teacher is the broadcast of the merge asked
+    for, computed here from the uploads with the other module's aggregate_topk."""
+    from fedwireless.learning.methods import distill as distill_module
+    from fedwireless.learning.methods.topk_logits import aggregate_topk
+
+    lr = _learner(tmp_path, kind="causal-lm", variant=variant, aggregation=aggregation, k=3)
+    ups = lr.train_clients([(0, 4), (1, 4), (2, 4)], {0: 3e3, 1: 3e4, 2: 3e5})
+    ks = {u.info["topk"] for u in ups}
+    assert ks == ({3} if variant == "fixed-k" else {lr.method.vocab()} if variant == "full" else ks)
+    modes = []
+    monkeypatch.setattr(distill_module, "aggregate_topk",
+                        lambda *a, **kw: modes.append(kw.get("mode", "adaptive")) or aggregate_topk(*a, **kw))  # fmt: skip
+    lr.aggregate(ups)
+    assert modes[0] == mode  # the merge of the uploads (the second call reads the broadcast back)
+    weights = [len(lr.data.parts[u.device]) for u in ups]
+    idx = [decode_topk(u.payload)[0] for u in ups]
+    val = [decode_topk(u.payload)[1] for u in ups]
+    q = aggregate_topk(idx, val, weights, lr.method.vocab(), mode=mode)
+    top = np.argsort(-q, axis=1, kind="stable")[:, : max(i.shape[1] for i in idx)]
+    teacher = lr.method.teacher[1].numpy()
+    # The broadcast keeps q's top entries (float16 on the wire): they match q where q is not tiny.
+    kept = np.take_along_axis(teacher, top, axis=1)
+    assert np.allclose(kept, np.take_along_axis(q, top, axis=1) / q.sum(axis=1, keepdims=True), atol=5e-3)
+
+
+def test_alpha_zero_is_local_training_but_keeps_the_hidden_term(tmp_path):
+    """α = 0, the no-distillation baseline: after an aggregation the loss is the task's own; with the hidden
+    projection on, only λ·mean‖z − z_global‖² is added."""
+    lr = _learner(tmp_path, variant="fixed-k", k=1, alpha=0.0)
+    lr.aggregate(lr.train_clients([(0, 4), (1, 4)]))
+    assert lr.method.teacher is not None
+    assert lr.method.local_loss(lr.client_loss, 0) == lr.client_loss
+    hid = _learner(tmp_path, kind="causal-lm", variant="fixed-k", k=1, alpha=0.0, hidden_weight=0.5)
+    hid.aggregate(hid.train_clients([(0, 4), (1, 4)]))
+    hid.method.client_start(2, 4, 2)
+    batch = hid.client_batches(2, 4)[0]
+    model = hid.method.model
+    with torch.no_grad():
+        plain = float(hid.client_loss(model, batch))
+        rows, q, z_global = hid.method.teacher
+        hid.method.teacher = (rows, q, torch.zeros_like(z_global))
+        z = hid.method._outputs(model, rows, 4)[1].float()  # 6 proxy texts ≤ 8 rows: every one is picked
+        got = float(hid.method.local_loss(hid.client_loss, 2)(model, batch))
+    assert z.abs().max() > 1e-3  # the projections are not zero, so a missing term shows
+    assert got == pytest.approx(plain + 0.5 * float((z**2).mean()), rel=1e-5)

@@ -157,9 +157,11 @@ class DistillMethod(FederatedMethod):
         return start
 
     def local_loss(self, loss_fn, device: int):
-        if self.teacher is None or self.cfg.alpha == 0:
+        if self.teacher is None:
             return loss_fn
         rows, q, z_global = self.teacher
+        if self.cfg.alpha == 0 and (z_global is None or self.cfg.hidden_weight == 0):
+            return loss_fn  # nothing to learn from the others
         tau2, alpha, lam = self.cfg.temperature**2, self.cfg.alpha, self.cfg.hidden_weight
         rank = self._rank
         # Output rows of each proxy text in q (one per text for classification; its real positions for an LM).
@@ -171,10 +173,12 @@ class DistillMethod(FederatedMethod):
             # Each step distils on as many proxy texts as the private batch has rows (the teacher's batch).
             pick = np.sort(rng.choice(len(rows), min(len(batch[0]), len(rows)), replace=False))
             log_p, z = self._outputs(model, rows[pick], rank)
-            q_rows = torch.from_numpy(np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick]))
-            target = q[q_rows].to(log_p.device)
-            kl = torch.nn.functional.kl_div(log_p, target, reduction="batchmean")  # KL(q ‖ p_client)
-            loss = loss_fn(model, batch) + alpha * tau2 * kl
+            loss = loss_fn(model, batch)
+            if alpha > 0:
+                q_rows = torch.from_numpy(np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick]))
+                target = q[q_rows].to(log_p.device)
+                kl = torch.nn.functional.kl_div(log_p, target, reduction="batchmean")  # KL(q ‖ p_client)
+                loss = loss + alpha * tau2 * kl
             if z is not None and z_global is not None:
                 loss = loss + lam * ((z.float() - z_global[torch.from_numpy(pick)].to(z.device)) ** 2).mean()
             return loss
@@ -224,7 +228,7 @@ class DistillMethod(FederatedMethod):
     def aggregate(self, states: Sequence[State], weights: Sequence[float], round_index: int) -> None:
         if not states:
             return
-        mode = "zero-pad" if self.cfg.variant == "fixed-k" else "adaptive"
+        mode = self.cfg.aggregation or ("zero-pad" if self.cfg.variant == "fixed-k" else "adaptive")
         idx = [s["indices"].numpy() for s in states]
         val = [s["values"].numpy() for s in states]
         q = aggregate_topk(idx, val, weights, self.vocab(), mode=mode, confidence=self.cfg.confidence)
@@ -253,9 +257,17 @@ class DistillMethod(FederatedMethod):
     def update_template(self, rank: int) -> State:  # pragma: no cover - sized by expected_payload_bits
         raise NotImplementedError("distillation payloads are sized by expected_payload_bits")
 
+    def planned_rows(self) -> int:
+        """Output rows a proxy batch is expected to carry: one per text for classification, each text's real
+        next-token positions for an LM (the public split's mean, not the padded length)."""
+        samples = min(self.cfg.proxy_samples, len(self.data.public_ids))
+        if self.classify:
+            return samples
+        return max(1, int(round(samples * float(self.data.public_mask[:, 1:].sum(axis=1).mean()))))
+
     def _payload_bits(self, k: int) -> int:
         samples = min(self.cfg.proxy_samples, len(self.data.public_ids))
-        rows = samples * (1 if self.classify else self.data.public_ids.shape[1] - 1)
+        rows = self.planned_rows()
         hidden = hidden_bytes(samples, min(self.ranks), self.cfg.value_bits) if self.cfg.hidden_weight > 0 else 0
         return 8 * (payload_bytes(rows, self.vocab(), k, self.cfg.value_bits) + hidden)
 
