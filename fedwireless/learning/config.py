@@ -131,10 +131,15 @@ class OptimizerConfig(Section):
 
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.0, ge=0)
-    # constant, or warmup-cosine: linear warm-up over warmup_fraction of a round's local steps, then cosine
-    # decay to min_lr_ratio·lr by its last step.
+    # constant, or warmup-cosine: linear warm-up over warmup_fraction of the schedule's steps (or warmup_steps
+    # of them), then cosine decay to min_lr_ratio·lr by its last step.
     schedule: Literal["constant", "warmup-cosine"] = "constant"
+    # round: the schedule spans each round's local steps and restarts every round; run: one schedule over the
+    # whole run, rounds × a client's local steps, at step (round − 1) × local steps + s in round `round` (a
+    # client that sits a round out skips that round's part, as the federation's clock does).
+    schedule_span: Literal["round", "run"] = "round"
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    warmup_steps: int | None = Field(None, ge=0)  # warm-up length in steps; overrides warmup_fraction
     min_lr_ratio: float = Field(0.0, ge=0, le=1)
     # Keep each client's AdamW moments from one round to the next (else a fresh AdamW every round).
     persistent: bool = False

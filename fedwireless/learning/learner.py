@@ -54,6 +54,7 @@ class Learner(PlanningSizes):
         status=None,
         device_models: Sequence[str | None] | None = None,
         device_preferences: Sequence[float] | None = None,
+        rounds: int | None = None,
     ) -> None:
         quiet_transformers()
         t0 = time.perf_counter()
@@ -76,6 +77,9 @@ class Learner(PlanningSizes):
         self._optimizers: dict[tuple[int, int], dict] = {}  # (device, rank) -> AdamW state (persistent)
         mixed = None if task.precision == "fp32" else (lambda: autocast(self.device, task.precision))
         self.settings = OptimizerSettings.from_task(task, mixed)
+        if task.optimizer.schedule_span == "run" and not rounds:
+            raise ValueError("task.optimizer.schedule_span: run needs the run's number of rounds")
+        self.rounds = rounds
         self.method = make_method(
             federated.training, self.data.model, self._plain_codec,
             task=task, federated=federated, seeds=child_seed(seeds, "method"), data=self.data,
@@ -209,7 +213,8 @@ class Learner(PlanningSizes):
             batches = self.joint_batches(assignments)
             with torch.random.fork_rng(devices=self._gpus()):  # the model's own dropout, from the round's stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, "batched", as_int=True))
-                trained = self.method.train_batched(starts, batches, self.loss_from_logits, self.settings)
+                settings = self._round_settings(len(batches[0]) if batches else 0)
+                trained = self.method.train_batched(starts, batches, self.loss_from_logits, settings)
             return [self._update(d, r, s, st, b, loss)
                     for (d, r), s, b, (st, loss) in zip(assignments, starts, batches, trained)]  # fmt: skip
         if assignments:
@@ -223,17 +228,25 @@ class Learner(PlanningSizes):
             if self.task.optimizer.persistent and (device, rank) in self._optimizers:
                 from fedwireless.learning.training import make_optimizer
 
-                opt = make_optimizer(params, self.settings)
+                opt = make_optimizer(params, self.settings)  # the schedule sets lr at every step
                 opt.load_state_dict(self._optimizers[(device, rank)])
             loss_fn = self.method.local_loss(self.client_loss, device)
             with torch.random.fork_rng(devices=self._gpus()):  # dropout masks from this client's own stream
                 torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
-                loss, opt = local_train(self.method.model, params, batches, loss_fn, self.settings, opt)
+                settings = self._round_settings(len(batches))
+                loss, opt = local_train(self.method.model, params, batches, loss_fn, settings, opt)
             if self.task.optimizer.persistent:
                 self._optimizers[(device, rank)] = opt.state_dict()
             trained = self.method.client_state(rank)
             out.append(self._update(device, rank, start, trained, batches, loss, budgets.get(device)))
         return out
+
+    def _round_settings(self, steps: int) -> OptimizerSettings:
+        """The optimizer settings of this round's local training of `steps` steps (placed in the run-wide
+        schedule when `task.optimizer.schedule_span` is `run`)."""
+        if self.task.optimizer.schedule_span != "run":
+            return self.settings
+        return self.settings.within_run(self.round, self.rounds, steps)
 
     def _gpus(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []

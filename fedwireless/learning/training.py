@@ -5,8 +5,9 @@ not fit, how gradients are clipped and what happens after each optimizer step. T
 zero_grad → backward → clip → step → schedule, so every path trains alike.
 
 Optimizer: AdamW with the scenario's betas and weight decay. Learning-rate schedule over the steps of
-one call (a client's local training in one round, or the whole pre-training): `constant`, or
-`warmup-cosine` (linear warm-up over `warmup_fraction` of the steps, then cosine decay to
+one call (a client's local training in one round, or the whole pre-training) or, for a run-wide schedule,
+over the whole run with the call's steps placed in it (`schedule_start`, `schedule_total`): `constant`, or
+`warmup-cosine` (linear warm-up over `warmup_steps` or `warmup_fraction` of the steps, then cosine decay to
 `min_lr_ratio`·lr).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -32,20 +33,33 @@ class OptimizerSettings:
     min_lr_ratio: float = 0.0
     max_grad_norm: float | None = None
     autocast: object = None  # a context manager factory for mixed precision (None: fp32)
+    warmup_steps: int | None = None  # overrides warmup_fraction
+    # Where a training's steps sit in a longer schedule: its first step is schedule step `schedule_start` of
+    # `schedule_total` (None: the schedule is this training's own steps).
+    schedule_start: int = 0
+    schedule_total: int | None = None
 
     @classmethod
     def from_task(cls, task, autocast=None) -> OptimizerSettings:
         """The local-training settings of a `TaskConfig`."""
         o = task.optimizer
         return cls(task.lr, tuple(o.betas), o.weight_decay, o.schedule, o.warmup_fraction, o.min_lr_ratio,
-                   task.max_grad_norm, autocast)  # fmt: skip
+                   task.max_grad_norm, autocast, o.warmup_steps)  # fmt: skip
+
+    def within_run(self, round_index: int, rounds: int, steps_per_round: int) -> OptimizerSettings:
+        """These settings for round `round_index` (1-based) of a run-wide schedule over `rounds` rounds."""
+        return replace(self, schedule_start=(round_index - 1) * steps_per_round,
+                       schedule_total=rounds * steps_per_round)  # fmt: skip
 
 
 def lr_factor(step: int, total: int, settings: OptimizerSettings) -> float:
     """Multiplier of the base lr at `step` (0-based) of `total` steps."""
     if settings.schedule == "constant" or total <= 1:
         return 1.0
-    warmup = max(1, round(settings.warmup_fraction * total)) if settings.warmup_fraction > 0 else 0
+    if settings.warmup_steps is not None:
+        warmup = settings.warmup_steps
+    else:
+        warmup = max(1, round(settings.warmup_fraction * total)) if settings.warmup_fraction > 0 else 0
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(total - warmup - 1, 1)  # 0 right after warm-up, 1 at the last step
@@ -96,9 +110,10 @@ def run_steps(
 
 def _run_steps(num_steps, step_losses, optimizer, settings, clip, after_step, progress) -> list[list[float]]:
     history: list[list[float]] = []
+    total = num_steps if settings.schedule_total is None else settings.schedule_total
     for step in range(num_steps):
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, num_steps, settings)
+            group["lr"] = settings.lr * lr_factor(settings.schedule_start + step, total, settings)
         if settings.autocast is None:
             losses = list(step_losses(step))
         else:

@@ -55,6 +55,7 @@ def build_learner(sc: Scenario, streams: Streams, cache_dir: Path | None = None,
         status=status,
         device_models=sc.device_models(),
         device_preferences=sc.device_preferences(),
+        rounds=sc.rounds,
     )
 
 

@@ -197,8 +197,12 @@ def test_aggregation_is_its_own_setting_whatever_chose_k(tmp_path, monkeypatch, 
     ks = {u.info["topk"] for u in ups}
     assert ks == ({3} if variant == "fixed-k" else {lr.method.vocab()} if variant == "full" else ks)
     modes = []
-    monkeypatch.setattr(distill_module, "aggregate_topk",
-                        lambda *a, **kw: modes.append(kw.get("mode", "adaptive")) or aggregate_topk(*a, **kw))  # fmt: skip
+
+    def spy(*a, **kw):
+        modes.append(kw.get("mode", "adaptive"))
+        return aggregate_topk(*a, **kw)
+
+    monkeypatch.setattr(distill_module, "aggregate_topk", spy)
     lr.aggregate(ups)
     assert modes[0] == mode  # the merge of the uploads (the second call reads the broadcast back)
     weights = [len(lr.data.parts[u.device]) for u in ups]

@@ -112,3 +112,46 @@ def test_device_choice_and_mixed_precision(tmp_path):
     plain = _learner(tmp_path, device="cpu")
     assert plain.info()["device"] == "cpu"
     assert [u.payload for u in plain.train_clients([(0, 4)])] != [ups[0].payload]
+
+
+@pytest.mark.parametrize("batch_clients", [True, False])
+def test_a_run_wide_schedule_continues_across_rounds(tmp_path, monkeypatch, batch_clients):
+    """`schedule_span: run`: one warm-up + cosine over rounds × local steps. With 4 rounds of 2 steps and a
+    3-step warm-up the lr at run step t (round r, step s: t = 2(r − 1) + s) is lr·(t + 1)/3 for t < 3, then
+    lr·½(1 + cos(π(t − 3)/4)) down to 0 at t = 7; a client that sits round 2 out skips t = 2, 3."""
+    lr, rounds, warmup, total = 1e-2, 4, 3, 8
+    seen: list[tuple[int, float]] = []
+    original = torch.optim.AdamW.step
+
+    def step(self, *a, **kw):
+        seen.append((len(self.param_groups[0]["params"]), self.param_groups[0]["lr"]))
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    task = TaskConfig.model_validate({**TASK.model_dump(), "lr": lr,
+                                      "optimizer": {"schedule": "warmup-cosine", "schedule_span": "run",
+                                                    "warmup_steps": warmup}})  # fmt: skip
+    learner = Learner(task, FederatedConfig(ranks=[4], batch_clients=batch_clients), 4, ["a", "a", "b", "b"],
+                      np.random.SeedSequence(7), cache_dir=tmp_path, rounds=rounds)  # fmt: skip
+
+    def by_hand(t: int) -> float:
+        if t < warmup:
+            return lr * (t + 1) / warmup
+        return lr * 0.5 * (1 + math.cos(math.pi * (t - warmup) / (total - warmup - 1)))
+
+    want = []
+    for r in range(1, rounds + 1):
+        clients = [(0, 4), (1, 4)] if r != 2 else [(1, 4)]
+        seen.clear()
+        learner.aggregate(learner.train_clients(clients))
+        per_client = 1 if batch_clients and len(clients) > 1 else len(clients)
+        want = [by_hand(2 * (r - 1) + s) for _ in range(per_client) for s in range(2)]
+        assert [x for _, x in seen] == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert want[-1] == pytest.approx(0.0, abs=1e-15) and by_hand(2) == pytest.approx(lr)
+    assert learner.info()["training_path"].startswith("batched" if batch_clients else "sequential")
+
+
+def test_a_run_wide_schedule_needs_the_runs_length(tmp_path):
+    task = TaskConfig.model_validate({**TASK.model_dump(), "optimizer": {"schedule_span": "run"}})
+    with pytest.raises(ValueError, match="schedule_span: run needs"):
+        Learner(task, FederatedConfig(ranks=[4]), 4, ["a"] * 4, np.random.SeedSequence(7), cache_dir=tmp_path)
