@@ -15,7 +15,7 @@ stateful: one instance per sender, and every payload must be decoded in order by
 
 Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2):
     step_size = (4 + (qp mod 4)) * 2**(floor(qp / 4) - 2)
-so qp -38 -> 1.46e-3, -26 -> 5.86e-3, -20 -> 3.13e-2. Tensors with >= 2 dimensions use `qp`; 1-D/0-D
+so qp -38 -> 1.46e-3, -30 -> 5.86e-3, -26 -> 1.17e-2, -20 -> 3.13e-2, -18 -> 4.69e-2. Tensors with >= 2 dimensions use `qp`; 1-D/0-D
 tensors (norm gains, biases) use `nonweight_qp` (NNCodec's default -75 -> 2.4e-6), as NNCodec does.
 Without dependent quantization (`use_dq: false`, the default, as in NNCodec's FL example) every entry is
 reconstructed within step/2. With `use_dq: true` (trellis-coded quantization, two interleaved quantizers
@@ -26,7 +26,10 @@ effective step is larger: a `UserWarning` says so and `last_qp` holds the qp act
 Sparsification before coding (tensors with >= 2 dimensions only; both masks are applied together):
 `unstructured_sparsity` s zeroes the floor(s*n) entries of smallest magnitude; `structured_sparsity` s
 zeroes the floor(s*rows) rows (dim-0 slices: output features/filters) of smallest L2 norm. NNC row
-skipping signals all-zero rows in one flag each. Ties go to the lowest index.
+skipping signals all-zero rows in one flag each. Ties go to the lowest index. `structured_gain` g > 0 then
+zeroes rows as NNCodec's federated-learning code does (`nncodec.fl.encode`, `struct_spars_factor` 0.9 there,
+applied after the unstructured step): per tensor, the share of rows whose mean |w| is below g × the mean of
+the rows' means, that many rows of smallest mean |w|.
 """
 
 from __future__ import annotations
@@ -77,6 +80,21 @@ def sparsify(x: np.ndarray, unstructured: float, structured: float) -> np.ndarra
         row_mask[kept_rows] = True
         keep &= np.repeat(row_mask, x.size // rows)
     return np.where(keep.reshape(x.shape), x, np.float32(0)).astype(np.float32)
+
+
+def rows_below_mean(x: np.ndarray, gain: float) -> np.ndarray:
+    """Copy of `x` with the rows zeroed that NNCodec's FL code prunes at `gain` (see the module docstring);
+    `x` unchanged below 2 dimensions or when all zero."""
+    if x.ndim < 2 or gain <= 0 or not x.any():
+        return x
+    rows = x.shape[0]
+    means = np.abs(x.reshape(rows, -1).astype(np.float64)).mean(axis=1)
+    # NNCodec counts a share, then takes int(share × rows) of the smallest rows.
+    count = int(np.count_nonzero(means < means.mean() * gain) / rows * rows)
+    pruned = np.argsort(means, kind="stable")[:count]
+    out = x.copy()
+    out[pruned] = 0
+    return out
 
 
 def _empty_base() -> dict[str, Any]:
@@ -247,6 +265,7 @@ class NNCodecCodec(BaseCodec):
                 continue
             shaped = x.reshape(e.shape if len(e.shape) else (1,))
             shaped = sparsify(shaped, p["unstructured_sparsity"], p["structured_sparsity"])
+            shaped = rows_below_mean(shaped, p["structured_gain"])
             key = str(len(arrays))
             arrays[key] = np.ascontiguousarray(shaped, dtype=np.float32)
             names[key] = e.name

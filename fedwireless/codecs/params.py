@@ -116,6 +116,14 @@ CODEC_PARAM_SPECS: dict[str, dict[str, ParamSpec]] = {
         "structured_sparsity": ParamSpec(
             "float", 0.0, low=0.0, high=1.0, high_open=True, doc="fraction of rows zeroed by L2 norm"
         ),
+        "structured_gain": ParamSpec(
+            "float",
+            0.0,
+            low=0.0,
+            high=10.0,
+            doc="after the other sparsification, zero the rows whose mean |w| is below gain x the tensor's "
+            "mean row mean (nncodec's FL code: 0.9); 0: off",
+        ),  # fmt: skip
         "temporal_context": ParamSpec(
             "bool", False, doc="temporal context adaptation: CABAC contexts see the sender's previous update"
         ),

@@ -153,6 +153,29 @@ def test_nncodec_sparsity():
     )
 
 
+def test_nncodec_structured_gain_prunes_rows_below_the_mean_as_nncodec_fl_does():
+    """Rows of constant magnitude m_i: mean |w| per row is m_i, their mean 1.0; gain 0.9 zeroes the rows below
+    0.9 (five of ten: 0.1, 0.2, 0.5, 0.6, 0.8), the others pass through the codec intact to within half a step."""
+    mags = [1.5, 0.1, 2.0, 0.2, 0.5, 1.1, 0.6, 1.6, 0.8, 1.6]
+    assert sum(mags) / len(mags) == pytest.approx(1.0)
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, 1.0])
+    u = {"w": torch.tensor(mags).reshape(-1, 1) * signs * 0.01, "bias": torch.full((10,), 1e-3)}
+    c = make_codec("nncodec", {"structured_gain": 0.9, "qp": -38})
+    d = c.decode(c.encode(u))
+    zero = torch.nonzero(d["w"].abs().sum(dim=1) == 0).reshape(-1).tolist()
+    assert zero == [1, 3, 4, 6, 8]
+    kept = [i for i in range(10) if i not in zero]
+    assert torch.allclose(d["w"][kept], u["w"][kept], atol=nnc_step_size(-38) / 2 + 1e-9)
+    assert torch.allclose(d["bias"], u["bias"], atol=1e-5)  # 1-D tensors are never pruned
+    # The row means are taken after unstructured sparsity, as nncodec.fl.encode orders it: 40 % of the 60
+    # entries zeroed empties rows 1, 3, 4, 6 (24 entries); the means are then 1.5, 2.0, 1.1, 1.6, 0.8, 1.6 and
+    # four zeros (mean 0.86), so gain 1.2 prunes below 1.032: row 8 and the empty rows, not row 5 (1.1), which
+    # the means before sparsification (threshold 1.2) would have pruned.
+    both = make_codec("nncodec", {"structured_gain": 1.2, "unstructured_sparsity": 0.4})
+    d = both.decode(both.encode(u))
+    assert torch.nonzero(d["w"].abs().sum(dim=1) > 0).reshape(-1).tolist() == [0, 2, 5, 7, 9]
+
+
 def test_sizes_shrink_in_expected_order():
     u = {f"w{i}": torch.randn(128, 64, generator=torch.Generator().manual_seed(i)) * 1e-2 for i in range(4)}
     size = {
