@@ -15,8 +15,9 @@ stateful: one instance per sender, and every payload must be decoded in order by
 
 Quantization (ISO/IEC 15938-17, uniform reconstruction, qp_density 2):
     step_size = (4 + (qp mod 4)) * 2**(floor(qp / 4) - 2)
-so qp -38 -> 1.46e-3, -30 -> 5.86e-3, -26 -> 1.17e-2, -20 -> 3.13e-2, -18 -> 4.69e-2. Tensors with >= 2 dimensions use `qp`; 1-D/0-D
-tensors (norm gains, biases) use `nonweight_qp` (NNCodec's default -75 -> 2.4e-6), as NNCodec does.
+so qp -38 -> 1.46e-3, -30 -> 5.86e-3, -26 -> 1.17e-2, -20 -> 3.13e-2, -18 -> 4.69e-2. Tensors with >= 2
+dimensions use `qp`; 1-D/0-D tensors (norm gains, biases) use `nonweight_qp` (NNCodec's default -75 ->
+2.4e-6), as NNCodec does.
 Without dependent quantization (`use_dq: false`, the default, as in NNCodec's FL example) every entry is
 reconstructed within step/2. With `use_dq: true` (trellis-coded quantization, two interleaved quantizers
 of step 2*delta) the bitstream is ~20-30 % smaller at the same qp and the error stays below 2 steps
