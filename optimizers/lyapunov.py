@@ -17,6 +17,7 @@ from optimizers.planning import (
 )
 from optimizers.queue import EnergyQueue
 from optimizers.solvers import best_cpu_hz, best_power_w
+from optimizers.split import packet_error_split
 from optimizers.types import PLANNING_MARGIN, Allocation, RoundOutcome, RoundState
 
 
@@ -48,7 +49,9 @@ class Lyapunov:
     switching per device over {skip} ∪ modules, each at its best CPU frequency and power for the current
     bandwidth; (b) the queue-weighted energy-minimal bandwidth split for the chosen set; (c) CPU
     frequency (energy-minimal given bandwidth) and power (1-D bracketed search trading Q_k·energy
-    against V·w_k·(G − ε)·(1 − q_k)).
+    against V·w_k·(G − ε)·(1 − q_k)); (e) with packet errors, the bandwidth split again, now pricing the
+    same trade (at a fixed power more bandwidth lowers the SNR and raises q_k), then power again — kept
+    when it lowers the round's objective.
     """
 
     name = "lyapunov"
@@ -62,6 +65,7 @@ class Lyapunov:
         max_iterations: int = 5,
         ema: float = 0.3,
         miss_penalty: float = 1.0,
+        price_packet_errors: bool = True,
     ) -> None:
         self.V, self.solver, self.max_iterations, self.ema, self.miss_penalty = (
             V,
@@ -70,6 +74,7 @@ class Lyapunov:
             ema,
             miss_penalty,
         )
+        self.price_packet_errors = price_packet_errors
         self.energy_queue = EnergyQueue()
         self.queue_j = np.zeros(0)  # the queues this round's decision prices with
         self.residual: dict[int, float] | None = None
@@ -195,6 +200,13 @@ class Lyapunov:
                 repairs += more
             power = self._power_step(state, module, power, bw_new, cpu, price, value)
             obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)
+            if state.waterfall_m is not None and self.price_packet_errors:
+                # (e) bandwidth priced with packet errors, then power again; kept only where it lowers the objective.
+                bw_pe = self._bandwidth_step(state, module, power, bw_new, cpu, price, value)
+                power_pe = self._power_step(state, module, power, bw_pe, cpu, price, value)
+                found = self._evaluate(state, module, power_pe, bw_pe, cpu, weights, eps)
+                if found[0] < obj:
+                    (obj, penalty, drift, _, q), power, bw_new = found, power_pe, bw_pe
             if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
                 best = (module.copy(), power.copy(), bw_new.copy(), cpu, penalty, drift, repairs, rs, q)
@@ -218,6 +230,25 @@ class Lyapunov:
             terms[f"residual_r{r}"] = float(e)
         self._budget = state.energy_budget_j
         return finish(state, module, power, bandwidth, final_reason, terms, cpu_hz=cpu, q=q)
+
+    @staticmethod
+    def _bandwidth_step(state, module, power, bandwidth, cpu, price, value) -> np.ndarray:
+        """(e) each cell's split of its pool among the selected devices at their powers, pricing energy against
+        packet errors (which grow with bandwidth at a fixed power); see `packet_error_split`."""
+        sel = np.flatnonzero(module >= 0)
+        if not len(sel):
+            return bandwidth
+        m = module[sel]
+        fill, top = (x[sel, m] for x in state.payload_growth(cpu))
+        out = bandwidth.copy()
+        out[sel] = packet_error_split(
+            state.cell[sel], state.cell_bandwidth_hz, bandwidth_hz=bandwidth[sel], power_w=power[sel],
+            bits=state.payload_bits[sel, m], window_s=state.upload_window_s(cpu)[sel, m],
+            gain_lin=state.gain_lin[sel], noise_psd_w_per_hz=state.noise_psd_w_per_hz[sel],
+            circuit_w=state.circuit_w[sel], price=price[sel], value=value[sel, m], waterfall_m=state.waterfall_m,
+            fill_s=fill, max_bits=top,
+        )  # fmt: skip
+        return out
 
     @staticmethod
     def _power_step(state, module, power, bandwidth, cpu, price, value) -> np.ndarray:

@@ -16,7 +16,7 @@ POLICY_PARAMS: dict[str, tuple[str, ...]] = {
     "fixed-rank": ("which", "solver"),
     "greedy": ("solver",),
     "energy-min": ("solver", "dvfs_iterations"),
-    "lyapunov": ("V", "solver", "max_iterations", "ema", "miss_penalty"),
+    "lyapunov": ("V", "solver", "max_iterations", "ema", "miss_penalty", "price_packet_errors"),
 }
 WRAPPER_PARAMS = ("energy_cap_j",)  # accepted by every policy: wraps it in EnergyCap
 
@@ -40,6 +40,7 @@ PARAM_DOCS: dict[str, str] = {
     "max_iterations": "passes of rank switching, split and power per round",
     "ema": "smoothing of the measured rank residuals",
     "miss_penalty": "penalty G of a device that does not deliver an update",
+    "price_packet_errors": "with packet errors, split bandwidth again pricing them (false: the energy-minimal split)",
     "energy_cap_j": "hard per-round energy cap per device (wraps any policy)",
 }
 
@@ -64,6 +65,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "must be an integer >= 1"),
     "ema": (lambda v: _number(v) and 0 < v <= 1, "must be in (0, 1]"),
     "miss_penalty": (lambda v: _number(v) and v > 0, "must be a finite number > 0"),
+    "price_packet_errors": (lambda v: isinstance(v, bool), "must be true or false"),
     "dvfs_iterations": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an integer >= 0"),
     "energy_cap_j": (lambda v: _number(v) and v > 0, "must be a finite number > 0"),
 }

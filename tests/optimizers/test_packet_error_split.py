@@ -1,0 +1,128 @@
+"""The packet-error-aware bandwidth step against a brute-force search on two devices sharing one cell.
+
+Cost of a device at fixed power p over bandwidth b, written out here with plain numpy: price·(p + P_c)·S/r(b)
+− value·exp(−m·N0·b/(p·g)), r(b) = b·log2(1 + p·g/(N0·b)), inf where S/r(b) exceeds the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizers.split import packet_error_split
+
+N0 = 10 ** (-174 / 10) / 1000 * 10 ** (7 / 10)  # W/Hz, noise figure 7 dB
+POOL_HZ = 2e6
+M = 0.023
+
+
+def by_hand(b, *, p, g, bits, window, circuit, price, value):
+    snr = p * g / (N0 * b)
+    rate = b * np.log2(1 + snr)
+    air = bits / rate
+    cost = price * (p + circuit) * air - value * np.exp(-M / snr)
+    return np.where(air <= window, cost, np.inf)
+
+
+DEVICES = [  # a near device with a small payload, a far one with a larger payload
+    {"p": 0.2, "g": 10 ** (-11.5), "bits": 4e5, "window": 1.0, "circuit": 0.05},
+    {"p": 0.2, "g": 10 ** (-12.6), "bits": 1.2e6, "window": 1.0, "circuit": 0.05},
+]
+
+
+def brute_force(price, value, points=1500):
+    grid = np.geomspace(POOL_HZ * 1e-4, POOL_HZ, points)
+    c0 = by_hand(grid, price=price[0], value=value[0], **DEVICES[0])
+    c1 = by_hand(grid, price=price[1], value=value[1], **DEVICES[1])
+    total = c0[:, None] + c1[None, :]
+    total = np.where(grid[:, None] + grid[None, :] <= POOL_HZ, total, np.inf)
+    i, j = np.unravel_index(np.argmin(total), total.shape)
+    return float(total[i, j]), (grid[i], grid[j])
+
+
+def ours(price, value, start=(1e6, 1e6)):
+    col = {k: np.array([d[k] for d in DEVICES]) for k in DEVICES[0]}
+    b = packet_error_split(
+        [0, 0], [POOL_HZ], bandwidth_hz=np.array(start), power_w=col["p"], bits=col["bits"],
+        window_s=col["window"], gain_lin=col["g"], noise_psd_w_per_hz=N0, circuit_w=col["circuit"],
+        price=np.array(price), value=np.array(value), waterfall_m=M,
+    )  # fmt: skip
+    cost = sum(float(by_hand(b[i], price=price[i], value=value[i], **DEVICES[i])) for i in range(2))
+    return cost, b
+
+
+@pytest.mark.parametrize(
+    ("price", "value"),
+    [((50.0, 50.0), (1.0, 1.0)),  # energy dear: both want bandwidth, the pool binds
+     ((0.0, 0.0), (1.0, 1.0)),  # energy free: both shrink their band to the least that meets the window
+     ((5.0, 80.0), (0.2, 3.0))],  # unequal prices and values
+)  # fmt: skip
+def test_matches_brute_force_on_two_devices(price, value):
+    best, _ = brute_force(price, value)
+    got, b = ours(price, value)
+    assert b.sum() <= POOL_HZ * (1 + 1e-9) and np.all(b > 0)
+    assert np.isfinite(got)
+    assert got <= best + 1e-4 * max(1.0, abs(best))
+
+
+def test_more_bandwidth_is_not_always_better():
+    """Energy free: packet errors alone decide, so each device takes the least bandwidth that meets its
+    window (the highest SNR), far below the equal split the energy-minimal step would keep."""
+    _, b = ours((0.0, 0.0), (1.0, 1.0))
+    assert b.sum() < 0.5 * POOL_HZ
+    for i, d in enumerate(DEVICES):  # at 0.999 b the upload no longer fits; the chosen b does
+        assert np.isfinite(by_hand(b[i], price=0.0, value=1.0, **d))
+        assert not np.isfinite(by_hand(0.98 * b[i], price=0.0, value=1.0, **d))
+
+
+def test_a_cell_that_cannot_fit_keeps_its_plan():
+    col = {k: np.array([d[k] for d in DEVICES]) for k in DEVICES[0]}
+    start = np.array([3e4, 2e4])
+    b = packet_error_split(
+        [0, 0], [5e4], bandwidth_hz=start, power_w=col["p"], bits=col["bits"], window_s=col["window"],
+        gain_lin=col["g"], noise_psd_w_per_hz=N0, circuit_w=col["circuit"], price=np.ones(2),
+        value=np.ones(2), waterfall_m=M,
+    )  # fmt: skip
+    assert np.array_equal(b, start)
+
+
+def _cell_state(k: int = 24, seed: int = 5):
+    import channels
+    from optimizers import RoundState
+
+    rng = np.random.default_rng(seed)
+    compute = np.full((k, 2), 0.2) * np.array([1.0, 2.0])
+    return RoundState(
+        round_index=2, deadline_s=2.0, ranks=(4, 8), available=np.ones(k, bool),
+        gain_lin=channels.db_to_lin(-rng.uniform(100, 128, k)),
+        noise_psd_w_per_hz=np.full(k, float(channels.thermal_noise_psd_w_per_hz(7.0))),
+        cell=rng.integers(0, 2, k), cell_bandwidth_hz=np.array([5e6, 3e6]), p_max_w=np.full(k, 0.2),
+        payload_bits=np.tile(np.array([4e5, 8e5]), (k, 1)), compute_time_s=compute, compute_energy_j=compute * 0.5,
+        downlink_time_s=np.full(k, 0.05), energy_budget_j=np.full(k, 0.2), num_samples=rng.uniform(50, 150, k),
+        circuit_power_w=np.full(k, 0.05), waterfall_m=0.023,
+    )  # fmt: skip
+
+
+def test_lyapunov_with_the_priced_split_never_plans_a_worse_round():
+    """Same queues, same round: the plan with the packet-error-priced split has an objective no higher than
+    the energy-minimal split's, fewer expected packet errors, and every planned upload still fits."""
+    from optimizers import RoundOutcome, make_policy
+
+    from .test_policy_properties import check_allocation, check_planned_uploads_fit
+
+    state = _cell_state()
+    plans = {}
+    for priced in (True, False):
+        policy = make_policy("lyapunov", {"V": 5.0, "price_packet_errors": priced}, np.random.default_rng(0))
+        policy.decide(state)
+        k = state.num_devices
+        spent = np.linspace(0.1, 0.6, k)  # queues of different lengths, the same for both
+        policy.observe(RoundOutcome(1, np.zeros(k, int), np.ones(k, bool), spent, 0.5, 1.0))
+        plans[priced] = policy.decide(state)
+        check_allocation(state, plans[priced])
+        check_planned_uploads_fit(state, plans[priced])
+    on, off = plans[True].terms, plans[False].terms
+    assert on["objective"] <= off["objective"] * (1 + 1e-12)
+    assert on["mean_packet_error"] < off["mean_packet_error"]
+    for c, pool in enumerate(state.cell_bandwidth_hz):
+        assert plans[True].bandwidth_hz[state.cell == c].sum() <= pool * (1 + 1e-9)
