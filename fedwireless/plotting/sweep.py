@@ -94,9 +94,13 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     return written + ([lyapunov] if lyapunov is not None else [])
 
 
+MARKERS = "osD^vP X*<>ph".replace(" ", "")
+
+
 def _energy_vs_accuracy(plt, runs: pd.DataFrame, out: Path) -> Path:
-    """Energy against accuracy per setting: mean and 95 % CI over seeds, with the Pareto front."""
-    # 1. Energy vs accuracy across groups (swept settings except the seed): mean and 95 % CI over seeds.
+    """Energy against accuracy per setting: every seed's point, the mean with a 95 % t-interval clipped to
+    the metric's range (accuracy [0, 1], energy ≥ 0), settings whose means coincide named in the legend,
+    and the Pareto-optimal settings ringed."""
     g = runs.groupby("group").agg(
         e=("energy_per_device_round_j", "mean"),
         e_sd=("energy_per_device_round_j", "std"),
@@ -106,18 +110,43 @@ def _energy_vs_accuracy(plt, runs: pd.DataFrame, out: Path) -> Path:
     )
     g["e_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.e_sd, g.n)]
     g["a_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.a_sd, g.n)]
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for name, r in g.iterrows():
-        ax.errorbar(r.e, r.a, xerr=r.e_ci95, yerr=r.a_ci95, fmt="o", capsize=3, label=f"{name} (n={int(r.n)})")
+    g["e_lo"], g["e_hi"] = np.maximum(g.e - g.e_ci95, 0.0), g.e + g.e_ci95
+    g["a_lo"], g["a_hi"] = np.clip(g.a - g.a_ci95, 0.0, 1.0), np.clip(g.a + g.a_ci95, 0.0, 1.0)
+    g["clipped"] = (g.a - g.a_ci95 < 0) | (g.a + g.a_ci95 > 1) | (g.e - g.e_ci95 < 0)
     front = pareto_front(list(zip(g.e, g.a)))
-    ax.plot(g.e.iloc[front], g.a.iloc[front], "k--", lw=1, label="Pareto front (less energy, more accuracy)")
+    g["pareto"] = [i in front for i in range(len(g))]
+    names = list(g.index)
+
+    def same(o: str, n: str) -> bool:
+        return bool(np.isclose(g.e[o], g.e[n], rtol=1e-9) and np.isclose(g.a[o], g.a[n], rtol=1e-9))
+
+    # A setting whose mean lands on an earlier one's is drawn hollow and larger, and named after it.
+    g["same_as"] = [next((o for o in names[:i] if same(o, n)), "") for i, n in enumerate(names)]
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, (name, r) in enumerate(g.iterrows()):
+        marker = MARKERS[i % len(MARKERS)]
+        seeds = runs[runs["group"] == name]
+        line = ax.errorbar(r.e, r.a, xerr=[[r.e - r.e_lo], [r.e_hi - r.e]], yerr=[[r.a - r.a_lo], [r.a_hi - r.a]],
+                           fmt=marker, ms=9 if r.same_as else 6, mfc="none" if r.same_as else None, capsize=3,
+                           label=f"{name} (n={int(r.n)})" + (f" = {r.same_as}" if r.same_as else ""))  # fmt: skip
+        ax.scatter(seeds["energy_per_device_round_j"], seeds["final_accuracy"], marker=marker, s=14, alpha=0.35,
+                   color=line[0].get_color())  # fmt: skip
+        if r.pareto:
+            ax.scatter([r.e], [r.a], s=260, facecolors="none", edgecolors="k", lw=1)
+    ax.plot(g.e.iloc[front], g.a.iloc[front], "k--", lw=1)
+    ax.scatter([], [], s=120, facecolors="none", edgecolors="k", label="Pareto-optimal (less energy, more accuracy)")
     ax.set_xlabel("average energy per device per round (J)")
     ax.set_ylabel("final accuracy")
-    ax.set_title("Energy vs accuracy (mean and 95 % confidence interval over seeds)")
+    clip_note = "; intervals clipped to the metric's range" if g.clipped.any() else ""
+    ax.set_title(f"Energy vs accuracy: seeds (small), mean and 95 % t-interval{clip_note}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     g.drop(columns=["e_sd", "a_sd"]).reset_index().to_csv(
         out / "energy_vs_accuracy.csv", index=False, float_format="%.9g"
+    )
+    seed_cols = ["group", "point_id"] + (["seed"] if "seed" in runs else [])
+    runs[[*seed_cols, "energy_per_device_round_j", "final_accuracy"]].to_csv(
+        out / "energy_vs_accuracy_seeds.csv", index=False, float_format="%.9g"
     )
     return save(fig, out / "energy_vs_accuracy.png")
 

@@ -168,7 +168,14 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
             energy.append(r.energy_j.sum() / (6 * r["round"].max()))
         assert drawn.loc[group, "a"] == pytest.approx(acc.mean())
         assert drawn.loc[group, "e"] == pytest.approx(np.mean(energy))
-        assert drawn.loc[group, "a_ci95"] == pytest.approx(t.ppf(0.975, 2) * acc.std(ddof=1) / np.sqrt(3))
+        half = t.ppf(0.975, 2) * acc.std(ddof=1) / np.sqrt(3)
+        assert drawn.loc[group, "a_ci95"] == pytest.approx(half)
+        assert drawn.loc[group, "a_lo"] == pytest.approx(max(acc.mean() - half, 0.0))
+        assert drawn.loc[group, "a_hi"] == pytest.approx(min(acc.mean() + half, 1.0))
+        seeds = pd.read_csv(plot_dir / "energy_vs_accuracy_seeds.csv")
+        mine = seeds[seeds.group == group].sort_values("seed")
+        assert list(mine.seed) == [0, 1, 2]
+        assert mine.final_accuracy.to_numpy() == pytest.approx(runs.sort_values("seed").final_accuracy.to_numpy())
     # Accuracy against cumulative uplink: per round, the seeds' mean of each run's running uplink sum.
     curve = pd.read_csv(plot_dir / "accuracy_vs_uplink.csv")
     runs = index[index["policy.name"] == "uniform"]
@@ -178,6 +185,34 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
     assert drawn.loc[last, "uplink_cum_bits"] == pytest.approx(np.mean([t_.uplink_bits.sum() for t_ in tables]))
     assert drawn.loc[last, "accuracy"] == pytest.approx(np.mean([t_.accuracy.iloc[-1] for t_ in tables]))
     assert drawn.loc[0, "uplink_cum_bits"] == 0 and list(drawn.n) == [3] * (last + 1)
+
+
+def test_energy_vs_accuracy_clips_intervals_names_coinciding_settings_and_rings_the_front(tmp_path):
+    """Three seeds at accuracy 1, 1, 0.7 give a t-interval beyond 1: drawn and saved clipped to [0, 1]; a setting
+    with the same seeds as another is named after it; only the settings no other dominates are Pareto-optimal."""
+    import pandas as pd
+    from scipy.stats import t
+
+    from fedwireless.plotting.common import pyplot
+    from fedwireless.plotting.sweep import _energy_vs_accuracy
+
+    acc = [1.0, 1.0, 0.7]
+    rows = [
+        {"group": g, "point_id": f"{g}-{s}", "seed": s, "energy_per_device_round_j": e + 0.01 * s, "final_accuracy": a}
+        for g, e, accs in (("a-greedy", 0.2, acc), ("b-energy-min", 0.2, acc), ("c-uniform", 0.5, [0.6, 0.7, 0.8]))
+        for s, a in enumerate(accs)
+    ]  # fmt: skip
+    _energy_vs_accuracy(pyplot(), pd.DataFrame(rows), tmp_path)
+    drawn = pd.read_csv(tmp_path / "energy_vs_accuracy.csv", keep_default_na=False).set_index("group")
+    half = t.ppf(0.975, 2) * pd.Series(acc).std() / 3**0.5
+    assert 0.9 + half > 1.0  # the unclipped interval would leave [0, 1]
+    assert drawn.loc["a-greedy", "a_hi"] == 1.0 and drawn.loc["a-greedy", "a_lo"] == pytest.approx(0.9 - half)
+    assert bool(drawn.loc["a-greedy", "clipped"]) and not bool(drawn.loc["c-uniform", "clipped"])
+    assert drawn.loc["b-energy-min", "same_as"] == "a-greedy" and drawn.loc["a-greedy", "same_as"] == ""
+    # c uses more energy for less accuracy than a and b: dominated. a and b tie, so neither dominates the other.
+    assert [bool(drawn.loc[g, "pareto"]) for g in drawn.index] == [True, True, False]
+    seeds = pd.read_csv(tmp_path / "energy_vs_accuracy_seeds.csv")
+    assert len(seeds) == 9 and seeds.final_accuracy.tolist() == [r["final_accuracy"] for r in rows]
 
 
 def test_run_plot_data_matches_the_device_table(tmp_path):
