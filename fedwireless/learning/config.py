@@ -131,12 +131,9 @@ class OptimizerConfig(Section):
 
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.0, ge=0)
-    # constant, or warmup-cosine: linear warm-up over warmup_fraction of the schedule's steps (or warmup_steps
-    # of them), then cosine decay to min_lr_ratio·lr by its last step.
+    # constant, or warmup-cosine: linear warm-up, then cosine decay to min_lr_ratio·lr by the last step.
     schedule: Literal["constant", "warmup-cosine"] = "constant"
-    # round: the schedule spans each round's local steps and restarts every round; run: one schedule over the
-    # whole run, rounds × a client's local steps, at step (round − 1) × local steps + s in round `round` (a
-    # client that sits a round out skips that round's part, as the federation's clock does).
+    # round: restarts every round; run: one schedule over rounds × local steps, round r at (r − 1) × steps.
     schedule_span: Literal["round", "run"] = "round"
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     warmup_steps: int | None = Field(None, ge=0)  # warm-up length in steps; overrides warmup_fraction
@@ -215,12 +212,9 @@ class DistillConfig(Section):
     """Federated distillation (`federated.training: distill`; Seed 003, arXiv 2509.01750). Clients keep their
     own LoRA models and exchange top-k log-probabilities on a shared public proxy batch each round."""
 
-    # adaptive: k per client from its rate and upload window, adaptive aggregation (the paper); fixed-k: `k` for
-    # every client, zero-padded aggregation; full: every entry of the vocabulary.
+    # k per client: adaptive (from its rate and upload window: the paper), fixed-k (`k`), full (every entry).
     variant: Literal["adaptive", "fixed-k", "full"] = "adaptive"
-    # How the server merges the top-k uploads, whatever chose k: adaptive (the paper: each entry averaged over
-    # the clients that sent it, the mass nobody sent spread evenly) or zero-pad (a missing entry counts 0).
-    # None: zero-pad for fixed-k, adaptive otherwise.
+    # The merge, whatever chose k: adaptive (the paper) or zero-pad; None: zero-pad for fixed-k, else adaptive.
     aggregation: Literal["adaptive", "zero-pad"] | None = None
     k: int = Field(8, ge=1)  # fixed-k; also the size a policy plans with before the rate is known
     value_bits: Literal[32, 16, 8] = 16
