@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from fedwireless.contracts import ClientUpdate, PayloadModel
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.flops import attention_step_flops, llama_lora_counts, local_step_count, training_step_flops
 from fedwireless.scenario.schema import SurrogateConfig
 

@@ -84,7 +84,7 @@ def count_tlm_params(size: int, vocab_size: int) -> int:
     return vocab_size * d + s.n_layers * per_layer + d
 
 
-def tlm_config(size: int, vocab_size: int, max_seq_len: int) -> LlamaConfig:
+def tlm_config(size: int, vocab_size: int, max_seq_len: int, dropout: float = 0.0) -> LlamaConfig:
     """`LlamaConfig` of TLM `size` (0, 1, 2) for a tokenizer of `vocab_size` pieces.
 
     `max_seq_len` sets `max_position_embeddings` (RoPE range; no learned positions, so no parameters).
@@ -111,7 +111,7 @@ def tlm_config(size: int, vocab_size: int, max_seq_len: int) -> LlamaConfig:
         tie_word_embeddings=True,
         attention_bias=False,
         mlp_bias=False,
-        attention_dropout=0.0,
+        attention_dropout=dropout,
         initializer_range=0.02,  # llama2.c: normal(0, 0.02)
         bos_token_id=1,  # SentencePiece ids: <unk>=0, <s>=1, </s>=2 (see fedwireless.cellular.tokenize)
         eos_token_id=2,
@@ -120,8 +120,14 @@ def tlm_config(size: int, vocab_size: int, max_seq_len: int) -> LlamaConfig:
     )
 
 
-def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int) -> LlamaForCausalLM:
+def build_tlm(
+    size: int, vocab_size: int, max_seq_len: int, torch_seed: int, dropout: float = 0.0
+) -> LlamaForCausalLM:
     """Build TLM `size` with weights initialised from `torch_seed` through a local `torch.Generator`.
+
+    `dropout` (llama2.c's `dropout`) applies in training mode where llama2.c applies it: to the token
+    embeddings, the attention weights, the attention output projection and the feed-forward output.
+    `LlamaForCausalLM` has only the attention weights' dropout; the other three are forward hooks.
 
     Initialisation follows llama2.c `Transformer._init_weights`: every matrix and the embedding
     ~ N(0, 0.02²); the residual-output projections (llama2.c `wo` and `w3`, here `o_proj` and
@@ -133,7 +139,9 @@ def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int) -> 
     import torch
     from transformers import LlamaForCausalLM
 
-    config = tlm_config(size, vocab_size, max_seq_len)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    config = tlm_config(size, vocab_size, max_seq_len, dropout)
     with torch.random.fork_rng(devices=[]):  # transformers' own init draws from the global RNG; undo that
         model = LlamaForCausalLM(config)
     gen = torch.Generator().manual_seed(int(torch_seed))
@@ -146,4 +154,22 @@ def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int) -> 
                 param.normal_(0.0, std_out, generator=gen)
             else:
                 param.normal_(0.0, 0.02, generator=gen)
+    if dropout > 0:
+        hooked = [model.model.embed_tokens]
+        for layer in model.model.layers:
+            hooked += [layer.self_attn.o_proj, layer.mlp.down_proj]
+        for module in hooked:
+            module.register_forward_hook(_OutputDropout(dropout))
     return model
+
+
+class _OutputDropout:
+    """Forward hook: dropout on a module's output while the module trains (llama2.c's residual dropout)."""
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def __call__(self, module, args, output):
+        import torch.nn.functional as F
+
+        return F.dropout(output, self.p, training=module.training)

@@ -44,7 +44,7 @@ def _simple(kind: str) -> list[str]:
 
         return [f"  {name}" for name in METHODS]
     if kind == "aggregations":
-        from fedwireless.learning.config import FederatedConfig
+        from fedwireless.learning.federated_config import FederatedConfig
 
         return [f"  {name}" for name in FederatedConfig.model_fields["aggregation"].annotation.__args__]
     if kind == "pathloss":

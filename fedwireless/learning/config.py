@@ -1,14 +1,14 @@
-"""The `task:` and `federated:` sections of a scenario. Imports no torch (the validate path uses it)."""
+"""The `task:` section of a scenario. Imports no torch (the validate path uses it)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from fedwireless.cellular.columns import AREAS, DEFAULT_FEATURES, DEFAULT_TARGET, TRACE_COLUMNS
 from fedwireless.config_base import Section
-from fedwireless.learning.registry import CELLULAR_DATASETS, DATASETS, LORA_AGGREGATORS, METHODS
+from fedwireless.learning.registry import CELLULAR_DATASETS, DATASETS
 
 
 class DatasetConfig(Section):
@@ -75,11 +75,14 @@ class ModelConfig(Section):
     num_kv_heads: int = Field(2, ge=1)
     intermediate_size: int = Field(128, ge=8)
     max_seq_len: int = Field(24, ge=4)  # tokens per example after truncation/padding
+    dropout: float = Field(0.0, ge=0, lt=1)  # tlm: llama2.c's dropout (embeddings, attention, residual outputs)
 
     @model_validator(mode="after")
     def _heads(self) -> ModelConfig:
         if self.source == "local" and not self.path:
             raise ValueError("path is required when source is 'local'")
+        if self.dropout and self.source != "tlm":
+            raise ValueError(f"dropout applies to source 'tlm' only, got source {self.source!r}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
         if self.num_heads % self.num_kv_heads:
@@ -194,107 +197,3 @@ class TaskConfig(Section):
         if self.partition.kind == "by-area" and not cellular:
             raise ValueError(f"partition.kind 'by-area' needs a cellular data set, got {self.dataset.name!r}")
         return self
-
-
-class CodecConfig(Section):
-    name: str = "none"
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _known(self) -> CodecConfig:
-        from fedwireless.codecs import validate_codec_params
-
-        validate_codec_params(self.name, self.params)
-        return self
-
-
-class DistillConfig(Section):
-    """Federated distillation (`federated.training: distill`; Seed 003, arXiv 2509.01750). Clients keep their
-    own LoRA models and exchange top-k log-probabilities on a shared public proxy batch each round."""
-
-    # k per client: adaptive (from its rate and upload window: the paper), fixed-k (`k`), full (every entry).
-    variant: Literal["adaptive", "fixed-k", "full"] = "adaptive"
-    # The merge, whatever chose k: adaptive (the paper) or zero-pad; None: zero-pad for fixed-k, else adaptive.
-    aggregation: Literal["adaptive", "zero-pad"] | None = None
-    k: int = Field(8, ge=1)  # fixed-k; also the size a policy plans with before the rate is known
-    value_bits: Literal[32, 16, 8] = 16
-    eta: float = Field(0.5, gt=0, le=1)  # share of the upload window the logits may fill (adaptive)
-    alpha: float = Field(1.0, ge=0)  # weight of the distillation term; 0: local training only (the baseline)
-    temperature: float = Field(2.0, gt=0)
-    proxy_samples: int = Field(32, ge=1)  # public texts per round
-    confidence: bool = False  # adaptive aggregation weights a client by the mass its top-k covers
-    # LoRA hidden-layer projection: clients also send, per proxy text, the mean input hidden state of layer
-    # `hidden_layer` projected through that layer's LoRA A (first target module, the smallest rank's rows);
-    # the local loss adds hidden_weight · mean squared distance to the server's average. 0 turns it off.
-    hidden_weight: float = Field(0.0, ge=0)
-    hidden_layer: int = -1
-
-
-class PwffConfig(Section):
-    """Personalized wireless federated fine-tuning (`federated.training: pwff`; Seed 001, arXiv 2404.13238)."""
-
-    # Which modules are global (uploaded and averaged); the rest stay on the device. [adapter]: the paper;
-    # [adapter, lora]: FedAvg of everything; []: local training only.
-    global_modules: list[Literal["adapter", "lora"]] = Field(default_factory=lambda: ["adapter"])
-    adapter_size: int = Field(16, ge=1)  # bottleneck width
-    # Adapters follow each block's attention output projection and/or its MLP output projection.
-    adapter_places: list[Literal["attention", "mlp"]] = Field(
-        default_factory=lambda: ["attention", "mlp"], min_length=1
-    )
-    mu: float = Field(0.01, ge=0)  # proximal weight μ of ‖θ_global-part − θ_global‖²
-    reward_weighting: bool = True  # weigh each row's likelihood by the device's quality reward
-    attention_window: int | None = Field(None, ge=1)  # sliding-window attention in local training; None: dense
-    reward_steps: int = Field(300, ge=1)  # training steps of each reward model (cached)
-    eval_prompts: int = Field(8, ge=1)  # held-out prompts per device answered greedily at each evaluation
-    max_new_tokens: int = Field(16, ge=1)  # longest greedy answer at evaluation
-
-    @field_validator("global_modules")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"each module at most once, got {v}")
-        return v
-
-
-class FederatedConfig(Section):
-    ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
-    # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
-    # B·A of different ranks are directly comparable in aggregation.
-    alpha_per_rank: float = Field(2.0, gt=0)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
-    # Trained in full beside the adapters (peft modules_to_save); None: the task head (classification), else none.
-    modules_to_save: list[str] | None = None
-    aggregation: Literal[tuple(LORA_AGGREGATORS)] = "fedavg"
-    # lora: adapters averaged by `aggregation`; full: full-parameter deltas; distill: top-k logits on a public
-    # proxy batch (`distill`); pwff: personalized fine-tuning, global adapters and personal LoRA (`pwff`).
-    training: Literal[tuple(METHODS)] = "lora"
-    distill: DistillConfig = Field(default_factory=DistillConfig)
-    pwff: PwffConfig = Field(default_factory=PwffConfig)
-    clients_per_round: int | None = Field(None, ge=1)
-    batch_clients: bool = True
-    codec: CodecConfig = Field(default_factory=CodecConfig)
-
-    @property
-    def module_ranks(self) -> tuple[int, ...]:
-        """Module options a policy chooses from: the LoRA ranks, or the one full-parameter module (rank 0)."""
-        return (0,) if self.training == "full" else tuple(self.ranks)
-
-    @field_validator("ranks")
-    @classmethod
-    def _ranks(cls, v: list[int]) -> list[int]:
-        if any(r < 1 for r in v):
-            raise ValueError(f"every rank must be >= 1, got {v}")
-        if sorted(set(v)) != v:
-            raise ValueError(f"must be strictly increasing without repeats, got {v}")
-        return v
-
-    @field_validator("target_modules", "modules_to_save")
-    @classmethod
-    def _modules(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        bad = [m for m in v if not m or not m.replace("_", "").replace(".", "").isalnum()]
-        if bad:
-            raise ValueError(f"module names must be plain identifiers, got {bad}")
-        return v

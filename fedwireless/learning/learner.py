@@ -27,7 +27,8 @@ from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.contracts import ClientUpdate, PayloadModel
 from fedwireless.learning.batches import local_batches, pad_steps
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
 from fedwireless.learning.methods import make_method

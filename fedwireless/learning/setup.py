@@ -136,7 +136,9 @@ def _prepare_cellular(task, num_devices, device_groups, seeds, data_rng, say) ->
         split = "train"
     vocab = max(data.tokenizer_pieces, task.model.min_vocab_size)
     say(f"building TLM size {task.model.size}")
-    model = build_tlm(task.model.size, vocab, data.max_seq_len, torch_seed=child_seed(seeds, "model", as_int=True))
+    model = build_tlm(
+        task.model.size, vocab, data.max_seq_len, child_seed(seeds, "model", as_int=True), task.model.dropout
+    )
     info: dict[str, object] = {
         "base_cache": "none (trained from scratch)",
         "tokenizer_pieces": data.tokenizer_pieces,

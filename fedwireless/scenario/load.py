@@ -72,6 +72,7 @@ def _plain(x: Any) -> Any:
 def json_schema() -> dict[str, Any]:
     """The scenario's JSON Schema with field descriptions and per-name policy and codec parameters."""
     import fedwireless.learning.config as learning_config
+    import fedwireless.learning.federated_config as federated_config
     from fedwireless.config_base import Section
     from fedwireless.schema_docs import document
 
@@ -79,7 +80,7 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "fedwireless scenario"
     classes = {
         name: obj
-        for module in (schema_module, learning_config)
+        for module in (schema_module, learning_config, federated_config)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, Section)
     }

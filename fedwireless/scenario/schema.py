@@ -10,7 +10,8 @@ from pydantic import Field, field_validator, model_validator
 
 from channels.pathloss import MODELS as PATHLOSS_MODELS
 from fedwireless.config_base import Section
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+from fedwireless.learning.federated_config import FederatedConfig
 
 # ----------------------------------------------------------------------------- radio side
 

@@ -68,3 +68,33 @@ def test_build_is_deterministic_and_leaves_global_rng_alone():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tlm_config(**kwargs)
+
+
+def test_dropout_where_llama2c_puts_it():
+    """Dropout 0.5: half of the embedding, attention-output and MLP-output activations are zeroed in training
+    (the rest scaled by 2), none in eval mode; attention weights get it through the config; 0 adds no hook."""
+    import torch
+
+    model = build_tlm(0, PAPER_VOCAB_SIZE, 32, torch_seed=1, dropout=0.5)
+    assert model.config.attention_dropout == 0.5
+    seen = {}
+    hooked = ["model.embed_tokens", "model.layers.0.self_attn.o_proj", "model.layers.7.mlp.down_proj"]
+    for name in hooked:  # registered after the dropout hook, so they see its output
+        model.get_submodule(name).register_forward_hook(lambda m, a, out, name=name: seen.__setitem__(name, out))
+    x = torch.randint(3, PAPER_VOCAB_SIZE, (16, 32), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model.train()
+    model(input_ids=x)
+    for name in hooked:
+        zero_share = (seen[name] == 0).float().mean().item()
+        assert 0.47 < zero_share < 0.53, (name, zero_share)
+    emb = model.model.embed_tokens(x)  # training mode: dropped and scaled
+    model.eval()
+    plain = model.model.embed_tokens(x)
+    kept = emb != 0
+    assert torch.allclose(emb[kept], 2 * plain[kept])
+    model(input_ids=x)
+    assert all((seen[name] == 0).float().mean().item() < 0.01 for name in hooked)
+    assert not build_tlm(0, PAPER_VOCAB_SIZE, 32, torch_seed=1).model.embed_tokens._forward_hooks
+    with pytest.raises(ValueError, match="dropout"):
+        build_tlm(0, PAPER_VOCAB_SIZE, 32, torch_seed=1, dropout=1.0)

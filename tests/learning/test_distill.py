@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 from fedwireless.learning.methods.topk_logits import decode_topk, payload_bytes
 

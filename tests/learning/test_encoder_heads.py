@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 from fedwireless.learning.sentiment import public_reviews
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 
 TASK = TaskConfig.model_validate(

@@ -10,7 +10,8 @@ import torch
 
 from fedwireless.codecs import make_codec
 from fedwireless.learning.attention import window_mask
-from fedwireless.learning.config import FederatedConfig, TaskConfig
+from fedwireless.learning.config import TaskConfig
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.flops import attention_pairs, attention_step_flops
 from fedwireless.learning.instructions import TOPICS, generate_instructions, read_instructions, response_span
 from fedwireless.learning.learner import Learner

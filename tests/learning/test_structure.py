@@ -39,7 +39,7 @@ def test_learning_files_stay_small():
 
 
 def test_methods_registry_names_every_method_and_refuses_unknown():
-    from fedwireless.learning.config import FederatedConfig
+    from fedwireless.learning.federated_config import FederatedConfig
     from fedwireless.learning.methods import METHODS, make_method
     from fedwireless.learning.methods.lora_aggregators import AGGREGATORS, make_aggregator
 
