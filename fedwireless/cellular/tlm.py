@@ -120,9 +120,7 @@ def tlm_config(size: int, vocab_size: int, max_seq_len: int, dropout: float = 0.
     )
 
 
-def build_tlm(
-    size: int, vocab_size: int, max_seq_len: int, torch_seed: int, dropout: float = 0.0
-) -> LlamaForCausalLM:
+def build_tlm(size: int, vocab_size: int, max_seq_len: int, torch_seed: int, dropout: float = 0.0) -> LlamaForCausalLM:
     """Build TLM `size` with weights initialised from `torch_seed` through a local `torch.Generator`.
 
     `dropout` (llama2.c's `dropout`) applies in training mode where llama2.c applies it: to the token

@@ -28,9 +28,9 @@ from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_a
 from fedwireless.contracts import ClientUpdate, PayloadModel
 from fedwireless.learning.batches import local_batches, pad_steps
 from fedwireless.learning.config import TaskConfig
-from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
+from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from fedwireless.learning.config import TaskConfig
-
 from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 from fedwireless.learning.methods.topk_logits import decode_topk, payload_bytes

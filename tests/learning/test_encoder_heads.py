@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from fedwireless.learning.config import TaskConfig
-
 from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 from fedwireless.learning.sentiment import public_reviews

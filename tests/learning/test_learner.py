@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from fedwireless.learning.config import TaskConfig
-
 from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 

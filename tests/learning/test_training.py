@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from fedwireless.learning.config import TaskConfig
-
 from fedwireless.learning.federated_config import FederatedConfig
 from fedwireless.learning.learner import Learner
 from fedwireless.learning.training import OptimizerSettings, lr_factor, make_optimizer, run_steps
