@@ -28,7 +28,12 @@ class DatasetConfig(Section):
     num_train: int = Field(2000, ge=2)
     num_test: int = Field(500, ge=1)
     num_public: int = Field(3000, ge=0)  # unlabelled sentences for pre-training the base
+    # Generated instructions: the topics the public (pre-training) split covers; None: all. The reward models
+    # then train on a labelled split of every topic.
+    public_topics: list[str] | None = None
     label_noise: float = Field(0.05, ge=0, lt=0.5)  # fraction of training labels flipped
+    # sentiment: titles and cast names from a generated lexicon of this many pseudo-words (a large vocabulary)
+    lexicon: int = Field(0, ge=0, le=1_000_000)
     max_train: int | None = Field(None, ge=2)  # cap on rows read from a file
     max_test: int | None = Field(None, ge=1)
     # Cellular tables (cellular, berlin-v2x): rows as text `k = v ... --> target = value`.
@@ -45,6 +50,16 @@ class DatasetConfig(Section):
     def _files_for_file_datasets(self) -> DatasetConfig:
         if self.name not in ("sentiment", "cellular", "instructions") and not self.path:
             raise ValueError(f"path is required for the {self.name!r} data set")
+        if self.public_topics is not None:
+            from fedwireless.learning.instructions import TOPICS
+
+            if self.name != "instructions" or self.path:
+                raise ValueError("public_topics: applies to the generated instructions data set only")
+            unknown = sorted(set(self.public_topics) - set(TOPICS))
+            if unknown or not self.public_topics:
+                raise ValueError(f"public_topics: must name some of {', '.join(TOPICS)}, got {self.public_topics}")
+        if self.lexicon and self.name != "sentiment":
+            raise ValueError(f"lexicon: applies to the generated sentiment data set only, got {self.name!r}")
         if self.name in CELLULAR_DATASETS:
             known = [c for c in TRACE_COLUMNS if c not in ("time_s", "area")]
             bad = [c for c in (*self.features, self.target) if c not in known]
@@ -115,6 +130,9 @@ class PartitionConfig(Section):
     # else areas in turn by device index; devices of the same area split its rows.
     kind: Literal["iid", "dirichlet", "by-group", "by-area"] = "iid"
     alpha: float = Field(0.5, gt=0)
+    # dirichlet: equal shares per device, each device's label mix ~ Dir(alpha) (else each label's rows are
+    # split over devices by Dir(alpha) shares, and shares differ in size).
+    balanced: bool = False
     group_share: float = Field(0.8, ge=0, le=1)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from fedwireless.learning.config import DatasetConfig, PartitionConfig
 from fedwireless.learning.instructions import InstructionRows, generate_instructions, read_instructions
-from fedwireless.learning.sentiment import public_reviews, sentiment_texts
+from fedwireless.learning.sentiment import lexicon, public_reviews, sentiment_texts, with_names
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,13 @@ def _instruction_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
     else:
         train = generate_instructions(cfg.num_train, rng)
         test = generate_instructions(cfg.num_test, rng)
-        public = generate_instructions(max(cfg.num_public, 2), rng, cfg.label_noise)
+        public = generate_instructions(max(cfg.num_public, 2), rng, cfg.label_noise, cfg.public_topics)
+    # The reward models judge every topic: with topics kept out of the public split they train on rows of all.
+    judge = public
+    if cfg.public_topics is not None:
+        judge = generate_instructions(max(cfg.num_public, 2), rng, cfg.label_noise)
     as_text = [TextData(r.texts, r.topic, r.topics) for r in (train, test)]
-    return Splits(*as_text, public.texts, {"train": train, "test": test, "public": public})
+    return Splits(*as_text, public.texts, {"train": train, "test": test, "public": public, "reward": judge})
 
 
 def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
@@ -163,6 +167,10 @@ def load_splits(cfg: DatasetConfig, rng: np.random.Generator) -> Splits:
         train = generate_sentiment(cfg.num_train, rng, cfg.label_noise)
         test = generate_sentiment(cfg.num_test, rng, cfg.label_noise)
         public = public_reviews(cfg.num_public, rng)
+        if cfg.lexicon:  # drawn after the reviews, so the reviews themselves do not change
+            words = lexicon(cfg.lexicon, rng)
+            train, test = (TextData(with_names(d.texts, words, rng), d.labels, d.label_names) for d in (train, test))
+            public = with_names(public, words, rng)
         return Splits(train, test, public)
 
     def read(path: Path, limit: int | None, names=None) -> TextData:
@@ -209,6 +217,8 @@ def partition(
     num_labels = int(labels.max()) + 1 if n else 1
     if cfg.kind == "iid":
         parts = np.array_split(rng.permutation(n), num_devices)
+    elif cfg.kind == "dirichlet" and cfg.balanced:
+        parts = _balanced_dirichlet(labels, num_devices, cfg.alpha, rng)
     elif cfg.kind == "dirichlet":
         buckets: list[list[int]] = [[] for _ in range(num_devices)]
         for y in range(num_labels):
@@ -247,3 +257,22 @@ def partition(
             donor = int(np.argmax([len(p) for p in parts]))
             parts[d], parts[donor] = parts[donor][-1:], parts[donor][:-1]
     return parts
+
+
+def _balanced_dirichlet(labels: np.ndarray, num_devices: int, alpha: float, rng: np.random.Generator) -> list:
+    """Equal shares (±1 row); device d's label mix ~ Dir(alpha): each of its rows takes a label drawn from its mix
+    among the labels with rows left (a label that runs out passes its draws to the others)."""
+    num_labels = int(labels.max()) + 1
+    pools = [list(rng.permutation(np.flatnonzero(labels == y))) for y in range(num_labels)]
+    mix = rng.dirichlet(np.full(num_labels, alpha), num_devices)
+    sizes = [len(c) for c in np.array_split(np.arange(len(labels)), num_devices)]
+    parts: list[list[int]] = [[] for _ in range(num_devices)]
+    for _ in range(max(sizes)):
+        for d in range(num_devices):
+            if len(parts[d]) == sizes[d]:
+                continue
+            left = np.array([len(p) > 0 for p in pools], dtype=float)
+            p = mix[d] * left
+            p = p / p.sum() if p.sum() > 0 else left / left.sum()
+            parts[d].append(int(pools[rng.choice(num_labels, p=p)].pop()))
+    return [np.array(sorted(p), dtype=np.int64) for p in parts]

@@ -141,11 +141,17 @@ class InstructionRows:
                                self.helpful[idx], self.safe[idx], self.topics)  # fmt: skip
 
 
-def generate_instructions(n: int, rng: np.random.Generator, label_noise: float = 0.0) -> InstructionRows:
-    """n rows; the four (helpful, safe) kinds equally likely; `label_noise` of the labels flipped."""
+def generate_instructions(
+    n: int, rng: np.random.Generator, label_noise: float = 0.0, topics: list[str] | None = None
+) -> InstructionRows:
+    """n rows; the four (helpful, safe) kinds equally likely; `label_noise` of the labels flipped; only rows of
+    `topics` (names in TOPICS) when given."""
     names = tuple(TOPICS)
     prompts, responses = [], []
-    topic = rng.integers(0, len(names), n)
+    if topics is None:
+        topic = rng.integers(0, len(names), n)
+    else:
+        topic = np.array([names.index(t) for t in topics])[rng.integers(0, len(topics), n)]
     helpful = rng.integers(0, 2, n)
     safe = rng.integers(0, 2, n)
     for t, h, s in zip(topic, helpful, safe):

@@ -125,3 +125,50 @@ def sentiment_texts(n: int, rng: np.random.Generator, label_noise: float = 0.0) 
         flip = rng.random(n) < label_noise
         y = np.where(flip, 1 - y, y)
     return texts, y
+
+
+# A large vocabulary: film titles and cast names drawn from a generated lexicon of pseudo-words. Names carry no
+# sentiment; they give the text the long tail of rare words a real corpus has, so a SentencePiece model trained
+# on it can hold thousands of pieces (the regime of a real LLM's vocabulary, where logits are expensive).
+_ONSETS = ("b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
+           "br", "ch", "dr", "gr", "kr", "pl", "sh", "st", "tr", "th", "fl", "sk")  # fmt: skip
+_NUCLEI = ("a", "e", "i", "o", "u", "ai", "ou", "ee", "ia", "oo")
+_CODAS = ("", "", "", "n", "r", "s", "l", "x", "m", "nd")
+NAME_SHARE = 0.8  # texts that name a title and/or cast
+ZIPF_EXPONENT = 1.1  # word frequency ∝ rank^-a, as in natural text
+
+
+def lexicon(n: int, rng: np.random.Generator) -> list[str]:
+    """`n` distinct pseudo-words of two to four syllables and an optional coda, in a random frequency order."""
+    words: dict[str, None] = {}
+    while len(words) < n:
+        m = 2 * (n - len(words)) + 16
+        syllables = rng.integers(2, 5, m)
+        onset, nucleus = rng.integers(0, len(_ONSETS), (m, 4)), rng.integers(0, len(_NUCLEI), (m, 4))
+        coda = rng.integers(0, len(_CODAS), m)
+        for k in range(m):
+            word = "".join(_ONSETS[o] + _NUCLEI[v] for o, v in zip(onset[k, : syllables[k]], nucleus[k]))
+            words.setdefault(word + _CODAS[coda[k]])
+            if len(words) == n:
+                break
+    return list(words)
+
+
+def with_names(texts: list[str], words: list[str], rng: np.random.Generator) -> list[str]:
+    """Each text, with probability NAME_SHARE, gets a title prefix (`<title> :`, one or two words), a cast tail
+    (`with <name> <name>`) or both; names are drawn with Zipf frequencies over `words`. Labels do not change."""
+    n = len(texts)
+    p = 1.0 / np.arange(1, len(words) + 1) ** ZIPF_EXPONENT
+    named = rng.random(n) < NAME_SHARE
+    kind = rng.integers(0, 3, n)  # 0: title, 1: cast, 2: both
+    short_title = rng.random(n) < 0.5
+    names = rng.choice(len(words), (n, 4), p=p / p.sum())
+    out = []
+    for text, named_k, kind_k, short_k, (a, b, c, d) in zip(texts, named, kind, short_title, names):
+        if not named_k:
+            out.append(text)
+            continue
+        title = f"{words[a]} :" if short_k else f"{words[a]} {words[b]} :"
+        cast = f"with {words[c]} {words[d]}"
+        out.append(" ".join(([title] if kind_k != 1 else []) + [text] + ([cast] if kind_k != 0 else [])))
+    return out

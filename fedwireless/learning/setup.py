@@ -50,7 +50,7 @@ class TaskData:
     public_mask: np.ndarray | None = None
     extra_models: dict[str, torch.nn.Module] = field(default_factory=dict)  # task.models, pre-trained
     device_model: list[str | None] = field(default_factory=list)  # each device's model name (None: `model`)
-    public_rows: object | None = None  # instructions: the labelled public rows (reward models)
+    public_rows: object | None = None  # instructions: the labelled rows the reward models train on
 
     def model_of(self, device: int) -> torch.nn.Module:
         name = self.device_model[device] if self.device_model else None
@@ -228,5 +228,5 @@ def _prepare_text(task, num_devices, device_groups, seeds, data_rng, cache_dir, 
         train_ids, train_mask, splits.train.labels, train_span, test_ids, test_mask, splits.test.labels[keep],
         test_span, parts, held, "train", splits.train.label_names, tokenizer.pad_id, model, info,
         {"tokenizer.model": tokenizer.model_bytes} if hasattr(tokenizer, "model_bytes") else {}, tokenizer, base_dir,
-        proxy_ids, proxy_mask, extra, public_rows=None if splits.rows is None else splits.rows["public"],
+        proxy_ids, proxy_mask, extra, public_rows=None if splits.rows is None else splits.rows["reward"],
     )  # fmt: skip

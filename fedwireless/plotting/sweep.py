@@ -40,6 +40,7 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
                 **row,
                 "group": label,
                 "energy_per_device_round_j": r["energy_j"].sum() / (k * max(n_rounds, 1)),
+                "uplink_per_device_round_kb": r["uplink_bits"].sum() / (8e3 * k * max(n_rounds, 1)),
                 "mean_queue_j": d["queue"].mean(),
                 "V": (policy.get("params") or {}).get("V"),
             }
@@ -82,12 +83,21 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     out = Path(out_dir) if out_dir else sweep_dir
     runs, rounds, devices, keys = _tables(sweep_dir)
     out.mkdir(parents=True, exist_ok=True)
+    uplink = ("uplink_per_device_round_kb", "uplink_kb", "average uplink on air per device per round (kB)")
     written = [
         _energy_vs_accuracy(plt, runs, out),
+        _cost_vs_metric(plt, runs, out, uplink, ("final_accuracy", "a", "final accuracy"), "uplink_vs_accuracy"),
         _accuracy_per_setting(plt, rounds, out),
-        _accuracy_vs_uplink(plt, rounds, out),
-    ]
+        _accuracy_vs_cumulative(plt, rounds, out, "uplink_bits", "uplink_cum_bits", 8e6,
+                                "cumulative uplink on air (MB, all devices, cut-off uploads included)"),
+        _accuracy_vs_cumulative(plt, rounds, out, "energy_j", "energy_cum_j", 1.0,
+                                "cumulative energy (J, all devices)"),
+    ]  # fmt: skip
+    if "compression_ratio" in rounds and rounds["compression_ratio"].notna().any():  # coded updates
+        written.append(_compression_per_round(plt, rounds, out))
     if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
+        reward = ("final_reward", "reward", "final reward, own model")
+        written.append(_cost_vs_metric(plt, runs, out, uplink, reward, "uplink_vs_reward"))
         written.append(_device_rewards(plt, devices, out))
     written.append(_device_energy(plt, devices, out))
     lyapunov = _lyapunov_vs_v(plt, runs, out)
@@ -98,16 +108,19 @@ MARKERS = "osD^vP X*<>ph".replace(" ", "")
 
 
 def _energy_vs_accuracy(plt, runs: pd.DataFrame, out: Path) -> Path:
-    """Energy against accuracy per setting: every seed's point, the mean with a 95 % t-interval clipped to
-    the metric's range (accuracy [0, 1], energy ≥ 0), settings whose means coincide named in the legend,
-    and the Pareto-optimal settings ringed."""
-    g = runs.groupby("group").agg(
-        e=("energy_per_device_round_j", "mean"),
-        e_sd=("energy_per_device_round_j", "std"),
-        a=("final_accuracy", "mean"),
-        a_sd=("final_accuracy", "std"),
-        n=("final_accuracy", "count"),
-    )
+    """Energy against final accuracy per setting (`_cost_vs_metric`); CSV columns e (energy) and a (accuracy)."""
+    energy = ("energy_per_device_round_j", "e", "average energy per device per round (J)")
+    return _cost_vs_metric(plt, runs, out, energy, ("final_accuracy", "a", "final accuracy"), "energy_vs_accuracy")
+
+
+def _cost_vs_metric(plt, runs: pd.DataFrame, out: Path, cost: tuple, metric: tuple, stem: str) -> Path:
+    """A cost (energy, uplink) against a metric in [0, 1] per setting: every seed's point, the mean with a 95 %
+    t-interval clipped to the metric's range (and the cost to ≥ 0), settings whose means coincide named in the
+    legend, and the Pareto-optimal settings (less cost, more metric) ringed. `cost` and `metric` are (column of
+    `runs`, short name in the CSV, axis label); `stem` names the PNG and its two CSVs."""
+    (xcol, x, xlabel), (ycol, y, ylabel) = cost, metric
+    g = runs.groupby("group").agg(e=(xcol, "mean"), e_sd=(xcol, "std"), a=(ycol, "mean"), a_sd=(ycol, "std"),
+                                  n=(ycol, "count"))  # fmt: skip
     g["e_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.e_sd, g.n)]
     g["a_ci95"] = [ci95(sd, int(n)) for sd, n in zip(g.a_sd, g.n)]
     g["e_lo"], g["e_hi"] = np.maximum(g.e - g.e_ci95, 0.0), g.e + g.e_ci95
@@ -129,26 +142,25 @@ def _energy_vs_accuracy(plt, runs: pd.DataFrame, out: Path) -> Path:
         line = ax.errorbar(r.e, r.a, xerr=[[r.e - r.e_lo], [r.e_hi - r.e]], yerr=[[r.a - r.a_lo], [r.a_hi - r.a]],
                            fmt=marker, ms=9 if r.same_as else 6, mfc="none" if r.same_as else None, capsize=3,
                            label=f"{name} (n={int(r.n)})" + (f" = {r.same_as}" if r.same_as else ""))  # fmt: skip
-        ax.scatter(seeds["energy_per_device_round_j"], seeds["final_accuracy"], marker=marker, s=14, alpha=0.35,
-                   color=line[0].get_color())  # fmt: skip
+        ax.scatter(seeds[xcol], seeds[ycol], marker=marker, s=14, alpha=0.35, color=line[0].get_color())
         if r.pareto:
             ax.scatter([r.e], [r.a], s=260, facecolors="none", edgecolors="k", lw=1)
     ax.plot(g.e.iloc[front], g.a.iloc[front], "k--", lw=1)
-    ax.scatter([], [], s=120, facecolors="none", edgecolors="k", label="Pareto-optimal (less energy, more accuracy)")
-    ax.set_xlabel("average energy per device per round (J)")
-    ax.set_ylabel("final accuracy")
+    ax.scatter([], [], s=120, facecolors="none", edgecolors="k", label="Pareto-optimal (less cost, more metric)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     clip_note = "; intervals clipped to the metric's range" if g.clipped.any() else ""
-    ax.set_title(f"Energy vs accuracy: seeds (small), mean and 95 % t-interval{clip_note}", fontsize=10)
+    ax.set_title(f"{xlabel.split(' (')[0]} vs {ylabel}: seeds (small), mean and 95 % t-interval{clip_note}",
+                 fontsize=10)  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    g.drop(columns=["e_sd", "a_sd"]).reset_index().to_csv(
-        out / "energy_vs_accuracy.csv", index=False, float_format="%.9g"
-    )
+    g = g.drop(columns=["e_sd", "a_sd"]).reset_index()
+    g.columns = [c.replace("e", x, 1) if c.startswith("e") else c.replace("a", y, 1) if c.startswith("a") else c
+                 for c in g.columns]  # fmt: skip
+    g.to_csv(out / f"{stem}.csv", index=False, float_format="%.9g")
     seed_cols = ["group", "point_id"] + (["seed"] if "seed" in runs else [])
-    runs[[*seed_cols, "energy_per_device_round_j", "final_accuracy"]].to_csv(
-        out / "energy_vs_accuracy_seeds.csv", index=False, float_format="%.9g"
-    )
-    return save(fig, out / "energy_vs_accuracy.png")
+    runs[[*seed_cols, xcol, ycol]].to_csv(out / f"{stem}_seeds.csv", index=False, float_format="%.9g")
+    return save(fig, out / f"{stem}.png")
 
 
 def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
@@ -172,30 +184,52 @@ def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
     return save(fig, out / "accuracy_per_policy.png")
 
 
-def _accuracy_vs_uplink(plt, rounds: pd.DataFrame, out: Path) -> Path:
-    """Accuracy against cumulative uplink bits on air per setting (mean over seeds at each round)."""
+def _accuracy_vs_cumulative(plt, rounds: pd.DataFrame, out: Path, column: str, cum: str, scale: float,
+                            xlabel: str) -> Path:  # fmt: skip
+    """Accuracy against a cumulative per-round column (uplink bits on air, energy) per setting: at each round the
+    seeds' mean of each run's running sum (CSV column `cum`), and of its accuracy. Saved as
+    accuracy_vs_<what>.png and .csv, <what> the first word of `cum`."""
+    what = cum.split("_")[0]
     rounds = rounds.sort_values(["point", "round"])
-    rounds["uplink_cum_bits"] = rounds.groupby("point")["uplink_bits"].cumsum()
+    rounds[cum] = rounds.groupby("point")[column].cumsum()
     curve = (
         rounds.groupby(["group", "round"])
-        .agg(
-            uplink_cum_bits=("uplink_cum_bits", "mean"),
-            accuracy=("accuracy", "mean"),
-            accuracy_sd=("accuracy", "std"),
-            n=("accuracy", "count"),
-        )
+        .agg(**{cum: (cum, "mean")}, accuracy=("accuracy", "mean"),
+             accuracy_sd=("accuracy", "std"), n=("accuracy", "count"))
         .reset_index()
-    )
+    )  # fmt: skip
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for name, part in curve.groupby("group"):
-        ax.plot(part.uplink_cum_bits / 8e6, part.accuracy, "o-", ms=3, label=name)
-    ax.set_xlabel("cumulative uplink on air (MB, all devices, cut-off uploads included)")
+        ax.plot(part[cum] / scale, part.accuracy, "o-", ms=3, label=name)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy")
-    ax.set_title("Accuracy against cumulative uplink (mean over seeds per round)")
+    ax.set_title(f"Accuracy against cumulative {what} (mean over seeds per round)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    curve.to_csv(out / "accuracy_vs_uplink.csv", index=False, float_format="%.9g")
-    return save(fig, out / "accuracy_vs_uplink.png")
+    curve.to_csv(out / f"accuracy_vs_{what}.csv", index=False, float_format="%.9g")
+    return save(fig, out / f"accuracy_vs_{what}.png")
+
+
+def _compression_per_round(plt, rounds: pd.DataFrame, out: Path) -> Path:
+    """Coded updates: the compression ratio of each round (NNCodec's FL count) and the accuracy it leaves, per
+    setting (mean over seeds); with all-token accuracy beside the headline metric where the task reports it."""
+    cols = ["compression_ratio", "accuracy"] + [c for c in ("all_tokens_accuracy",) if c in rounds]
+    curve = rounds.groupby(["group", "round"])[cols].mean().reset_index()
+    fig, axes = plt.subplots(1, len(cols), figsize=(5.2 * len(cols), 4.2))
+    for name, part in curve.groupby("group"):
+        for ax, col in zip(axes, cols):
+            scale = 100.0 if col == "compression_ratio" else 1.0
+            ax.plot(part["round"], part[col] * scale, "o-", ms=3, label=name)
+    for ax, col in zip(axes, cols):
+        ax.set_xlabel("round")
+        ax.set_ylabel("compression ratio (%)" if col == "compression_ratio" else col.replace("_", " "))
+        ax.grid(alpha=0.3)
+        integer_ticks(ax)
+    axes[0].set_yscale("log")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Compression ratio per round and the accuracy it leaves (mean over seeds)")
+    curve.to_csv(out / "compression_per_round.csv", index=False, float_format="%.9g")
+    return save(fig, out / "compression_per_round.png")
 
 
 def _device_energy(plt, devices: pd.DataFrame, out: Path) -> Path:

@@ -81,3 +81,52 @@ def test_partitions_cover_every_device(kind):
         assert np.std(shares) > 0.2
     if kind == "by-group":
         assert labels[np.concatenate(parts[:10])].mean() < 0.35 < 0.65 < labels[np.concatenate(parts[10:])].mean()
+
+
+def test_balanced_dirichlet_equal_shares_and_skewed_mixes():
+    """Balanced Dirichlet: every row held once, device sizes within one row, and each device's label mix follows
+    its Dir(alpha) draw: at alpha 0.1 one label holds most of a device (pools that run out spread the rest); at alpha 100 about 1/5."""
+    labels = np.random.default_rng(3).integers(0, 5, 1000)
+    for alpha, lo, hi in ((0.1, 0.6, 1.0), (100.0, 0.2, 0.4)):
+        parts = partition(labels, 10, PartitionConfig(kind="dirichlet", alpha=alpha, balanced=True),
+                          np.random.default_rng(4))  # fmt: skip
+        flat = np.concatenate(parts)
+        assert sorted(flat.tolist()) == list(range(1000))
+        assert {len(p) for p in parts} == {100}
+        top_share = np.mean([np.bincount(labels[p], minlength=5).max() / len(p) for p in parts])
+        assert lo < top_share < hi, (alpha, top_share)
+
+
+def test_public_topics_keep_topic_text_out_of_pretraining():
+    """public_topics: the public split names only the kept topics' subjects; the reward models' rows cover all."""
+    from fedwireless.learning.instructions import TOPICS
+
+    cfg = DatasetConfig(name="instructions", num_train=50, num_test=10, num_public=400, public_topics=["cooking"])
+    splits = load_splits(cfg, np.random.default_rng(0))
+    names = splits.rows["public"].topics
+    assert set(np.unique(splits.rows["public"].topic)) == {names.index("cooking")}
+    travel = TOPICS["travel"]["steps"] + TOPICS["travel"]["hazards"]
+    assert not any(s in text for text in splits.public for s in travel)
+    assert len(np.unique(splits.rows["reward"].topic)) == len(TOPICS)
+    whole = load_splits(DatasetConfig(name="instructions", num_train=50, num_test=10, num_public=400),
+                        np.random.default_rng(0))  # fmt: skip
+    assert whole.rows["reward"] is whole.rows["public"] and whole.train.texts == splits.train.texts
+    with pytest.raises(ValueError, match="public_topics"):
+        DatasetConfig(name="instructions", public_topics=["gardening"])
+
+
+def test_lexicon_adds_names_and_leaves_reviews_and_labels():
+    """lexicon: the same reviews and labels as without it, most of them with Zipf-drawn names around them, and
+    enough distinct words for an 8,000-piece SentencePiece vocabulary."""
+    from fedwireless.learning.tokenizers import PieceTokenizer
+
+    plain = load_splits(DatasetConfig(num_train=300, num_test=50, num_public=40000), np.random.default_rng(1))
+    named = load_splits(DatasetConfig(num_train=300, num_test=50, num_public=40000, lexicon=50000),
+                        np.random.default_rng(1))  # fmt: skip
+    assert np.array_equal(plain.train.labels, named.train.labels)
+    assert all(p in n for p, n in zip(plain.train.texts, named.train.texts))
+    changed = np.mean([p != n for p, n in zip(plain.public, named.public)])
+    assert 0.75 < changed < 0.85  # NAME_SHARE 0.8
+    tok = PieceTokenizer.build(list(named.train.texts) + named.public, 8000)
+    assert len(tok.vocab) == 8000
+    assert len(PieceTokenizer.build(list(plain.train.texts) + plain.public, 8000).vocab) < 500

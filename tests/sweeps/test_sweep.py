@@ -113,6 +113,8 @@ def test_same_results_whatever_the_number_of_workers(tmp_path):
         "energy_vs_accuracy.png",
         "accuracy_per_policy.png",
         "accuracy_vs_uplink.png",
+        "accuracy_vs_energy.png",
+        "uplink_vs_accuracy.png",
         "device_energy_vs_budget.png",
     } <= names
     assert all(p.stat().st_size > 5000 for p in written)
@@ -185,6 +187,14 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
     assert drawn.loc[last, "uplink_cum_bits"] == pytest.approx(np.mean([t_.uplink_bits.sum() for t_ in tables]))
     assert drawn.loc[last, "accuracy"] == pytest.approx(np.mean([t_.accuracy.iloc[-1] for t_ in tables]))
     assert drawn.loc[0, "uplink_cum_bits"] == 0 and list(drawn.n) == [3] * (last + 1)
+    # Accuracy against cumulative energy, and the uplink per device-round of each setting, recomputed by hand.
+    drawn = pd.read_csv(plot_dir / "accuracy_vs_energy.csv").query("group == 'uniform'").set_index("round")
+    assert drawn.loc[last, "energy_cum_j"] == pytest.approx(np.mean([t_.energy_j.sum() for t_ in tables]))
+    assert np.diff(drawn.energy_cum_j).min() > 0
+    uplink = pd.read_csv(plot_dir / "uplink_vs_accuracy.csv").set_index("group")
+    by_hand = np.mean([t_.uplink_bits.sum() / (8e3 * 6 * last) for t_ in tables])
+    assert uplink.loc["uniform", "uplink_kb"] == pytest.approx(by_hand) and by_hand > 0
+    assert uplink.loc["uniform", "a"] == pytest.approx(runs.final_accuracy.mean())
 
 
 def test_energy_vs_accuracy_clips_intervals_names_coinciding_settings_and_rings_the_front(tmp_path):
@@ -279,3 +289,36 @@ def test_real_training_gives_the_same_index_with_one_or_two_workers(tmp_path):
         for table in ("rounds.csv", "devices.csv"):
             one = (tmp_path / "w1" / pt.point_id / table).read_bytes()
             assert one == (tmp_path / "w2" / pt.point_id / table).read_bytes(), (pt.point_id, table)
+
+
+def test_compression_and_reward_figures_read_back(tmp_path):
+    """The compression figure's CSV holds each setting's per-round mean over seeds; the reward figure follows the
+    same clipped-interval rules as the energy one with the reward as its metric."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import t
+
+    from fedwireless.plotting.common import pyplot
+    from fedwireless.plotting.sweep import _compression_per_round, _cost_vs_metric
+
+    rounds = pd.DataFrame(
+        [{"group": g, "point": f"{g}{s}", "round": r, "compression_ratio": c * (s + 1) / (r + 1),
+          "accuracy": 0.1 * r + 0.01 * s, "all_tokens_accuracy": 0.5 + 0.05 * r}
+         for g, c in (("none", 1.0), ("nnc", 0.01)) for s in range(2) for r in range(1, 4)]
+    )  # fmt: skip
+    _compression_per_round(pyplot(), rounds, tmp_path)
+    curve = pd.read_csv(tmp_path / "compression_per_round.csv").set_index(["group", "round"])
+    assert curve.loc[("nnc", 2), "compression_ratio"] == pytest.approx(0.01 * 1.5 / 3)
+    assert curve.loc[("none", 3), "accuracy"] == pytest.approx(0.305)
+    assert curve.loc[("none", 3), "all_tokens_accuracy"] == pytest.approx(0.65)
+    runs = pd.DataFrame([{"group": g, "point_id": f"{g}{s}", "seed": s, "uplink_per_device_round_kb": u,
+                          "final_reward": rw} for g, u, rws in (("pwff", 30.0, [0.9, 0.95, 1.0]),
+                                                               ("local", 0.0, [0.5, 0.6, 0.7]))
+                         for s, rw in enumerate(rws)])  # fmt: skip
+    uplink = ("uplink_per_device_round_kb", "uplink_kb", "uplink (kB)")
+    _cost_vs_metric(pyplot(), runs, tmp_path, uplink, ("final_reward", "reward", "reward"), "uplink_vs_reward")
+    drawn = pd.read_csv(tmp_path / "uplink_vs_reward.csv").set_index("group")
+    half = t.ppf(0.975, 2) * np.std([0.9, 0.95, 1.0], ddof=1) / np.sqrt(3)
+    assert drawn.loc["pwff", "reward"] == pytest.approx(0.95) and drawn.loc["pwff", "reward_hi"] == 1.0
+    assert drawn.loc["pwff", "reward_lo"] == pytest.approx(0.95 - half) and bool(drawn.loc["pwff", "clipped"])
+    assert drawn.loc["local", "uplink_kb"] == 0 and bool(drawn.loc["local", "pareto"]) and drawn.loc["pwff", "pareto"]
