@@ -322,3 +322,13 @@ def test_compression_and_reward_figures_read_back(tmp_path):
     assert drawn.loc["pwff", "reward"] == pytest.approx(0.95) and drawn.loc["pwff", "reward_hi"] == 1.0
     assert drawn.loc["pwff", "reward_lo"] == pytest.approx(0.95 - half) and bool(drawn.loc["pwff", "clipped"])
     assert drawn.loc["local", "uplink_kb"] == 0 and bool(drawn.loc["local", "pareto"]) and drawn.loc["pwff", "pareto"]
+
+
+def test_every_shipped_sweep_validates():
+    """Each sweep under scenarios/sweeps/ loads with every point's scenario valid, as `fedwireless sweep` checks."""
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "sweeps").glob("*.yaml"))
+    assert {f"reproduce-00{i}.yaml" for i in range(4)} <= {f.name for f in files}
+    for f in files:
+        assert load_sweep(f).points, f
