@@ -124,39 +124,60 @@ def pretrained_base(
     target = root / "base-models" / key
     if (target / "config.json").is_file():
         return target, True
-    with seeded(seed):
-        model = LlamaForCausalLM(llama_config(cfg, len(vocab), pad_id=0))
-    rng = np.random.default_rng(seed)
-    if pre.steps and len(public_ids):
-        settings = OptimizerSettings(pre.lr, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
-        model.to(device or "cpu")
-        params = list(model.parameters())
-        ids_t, mask_t = (
-            torch.from_numpy(public_ids).to(device or "cpu"),
-            torch.from_numpy(public_mask).to(device or "cpu"),
-        )
-        say = status or (lambda msg: None)
-        every = max(1, pre.steps // 20)
+    with building(target):  # one process pre-trains a base; others of a sweep wait, then find it cached
+        if (target / "config.json").is_file():
+            return target, True
+        with seeded(seed):
+            model = LlamaForCausalLM(llama_config(cfg, len(vocab), pad_id=0))
+        rng = np.random.default_rng(seed)
+        if pre.steps and len(public_ids):
+            settings = OptimizerSettings(pre.lr, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
+            model.to(device or "cpu")
+            params = list(model.parameters())
+            ids_t, mask_t = (
+                torch.from_numpy(public_ids).to(device or "cpu"),
+                torch.from_numpy(public_mask).to(device or "cpu"),
+            )
+            say = status or (lambda msg: None)
+            every = max(1, pre.steps // 20)
 
-        def step_loss(_step: int) -> list[torch.Tensor]:
-            idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size)).to(ids_t.device)
-            ids, mask = ids_t[idx], mask_t[idx]
-            return [causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)]
+            def step_loss(_step: int) -> list[torch.Tensor]:
+                idx = torch.from_numpy(rng.integers(0, len(public_ids), pre.batch_size)).to(ids_t.device)
+                ids, mask = ids_t[idx], mask_t[idx]
+                return [causal_lm_loss(model(input_ids=ids, attention_mask=mask).logits, ids, mask)]
 
-        def progress(done: int) -> None:
-            if done % every == 0 or done == pre.steps:
-                say(f"pre-training the base model: step {done}/{pre.steps}")
+            def progress(done: int) -> None:
+                if done % every == 0 or done == pre.steps:
+                    say(f"pre-training the base model: step {done}/{pre.steps}")
 
-        model.train()
-        run_steps(pre.steps, step_loss, make_optimizer(params, settings), settings,
-                  clip=clip_together(params, 1.0), progress=progress)  # fmt: skip
-        model.eval()
-    model.to("cpu")
-    extra = {"vocab.txt": ("\n".join(vocab) + "\n").encode()}
-    if tokenizer_model is not None:  # a SentencePiece base: reusing it as a local model needs its pieces' model
-        extra["tokenizer.model"] = tokenizer_model
-    save_to_cache(model, target, extra)
+            model.train()
+            run_steps(pre.steps, step_loss, make_optimizer(params, settings), settings,
+                      clip=clip_together(params, 1.0), progress=progress)  # fmt: skip
+            model.eval()
+        model.to("cpu")
+        extra = {"vocab.txt": ("\n".join(vocab) + "\n").encode()}
+        if tokenizer_model is not None:  # a SentencePiece base: reusing it as a local model needs its pieces' model
+            extra["tokenizer.model"] = tokenizer_model
+        save_to_cache(model, target, extra)
     return target, False
+
+
+@contextmanager
+def building(target: Path):
+    """Hold an exclusive lock on a cache entry while it is built, so that concurrent runs (a sweep's workers)
+    build it once: the others wait, then find it. Without fcntl (Windows) there is no lock and each builds."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on this project's machines
+        yield
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_to_cache(model: torch.nn.Module, target: Path, extra: dict[str, bytes] | None = None) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fedwireless.learning.config import ModelConfig
-from fedwireless.learning.models import cache_key, default_cache_dir, llama_config, save_to_cache, seeded
+from fedwireless.learning.models import building, cache_key, default_cache_dir, llama_config, save_to_cache, seeded
 
 REWARD_RECIPE = "reward-classifier-1"
 REWARD_MODEL = ModelConfig(hidden_size=32, num_layers=2, num_heads=2, num_kv_heads=2, intermediate_size=64)
@@ -54,22 +54,25 @@ def train_reward_model(
     target = (cache_dir or default_cache_dir()) / "reward-models" / key
     if (target / "config.json").is_file():
         return LlamaForSequenceClassification.from_pretrained(target, local_files_only=True).eval(), True
-    with seeded(seed):
-        model = LlamaForSequenceClassification(llama_config(cfg, len(vocab), pad_id=pad_id, num_labels=2))
-    rng = np.random.default_rng(seed)
-    settings = OptimizerSettings(3e-3, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
-    params = list(model.parameters())
-    ids_t, mask_t, y_t = (torch.from_numpy(a) for a in (ids, mask, labels.astype(np.int64)))
+    with building(target):  # built once when several runs ask at the same time
+        if (target / "config.json").is_file():
+            return LlamaForSequenceClassification.from_pretrained(target, local_files_only=True).eval(), True
+        with seeded(seed):
+            model = LlamaForSequenceClassification(llama_config(cfg, len(vocab), pad_id=pad_id, num_labels=2))
+        rng = np.random.default_rng(seed)
+        settings = OptimizerSettings(3e-3, schedule="warmup-cosine", warmup_fraction=0.1, max_grad_norm=1.0)
+        params = list(model.parameters())
+        ids_t, mask_t, y_t = (torch.from_numpy(a) for a in (ids, mask, labels.astype(np.int64)))
 
-    def step_loss(_step: int) -> list[torch.Tensor]:
-        idx = torch.from_numpy(rng.integers(0, len(ids), 32))
-        logits = model(input_ids=ids_t[idx], attention_mask=mask_t[idx]).logits
-        return [torch.nn.functional.cross_entropy(logits, y_t[idx])]
+        def step_loss(_step: int) -> list[torch.Tensor]:
+            idx = torch.from_numpy(rng.integers(0, len(ids), 32))
+            logits = model(input_ids=ids_t[idx], attention_mask=mask_t[idx]).logits
+            return [torch.nn.functional.cross_entropy(logits, y_t[idx])]
 
-    model.train()
-    run_steps(steps, step_loss, make_optimizer(params, settings), settings, clip=clip_together(params, 1.0))
-    model.eval()
-    save_to_cache(model, target)
+        model.train()
+        run_steps(steps, step_loss, make_optimizer(params, settings), settings, clip=clip_together(params, 1.0))
+        model.eval()
+        save_to_cache(model, target)
     return model, False
 
 

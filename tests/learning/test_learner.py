@@ -258,3 +258,32 @@ def test_the_built_in_bases_fresh_head_starts_at_zero(tmp_path):
     metrics = lr.evaluate()
     assert metrics["loss"] == pytest.approx(np.log(2), abs=1e-6)
     assert metrics["accuracy"] == pytest.approx(float(np.mean(lr.data.test_labels == 0)), abs=1e-9)
+
+
+def test_a_cache_entry_is_built_once_while_others_wait(tmp_path):
+    """`building` serialises builders of one cache entry: a second builder enters only after the first has
+    written it (so it finds the entry), while a builder of another entry does not wait."""
+    import threading
+    import time
+
+    from fedwireless.learning.models import building
+
+    target, other = tmp_path / "base-models" / "k1", tmp_path / "base-models" / "k2"
+    inside, seen = threading.Event(), {}
+
+    def first():
+        with building(target):
+            inside.set()
+            time.sleep(0.5)
+            target.mkdir(parents=True)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait()
+    start = time.perf_counter()
+    with building(other):
+        seen["other_wait"] = time.perf_counter() - start
+    with building(target):
+        seen["found"] = target.is_dir()
+    thread.join()
+    assert seen["found"] and seen["other_wait"] < 0.25
