@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow bench lint figures mutation clean
+.PHONY: install demo test test-slow bench lint figures reproductions mutation clean
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ figures: install
 	$(BIN)/fedwireless plot runs/sweeps/policies --out docs/policies
 	$(BIN)/python -m fedwireless.studies tradeoff --out docs
 	$(BIN)/python -m fedwireless.studies dvfs --out docs
+
+# The four papers' reproductions (README, Reproductions): each sweep ~20-60 min with 2 workers on 2 cores.
+reproductions: install
+	for n in 000 001 002 003; do \
+	  $(BIN)/fedwireless sweep scenarios/sweeps/reproduce-$$n.yaml --workers 2 --no-plots && \
+	  $(BIN)/fedwireless plot runs/sweeps/reproduce-$$n --out docs/reproductions/$$n || exit 1; \
+	done
 
 # Mutation score of channels/, optimizers/solvers.py, the round engine and the aggregators ([tool.mutmut]).
 mutation: install

@@ -130,3 +130,5 @@ def test_lexicon_adds_names_and_leaves_reviews_and_labels():
     tok = PieceTokenizer.build(list(named.train.texts) + named.public, 8000)
     assert len(tok.vocab) == 8000
     assert len(PieceTokenizer.build(list(plain.train.texts) + plain.public, 8000).vocab) < 500
+    with pytest.raises(ValueError, match="lexicon"):
+        DatasetConfig(name="instructions", lexicon=100)
