@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +14,22 @@ from fedwireless.outputs.layout import DEVICES_FILE, INDEX_FILE, ROUNDS_FILE, SC
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
 
 
-def _label(row: dict, keys: list[str], policy: dict) -> str:
-    """Group label: the policy with its parameters, plus every other swept key except the seed."""
+def _value(v) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def _label(row: dict, keys: list[str], policy: dict, show_policy: bool) -> str:
+    """Group label: the policy with its parameters (left out when every point has the same and another key
+    tells the points apart), plus every other swept key with a value at this point, except the seed; wrapped."""
     params = " ".join(f"{k}={v}" for k, v in sorted((policy.get("params") or {}).items()))
-    parts = [f"{policy.get('name')} {params}".strip()]
+    parts = []
     for k in keys:
-        if k != "seed" and not k.startswith("policy") and k in row:
-            parts.append(f"{k.split('.')[-1]}={row[k]}")
-    return ", ".join(parts)
+        v = row.get(k)
+        if k != "seed" and not k.startswith("policy") and v is not None and not (isinstance(v, float) and np.isnan(v)):
+            parts.append(f"{k.split('.')[-1]}={_value(v)}")
+    if show_policy or not parts:
+        parts.insert(0, f"{policy.get('name')} {params}".strip())
+    return textwrap.fill(", ".join(parts), 70)
 
 
 def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
@@ -28,9 +38,11 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
     cols = list(index.columns)
     keys = cols[1 : cols.index("status")]
     runs, rounds, devices = [], [], []
-    for row, run_dir in point_dirs(sweep_dir):
-        policy = yaml.safe_load((run_dir / SCENARIO_FILE).read_text())["policy"]
-        label = _label(row, keys, policy)
+    points = [(row, run_dir, yaml.safe_load((run_dir / SCENARIO_FILE).read_text())["policy"])
+              for row, run_dir in point_dirs(sweep_dir)]  # fmt: skip
+    one_policy = len({json.dumps(policy, sort_keys=True) for _, _, policy in points}) == 1
+    for row, run_dir, policy in points:
+        label = _label(row, keys, policy, show_policy=not one_policy)
         r = pd.read_csv(run_dir / ROUNDS_FILE).assign(group=label, point=row["point_id"])
         d = pd.read_csv(run_dir / DEVICES_FILE).assign(group=label, point=row["point_id"])
         k = d["device"].nunique()
