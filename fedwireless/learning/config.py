@@ -56,8 +56,10 @@ class DatasetConfig(Section):
             if self.name != "instructions" or self.path:
                 raise ValueError("public_topics: applies to the generated instructions data set only")
             unknown = sorted(set(self.public_topics) - set(TOPICS))
-            if unknown or not self.public_topics:
-                raise ValueError(f"public_topics: must name some of {', '.join(TOPICS)}, got {self.public_topics}")
+            if unknown or not self.public_topics or len(set(self.public_topics)) != len(self.public_topics):
+                raise ValueError(
+                    f"public_topics: must name some of {', '.join(TOPICS)}, each once, got {self.public_topics}"
+                )
         if self.lexicon and self.name != "sentiment":
             raise ValueError(f"lexicon: applies to the generated sentiment data set only, got {self.name!r}")
         if self.name in CELLULAR_DATASETS:
@@ -134,6 +136,12 @@ class PartitionConfig(Section):
     # split over devices by Dir(alpha) shares, and shares differ in size).
     balanced: bool = False
     group_share: float = Field(0.8, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _balanced(self) -> PartitionConfig:
+        if self.balanced and self.kind != "dirichlet":
+            raise ValueError(f"balanced: applies to kind 'dirichlet' only, got kind {self.kind!r}")
+        return self
 
 
 class EvalConfig(Section):

@@ -207,9 +207,10 @@ def partition(
 ) -> list[np.ndarray]:
     """Indices of the training set held by each device; every device gets at least one sample.
 
-    iid: a shuffled equal split. dirichlet: for each label, device shares ~ Dir(alpha) (Hsu et al.
-    2019). by-group: devices of group g draw `group_share` of their samples from label g mod L and
-    the rest uniformly. Devices left empty take one sample from the largest holder.
+    iid: a shuffled equal split. dirichlet: for each label, device shares ~ Dir(alpha) (Hsu et al. 2019); with
+    `balanced`, equal shares whose label mixes ~ Dir(alpha) (`_balanced_dirichlet`). by-group: devices of group g
+    draw `group_share` of their samples from label g mod L and the rest uniformly. Devices left empty take one
+    sample from the largest holder.
     """
     n = len(labels)
     if n < num_devices:

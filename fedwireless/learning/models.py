@@ -110,7 +110,7 @@ def pretrained_base(
 
     key = cache_key(
         {
-            "model": cfg.model_dump(mode="json"),
+            "model": cfg.model_dump(mode="json", exclude={"dropout"}),  # TLM-only: keys made before it stay valid
             "pretrain": {k: v for k, v in pre.model_dump(mode="json").items() if k != "cache_dir"},
             "vocab": hashlib.sha256("\n".join(vocab).encode()).hexdigest(),
             "data": hashlib.sha256(public_ids.tobytes() + public_mask.tobytes()).hexdigest(),
@@ -171,8 +171,9 @@ def building(target: Path):
     except ImportError:  # pragma: no cover - not on this project's machines
         yield
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "a") as handle:
+    locks = target.parent.parent / ".locks"  # beside the entries' folder, so a listing of it shows entries only
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{target.parent.name}-{target.name}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -1,7 +1,8 @@
 """Two reward models, helpfulness and safety, that score an instruction response (PWFF, arXiv 2404.13238).
 
-Each is a small Llama sequence classifier on the task's tokenizer, trained once on the labelled public split
-(`[BOS] prompt [SEP] response [CLS]` → 0/1) through the one training loop, and cached like the base model:
+Each is a small Llama sequence classifier on the task's tokenizer, trained once on the labelled public split (or,
+when `public_topics` keeps topics out of it, on a labelled split of every topic; `[BOS] prompt [SEP] response [CLS]`
+→ 0/1) through the one training loop, and cached like the base model:
 under a hash of everything that determines it (dimensions, vocabulary, rows, labels, steps, seed, recipe).
 A reward is the classifier's probability of label 1.
 """
@@ -42,12 +43,14 @@ def train_reward_model(
 
     keep = labels >= 0
     if keep.sum() < 2 or len(np.unique(labels[keep])) < 2:
-        raise ValueError(f"task.dataset: the '{kind}' reward model needs public rows labelled both 0 and 1")
+        raise ValueError(
+            f"task.dataset: the '{kind}' reward model needs labelled rows (the public split's) of both 0 and 1"
+        )
     ids, mask, labels = ids[keep], mask[keep], labels[keep]
     cfg = REWARD_MODEL.model_copy(update={"max_seq_len": max_seq_len})
     key = cache_key({
-        "kind": kind, "model": cfg.model_dump(mode="json"), "steps": steps, "seed": seed, "recipe": REWARD_RECIPE,
-        "pad": pad_id,
+        "kind": kind, "model": cfg.model_dump(mode="json", exclude={"dropout"}), "steps": steps, "seed": seed,
+        "recipe": REWARD_RECIPE, "pad": pad_id,
         "vocab": hashlib.sha256("\n".join(vocab).encode()).hexdigest(), "torch": torch.__version__,
         "data": hashlib.sha256(ids.tobytes() + mask.tobytes() + labels.astype(np.int64).tobytes()).hexdigest(),
     })  # fmt: skip

@@ -105,11 +105,12 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         _accuracy_vs_cumulative(plt, rounds, out, "energy_j", "energy_cum_j", 1.0,
                                 "cumulative energy (J, all devices)"),
     ]  # fmt: skip
-    if "compression_ratio" in rounds and rounds["compression_ratio"].notna().any():  # coded updates
+    if "compression_ratio" in rounds and rounds["compression_ratio"].min() < 0.99:  # some update was compressed
         written.append(_compression_per_round(plt, rounds, out))
     if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
-        reward = ("final_reward", "reward", "final reward, own model")
-        written.append(_cost_vs_metric(plt, runs, out, uplink, reward, "uplink_vs_reward"))
+        if "final_reward" in runs and runs["final_reward"].notna().any():  # an index.csv of older sweeps has none
+            reward = ("final_reward", "reward", "final reward, own model")
+            written.append(_cost_vs_metric(plt, runs, out, uplink, reward, "uplink_vs_reward"))
         written.append(_device_rewards(plt, devices, out))
     written.append(_device_energy(plt, devices, out))
     lyapunov = _lyapunov_vs_v(plt, runs, out)

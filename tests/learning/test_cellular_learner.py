@@ -108,3 +108,22 @@ def test_area_partition_maps_groups_to_areas():
         assert (train_area[rows] == areas.index(name)).all()
     assert not set(parts[0]) & set(parts[1]) and len(parts[0]) + len(parts[1]) == 8
     assert len(parts[2]) + len(parts[3]) == 6
+
+
+def test_tlm_dropout_reaches_the_model_and_runs_repeat(tmp_path):
+    """task.model.dropout builds the TLM with llama2.c's dropout (attention weights and three hooked outputs), and
+    two learners with the same seed still train to identical weights (masks from the run's own streams)."""
+    sc = tlm(**{"federated.codec": {"name": "none"}, "task.model.dropout": 0.1, "task.local_steps": 2})
+    states = []
+    for _ in range(2):
+        learner = build_learner(sc, Streams(sc.seed))
+        model = learner.data.model
+        assert model.config.attention_dropout == 0.1
+        hooked = [m for m in model.modules() if m._forward_hooks]
+        assert len(hooked) == 1 + 2 * model.config.num_hidden_layers
+        learner.aggregate(learner.train_clients([(d, 0) for d in range(5)]))
+        states.append({k: v.clone() for k, v in learner.method.global_state.items()})
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    undropped = build_learner(tlm(**{"federated.codec": {"name": "none"}, "task.local_steps": 2}), Streams(sc.seed))
+    undropped.aggregate(undropped.train_clients([(d, 0) for d in range(5)]))
+    assert any(not torch.equal(states[0][k], undropped.method.global_state[k]) for k in states[0])

@@ -85,7 +85,8 @@ def test_partitions_cover_every_device(kind):
 
 def test_balanced_dirichlet_equal_shares_and_skewed_mixes():
     """Balanced Dirichlet: every row held once, device sizes within one row, and each device's label mix follows
-    its Dir(alpha) draw: at alpha 0.1 one label holds most of a device (pools that run out spread the rest); at alpha 100 about 1/5."""
+    its Dir(alpha) draw: at alpha 0.1 one label holds most of a device (pools that run out spread the rest); at
+    alpha 100 about 1/5."""
     labels = np.random.default_rng(3).integers(0, 5, 1000)
     for alpha, lo, hi in ((0.1, 0.6, 1.0), (100.0, 0.2, 0.4)):
         parts = partition(labels, 10, PartitionConfig(kind="dirichlet", alpha=alpha, balanced=True),

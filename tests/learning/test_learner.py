@@ -287,3 +287,4 @@ def test_a_cache_entry_is_built_once_while_others_wait(tmp_path):
         seen["found"] = target.is_dir()
     thread.join()
     assert seen["found"] and seen["other_wait"] < 0.25
+    assert sorted(p.name for p in (tmp_path / "base-models").iterdir()) == ["k1"]  # no lock files among entries

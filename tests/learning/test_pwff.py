@@ -304,3 +304,17 @@ def test_windowed_local_loss_uses_the_window(tmp_path):
 
     assert loss == pytest.approx(weighted(window_mask(batch[1], 3)), rel=1e-5)
     assert loss != pytest.approx(weighted(batch[1]), rel=1e-4)  # dense attention gives another loss
+
+
+def test_reward_models_learn_every_topic_when_the_public_split_keeps_topics_out(tmp_path):
+    """public_topics: the base pre-trains on the kept topic only; the reward models train on rows of every topic."""
+    task = TASK.model_copy(update={"dataset": TASK.dataset.model_copy(update={"public_topics": ["travel"]})})
+    fed = FederatedConfig(ranks=[2], training="pwff", pwff={"reward_steps": 5, "adapter_size": 4})
+    learner = Learner(task, fed, 4, ["a", "a", "b", "b"], np.random.SeedSequence(5), cache_dir=tmp_path,
+                      device_preferences=[0.9, 0.9, 0.1, 0.1])  # fmt: skip
+    d = learner.data
+    assert len(np.unique(d.public_rows.topic)) == len(TOPICS)
+    vocab = d.tokenizer.vocab
+    cooking = [vocab.index(w) for w in ("pasta", "soup", "stove") if w in vocab]  # known from the training rows
+    assert cooking and not np.isin(d.public_ids, cooking).any()
+    assert np.isin(d.public_ids, [vocab.index("passport")]).any()

@@ -332,3 +332,19 @@ def test_every_shipped_sweep_validates():
     assert {f"reproduce-00{i}.yaml" for i in range(4)} <= {f.name for f in files}
     for f in files:
         assert load_sweep(f).points, f
+
+
+def test_legend_labels_name_what_differs():
+    """A label names each swept key with a value at the point (not the seed), the policy only where points
+    differ in it (or nothing else tells them apart), integer-valued floats as integers, wrapped at 70 characters."""
+    from fedwireless.plotting.sweep import _label
+
+    keys = ["seed", "federated.codec.name", "federated.codec.params.qp", "task.model.size"]
+    row = {"seed": 1, "federated.codec.name": "none", "federated.codec.params.qp": float("nan"),
+           "task.model.size": 0.0}  # fmt: skip
+    policy = {"name": "uniform", "params": {"rank": 0}}
+    assert _label(row, keys, policy, show_policy=False) == "name=none, size=0"
+    assert _label(row, keys, policy, show_policy=True) == "uniform rank=0, name=none, size=0"
+    assert _label({"seed": 0}, ["seed"], policy, show_policy=False) == "uniform rank=0"
+    long = _label({"a.b": "x" * 50, "c.d": "y" * 50}, ["a.b", "c.d"], policy, show_policy=False)
+    assert long.split("\n") == ["b=" + "x" * 50 + ",", "d=" + "y" * 50]
