@@ -163,8 +163,7 @@ def _cost_vs_metric(plt, runs: pd.DataFrame, out: Path, cost: tuple, metric: tup
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     clip_note = "; intervals clipped to the metric's range" if g.clipped.any() else ""
-    ax.set_title(f"{xlabel.split(' (')[0]} vs {ylabel}: seeds (small), mean and 95 % t-interval{clip_note}",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(f"Each seed (small), the mean and its 95 % t-interval{clip_note}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     g = g.drop(columns=["e_sd", "a_sd"]).reset_index()
