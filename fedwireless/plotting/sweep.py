@@ -177,14 +177,19 @@ def _cost_vs_metric(plt, runs: pd.DataFrame, out: Path, cost: tuple, metric: tup
 
 def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
     """Accuracy against round and simulated time per setting (mean over seeds, shaded spread)."""
-    # 2. Accuracy vs round and vs simulated time per group (mean over seeds, shaded spread).
+    curve = (
+        rounds.groupby(["group", "round"])
+        .agg(accuracy=("accuracy", "mean"), accuracy_sd=("accuracy", "std"), sim_time_s=("sim_time_s", "mean"),
+             n=("accuracy", "count"))
+        .reset_index()
+    )  # fmt: skip
+    curve["accuracy_sd"] = curve["accuracy_sd"].fillna(0.0)
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), sharey=True)
-    for name, part in rounds.groupby("group"):
-        by_round = part.groupby("round")
-        mean, sd = by_round["accuracy"].mean(), by_round["accuracy"].std().fillna(0)
-        axes[0].plot(mean.index, mean, label=name)
-        axes[0].fill_between(mean.index, mean - sd, mean + sd, alpha=0.15)
-        axes[1].plot(by_round["sim_time_s"].mean(), mean, label=name)
+    for name, part in curve.groupby("group"):
+        mean, sd = part["accuracy"], part["accuracy_sd"]
+        axes[0].plot(part["round"], mean, label=name)
+        axes[0].fill_between(part["round"], mean - sd, mean + sd, alpha=0.15)
+        axes[1].plot(part["sim_time_s"], mean, label=name)
     axes[0].set_xlabel("round")
     integer_ticks(axes[0])
     axes[1].set_xlabel("simulated time (s)")
@@ -193,6 +198,7 @@ def _accuracy_per_setting(plt, rounds: pd.DataFrame, out: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Accuracy per setting (mean over seeds, shaded ± std)")
+    curve.to_csv(out / "accuracy_per_policy.csv", index=False, float_format="%.9g")
     return save(fig, out / "accuracy_per_policy.png")
 
 
@@ -245,10 +251,12 @@ def _compression_per_round(plt, rounds: pd.DataFrame, out: Path) -> Path:
 
 
 def _device_energy(plt, devices: pd.DataFrame, out: Path) -> Path:
-    """Per-device average energy against its budget."""
-    # 4. Per-device average energy against its budget.
+    """Per-device average energy against its budget (each device of each point one sample of its setting's box)."""
     per_dev = devices.groupby(["group", "point", "device"]).agg(e=("energy_j", "mean"), b=("energy_budget_j", "first"))
     per_dev = per_dev.replace([np.inf, -np.inf], np.nan).reset_index()
+    per_dev.assign(ratio=per_dev.e / per_dev.b).rename(columns={"e": "energy_j", "b": "budget_j"}).to_csv(
+        out / "device_energy_vs_budget.csv", index=False, float_format="%.9g"
+    )
     fig, ax = plt.subplots(figsize=(8, 4.5))
     names = sorted(per_dev["group"].unique())
     ratios = [(per_dev[per_dev.group == n].e / per_dev[per_dev.group == n].b).dropna() for n in names]
@@ -275,6 +283,9 @@ def _lyapunov_vs_v(plt, runs: pd.DataFrame, out: Path) -> Path | None:
             lyap.groupby("V")
             .agg(e=("energy_per_device_round_j", "mean"), a=("final_accuracy", "mean"), q=("mean_queue_j", "mean"))
             .sort_index()
+        )
+        by_v.rename(columns={"e": "energy_per_device_round_j", "a": "final_accuracy", "q": "mean_queue_j"}).to_csv(
+            out / "lyapunov_vs_V.csv", float_format="%.9g"
         )
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
         axes[0].plot(by_v.index, by_v.e, "o-", color="tab:red", label="energy per device per round (J)")

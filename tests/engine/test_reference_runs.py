@@ -4,9 +4,10 @@ from the code before the change (tests/data/reference_runs/).
 Regenerate only when a change is meant to alter results, and say so in the commit:
     .venv/bin/python -m tests.engine.test_reference_runs --write
 
-Bytes are compared where this machine runs the kernels the references were written with (torch's CPU
-capability, e.g. AVX512); elsewhere floats may differ in their last bits, so numbers are compared to a relative
-1e-6 and everything else exactly.
+Bytes are compared where this machine is the kind the references were written on (torch's CPU capability, the
+CPU model, numpy and torch versions: the same capability on another CPU model already moved last bits of numpy
+results); elsewhere floats may differ in their last bits, so numbers are compared to a relative 1e-6 and
+everything else exactly.
 """
 
 from __future__ import annotations
@@ -43,9 +44,21 @@ CASES = {
 
 
 def _cpu_capability() -> str:
+    """The machine kind the results' last bits depend on, one line."""
+    import platform
+
+    import numpy
     import torch
 
-    return str(torch.backends.cpu.get_cpu_capability())
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                      if ln.startswith("model name")), "")  # fmt: skip
+    return (
+        f"{torch.backends.cpu.get_cpu_capability()} | {model or platform.processor()} | numpy {numpy.__version__}"
+        f" | torch {torch.__version__}"
+    )
 
 
 def _run(name: str, out: Path, cache: Path) -> None:

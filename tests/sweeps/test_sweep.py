@@ -125,6 +125,12 @@ def test_lyapunov_v_plot(tmp_path):
     sweep = load_sweep(sweep_file(tmp_path, grid=grid), tmp_path / "v")
     run_sweep(sweep)
     assert "lyapunov_vs_V.png" in {p.name for p in plot_sweep(tmp_path / "v")}
+    import pandas as pd
+
+    drawn = pd.read_csv(tmp_path / "v" / "lyapunov_vs_V.csv").set_index("V")
+    index = pd.read_csv(tmp_path / "v" / "index.csv").set_index("policy.params.V")
+    assert list(drawn.index) == [0.1, 10.0, 1000.0]
+    assert drawn.final_accuracy.to_numpy() == pytest.approx(index.loc[drawn.index, "final_accuracy"].to_numpy())
 
 
 def test_pareto_front():
@@ -187,6 +193,14 @@ def test_two_policies_three_seeds_plot_two_groups_of_three(tmp_path):
     assert drawn.loc[last, "uplink_cum_bits"] == pytest.approx(np.mean([t_.uplink_bits.sum() for t_ in tables]))
     assert drawn.loc[last, "accuracy"] == pytest.approx(np.mean([t_.accuracy.iloc[-1] for t_ in tables]))
     assert drawn.loc[0, "uplink_cum_bits"] == 0 and list(drawn.n) == [3] * (last + 1)
+    # Accuracy per round (mean over seeds) and each device's energy over its budget, recomputed by hand.
+    per_round = pd.read_csv(plot_dir / "accuracy_per_policy.csv").query("group == 'uniform'").set_index("round")
+    assert per_round.loc[last, "accuracy"] == pytest.approx(np.mean([t_.accuracy.iloc[-1] for t_ in tables]))
+    assert per_round.loc[last, "accuracy_sd"] == pytest.approx(np.std([t_.accuracy.iloc[-1] for t_ in tables], ddof=1))
+    boxes = pd.read_csv(plot_dir / "device_energy_vs_budget.csv")
+    one = pd.read_csv(sweep.out_dir / runs.run_dir.iloc[0] / "devices.csv").query("device == 2")
+    mine = boxes[(boxes.point == runs.point_id.iloc[0]) & (boxes.device == 2)].iloc[0]
+    assert mine.energy_j == pytest.approx(one.energy_j.mean()) and mine.ratio == pytest.approx(mine.energy_j / 0.05)
     # Accuracy against cumulative energy, and the uplink per device-round of each setting, recomputed by hand.
     drawn = pd.read_csv(plot_dir / "accuracy_vs_energy.csv").query("group == 'uniform'").set_index("round")
     assert drawn.loc[last, "energy_cum_j"] == pytest.approx(np.mean([t_.energy_j.sum() for t_ in tables]))
