@@ -18,6 +18,7 @@ STREAM_NAMES = (
     "data",
     "packets",
     "learning",
+    "output",
 )
 
 

@@ -76,7 +76,7 @@ class SurrogateLearner:
         self._noise_rng = noise_rng
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
-        self._round_flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round
+        self._flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round, for every client
 
     def num_samples(self) -> np.ndarray:
         return self._num_samples.copy()
@@ -88,20 +88,24 @@ class SurrogateLearner:
     def expected_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of a round's local training; with `local_epochs`, steps follow each device's share
         (the surrogate holds nothing out for per-device evaluation, so shares are slightly larger)."""
-        t = self._task
-        steps = np.array([
-            local_step_count(int(n), local_steps=t.local_steps, local_epochs=t.local_epochs, batch_size=t.batch_size)
-            for n in self._num_samples
-        ], dtype=float)  # fmt: skip
-        m = t.model
-        attention = attention_step_flops(m.num_layers, m.hidden_size, t.batch_size, m.max_seq_len)
-        return steps * (training_step_flops(self._counts[rank], self._step_tokens) + attention)
+        if rank not in self._flops:  # fixed per rank: computed once, for every device at a time
+            t = self._task
+            # Samples take few distinct values (equal shares): count the steps once per value.
+            values, where = np.unique(self._num_samples, return_inverse=True)
+            steps = np.array([
+                local_step_count(int(n), local_steps=t.local_steps, local_epochs=t.local_epochs,
+                                 batch_size=t.batch_size)
+                for n in values
+            ], dtype=float)[where]  # fmt: skip
+            m = t.model
+            attention = attention_step_flops(m.num_layers, m.hidden_size, t.batch_size, m.max_seq_len)
+            self._flops[rank] = steps * (training_step_flops(self._counts[rank], self._step_tokens) + attention)
+            self._flops[rank].flags.writeable = False
+        return self._flops[rank]
 
     def next_round_flops(self, rank: int) -> np.ndarray:
         """[devices] FLOPs of the coming round's local training: every surrogate round costs the expected."""
-        if rank not in self._round_flops:
-            self._round_flops[rank] = self.expected_flops(rank)
-        return self._round_flops[rank]
+        return self.expected_flops(rank)
 
     def expected_payload_bits(self, rank: int) -> int:
         return 8 * (HEADER_BYTES + 4 * self.adapter_params(rank))
@@ -122,12 +126,13 @@ class SurrogateLearner:
         self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
     ) -> list[ClientUpdate]:
         self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
+        payloads = {r: bytes(self.expected_payload_bits(r) // 8) for r in {r for _, r in assignments}}
         return [
             ClientUpdate(
                 device=d,
                 rank=r,
                 state={},
-                payload=bytes(self.expected_payload_bits(r) // 8),
+                payload=payloads[r],  # immutable: one buffer per rank serves every client
                 num_samples=int(self._num_samples[d]),
                 flops=float(self.expected_flops(r)[d]),
                 train_loss=float("nan"),

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         return print_error(exc)
 
     from fedwireless.outputs.files import OutputError, check_output
-    from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SUMMARY_FILE, TIMING_FILE
+    from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SUMMARY_FILE, TIMING_FILE, table_file
     from fedwireless.plotting import draw_run
     from fedwireless.sim.run import default_out_dir, run_scenario
 
@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
             "the run stopped there and its tables end with that round. Try a smaller task.lr.",
             file=sys.stderr,
         )
-    files = ", ".join((ROUNDS_FILE, DEVICES_FILE, TIMING_FILE, SUMMARY_FILE))
+    files = ", ".join(table_file(summary["run_dir"], f).name for f in (ROUNDS_FILE, DEVICES_FILE, TIMING_FILE))
+    files += f", {SUMMARY_FILE}"
     print(f"results: {summary['run_dir']}/ ({files})")
     if summary.get("plots"):
         print(f"plots:   {', '.join(str(Path(summary['run_dir']) / p) for p in summary['plots'])}")

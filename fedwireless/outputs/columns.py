@@ -61,6 +61,9 @@ DEVICE_COLUMNS = [
     "eval_reward_global",
 ]
 DROP_REASONS = ("deadline", "packet-error", "no-link")
+# Types of devices.csv's columns (the Parquet schema; CSV writes booleans as 0/1): the rest are floats.
+INT_COLUMNS = ("round", "device", "rank", "payload_bits", "uplink_bits", "delivered_bits", "topk")
+BOOL_COLUMNS = ("los", "available", "arrived")
 
 # Figures of summary.json that index.csv repeats for every finished point (after the swept keys and status).
 SUMMARY_KEYS = (
@@ -90,6 +93,10 @@ SUMMARY_KEYS = (
 TEXT_COLUMNS = ("group", "base_station", "module", "drop_reason")
 # Numeric columns whose empty cell is a documented absence, NaN in memory: no arrival, no energy budget, no
 # per-device evaluation (surrogate, or a task without it), no pwff reward, a round with no coded update.
+DEVICE_KINDS = {
+    c: "int" if c in INT_COLUMNS else "bool" if c in BOOL_COLUMNS else "text" if c in TEXT_COLUMNS else "float"
+    for c in DEVICE_COLUMNS
+}
 MAY_BE_EMPTY = (
     "arrival_s",
     "energy_budget_j",

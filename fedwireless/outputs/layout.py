@@ -2,7 +2,8 @@
 
 A run directory holds scenario.yaml, rounds.csv, devices.csv, timing.csv and summary.json (written last: its
 presence marks a finished run); a sweep directory holds sweep.yaml, index.csv and one run directory per point
-(error.txt where a point failed).
+(error.txt where a point failed). A table may be Parquet instead (rounds.parquet, ...; `output.format`): the
+readers take either.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ INDEX_FILE = "index.csv"
 ERROR_FILE = "error.txt"
 
 
+def table_file(run_dir: str | Path, name: str) -> Path:
+    """The file of a run's table `name` (e.g. "devices.csv"): the CSV, else its Parquet twin if that exists."""
+    csv = Path(run_dir) / name
+    parquet = csv.with_suffix(".parquet")
+    return parquet if not csv.is_file() and parquet.is_file() else csv
+
+
 def is_run_dir(path: Path) -> bool:
-    return (Path(path) / ROUNDS_FILE).is_file()
+    return table_file(path, ROUNDS_FILE).is_file()
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -37,6 +45,10 @@ def read_table(path: Path) -> pd.DataFrame:
     """A results table as a DataFrame: an empty text cell stays "", an empty number is NaN (float columns)."""
     import pandas as pd
 
+    if Path(path).suffix == ".parquet":
+        from fedwireless.outputs.tables import read_parquet
+
+        return read_parquet(path)
     header = pd.read_csv(path, nrows=0).columns
     dtype: dict[str, Any] = {c: str for c in TEXT_COLUMNS if c in header}
     dtype.update({c: float for c in MAY_BE_EMPTY if c in header})
@@ -45,9 +57,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """rounds.csv and devices.csv of a run directory."""
-    run_dir = Path(run_dir)
-    return read_table(run_dir / ROUNDS_FILE), read_table(run_dir / DEVICES_FILE)
+    """rounds.csv and devices.csv of a run directory (or their Parquet files)."""
+    return read_table(table_file(run_dir, ROUNDS_FILE)), read_table(table_file(run_dir, DEVICES_FILE))
 
 
 def read_index(sweep_dir: str | Path) -> pd.DataFrame:

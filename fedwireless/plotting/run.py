@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SUMMARY_FILE
+from fedwireless.outputs.layout import SUMMARY_FILE, read_run
 from fedwireless.plotting.common import integer_ticks, pyplot, save
 
 
@@ -20,8 +20,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     plt = pyplot()
     run = Path(run_dir)
     out = Path(out_dir) if out_dir else run
-    rounds = pd.read_csv(run / ROUNDS_FILE)
-    devices = pd.read_csv(run / DEVICES_FILE)
+    rounds, devices = read_run(run)
     out.mkdir(parents=True, exist_ok=True)
     name = run.name
     summary_file = run / SUMMARY_FILE

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fedwireless.outputs.layout import DEVICES_FILE, INDEX_FILE, ROUNDS_FILE, SCENARIO_FILE, point_dirs
+from fedwireless.outputs.layout import INDEX_FILE, SCENARIO_FILE, point_dirs, read_run
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
 
 
@@ -43,8 +43,8 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
     one_policy = len({json.dumps(policy, sort_keys=True) for _, _, policy in points}) == 1
     for row, run_dir, policy in points:
         label = _label(row, keys, policy, show_policy=not one_policy)
-        r = pd.read_csv(run_dir / ROUNDS_FILE).assign(group=label, point=row["point_id"])
-        d = pd.read_csv(run_dir / DEVICES_FILE).assign(group=label, point=row["point_id"])
+        r, d = read_run(run_dir)
+        r, d = r.assign(group=label, point=row["point_id"]), d.assign(group=label, point=row["point_id"])
         k = d["device"].nunique()
         n_rounds = int(r["round"].max())
         runs.append(

@@ -214,6 +214,12 @@ class SurrogateConfig(Section):
 class OutputConfig(Section):
     dir: str | None = None  # None: runs/<scenario name>
     plots: bool = True
+    # Tables as CSV or Parquet; auto: Parquet for a table of over a million rows (devices.csv at scale), else CSV.
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    # devices.csv: every device's row each round, a fixed random sample of devices (device_rows_rate of them),
+    # or none (studies that need only the round table).
+    device_rows: Literal["all", "sampled", "none"] = "all"
+    device_rows_rate: float = Field(0.01, gt=0, le=1)
 
 
 class Scenario(Section):

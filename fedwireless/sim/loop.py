@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,11 @@ class Simulation:
         # Per round: bytes the trained clients uploaded, one broadcast's bytes, clients (compression ratio).
         self._cr_rounds: list[tuple[float, float, int]] = []
         self.round_rows: list[dict[str, Any]] = []
-        self.device_rows: list[dict[str, Any]] = []
+        # devices.csv's rows of each round as columns: kept here, or handed to `device_sink` (a run streams them
+        # to its file), for every device, a fixed sample of them, or none (`output.device_rows`).
+        self.device_sink: Callable[[dict[str, np.ndarray]], None] | None = None
+        self.device_blocks: list[dict[str, np.ndarray]] = []
+        self.device_row_ids = rows.device_row_selection(sc.output, self.world.num_devices, self.streams.get("output"))
         self.timing_rows: list[dict[str, Any]] = []
         p, w = self.planner, self.world
         warning = untrainable(p.compute_time_s(), p.flops, w.flops_per_s, p.steps, w.group_names, sc.deadline_s)
@@ -168,9 +173,7 @@ class Simulation:
         if self.policy.energy_queue is None:
             self.energy_queue.add(spent_j=energy, budget_j=w.energy_budget_j)
 
-        info = {u.device: u.info for u in updates}
-        self.device_rows += rows.device_rows(self.round_index, w, self.ranks, alloc, plays, available, gain,
-                                             queue_before, info, self.learner.device_metrics())  # fmt: skip
+        self._device_rows(alloc, plays, available, gain, queue_before, updates)
         row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
                              dict(alloc.terms), dl_bits)  # fmt: skip
         row["compression_ratio"] = round_cr
@@ -181,6 +184,20 @@ class Simulation:
             "total_s": time.perf_counter() - t_wall,
         })  # fmt: skip
         return row
+
+    def _device_rows(self, alloc, plays, available, gain, queue_before, updates) -> None:
+        """The round's devices.csv rows, to the sink or kept (none with `output.device_rows: none`)."""
+        if self.device_row_ids is None or len(self.device_row_ids):
+            info = {u.device: u.info for u in updates}
+            evals = self.learner.device_metrics()
+            block = rows.device_block(self.round_index, self.world, self.ranks, alloc, plays, available, gain,
+                                      queue_before, info, evals, self.device_row_ids)  # fmt: skip
+            (self.device_sink or self.device_blocks.append)(block)
+
+    @property
+    def device_rows(self) -> list[dict[str, Any]]:
+        """The kept devices.csv rows as dicts (none once they stream to a file)."""
+        return [row for block in self.device_blocks for row in rows.block_rows(block)]
 
     def _compression_ratio(self, plans: list[DevicePlan], dl_bits: int) -> float:
         """The paper's compression ratio of this round: every trained client's full upload, one broadcast each."""

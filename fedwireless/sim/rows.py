@@ -66,11 +66,7 @@ def round_row(
     return row
 
 
-def _module_name(ranks: tuple[int, ...], m: int) -> str:
-    return "skip" if m < 0 else ("full" if ranks[m] == 0 else f"r{ranks[m]}")
-
-
-def device_rows(
+def device_block(
     round_index: int,
     world: World,
     ranks: tuple[int, ...],
@@ -81,64 +77,89 @@ def device_rows(
     queue_before: np.ndarray,
     info: dict[int, dict],
     evals: list[dict[str, float]],
-) -> list[dict[str, Any]]:
-    """One row per device; `info` holds the method's per-device figures of the round (e.g. topk), `evals`
-    the per-device metrics of the evaluation after it ([] without real learning)."""
-    w = world
-    by_dev = {p.device: p for p in plays}
+    rows: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The rows of devices.csv for a round, as columns, one row per device (or per device in `rows`); `info` holds
+    the method's per-device figures of the round (e.g. topk), `evals` the per-device metrics of the
+    evaluation after it ([] without real learning)."""
+    w, k = world, world.num_devices
+    module = np.asarray(alloc.module, dtype=np.int64)
+    trained = module >= 0
+    names = np.array([f"r{r}" if r else "full" for r in ranks] + ["skip"], dtype=object)
     cell_bw = w.bs_ul_bandwidth_hz[w.serving]
-    snr_db = channels.snr_db(w.p_max_w, gain, w.uplink_noise_psd(), cell_bw)
-    dist = w.distance_m()
-    los = w.serving_los()
-    evals = list(evals) + [{}] * (w.num_devices - len(evals))
-    nan = float("nan")
-    rows = []
-    for d in range(w.num_devices):
-        p = by_dev.get(d)
-        m = int(alloc.module[d])
-        rows.append({
-            "round": round_index,
-            "device": d,
-            "group": w.group_names[d],
-            "base_station": w.bs_names[w.serving[d]],
-            "x_m": float(w.pos_m[d, 0]),
-            "y_m": float(w.pos_m[d, 1]),
-            "distance_m": float(dist[d]),
-            "los": bool(los[d]),
-            "gain_db": float(channels.lin_to_db(gain[d])),
-            "snr_db": float(snr_db[d]),
-            "available": bool(available[d]),
-            "module": _module_name(ranks, m),
-            "rank": 0 if m < 0 else int(ranks[m]),
-            "power_w": float(alloc.power_w[d]),
-            "bandwidth_hz": float(alloc.bandwidth_hz[d]),
-            "cpu_hz": float(alloc.cpu_hz[d]) if alloc.cpu_hz is not None and m >= 0 else 0.0,
-            "payload_bits": p.plan.uplink_bits if p else 0,
-            "uplink_bits": int(round(p.bits_sent)) if p else 0,
-            "delivered_bits": p.delivered_bits if p else 0,
-            "flops": p.plan.flops if p else 0.0,
-            "downlink_s": p.plan.downlink_s if p else 0.0,
-            "compute_s": p.compute_s if p else 0.0,
-            "upload_s": p.upload_s if p else 0.0,
-            "arrival_s": p.arrival_s if p else nan,
-            "compute_energy_j": p.compute_energy_j if p else 0.0,
-            "tx_energy_j": p.tx_energy_j if p else 0.0,
-            "energy_j": float(p.compute_energy_j + p.tx_energy_j) if p else 0.0,
-            "packet_error_prob": p.packet_error_prob if p else 0.0,
-            "arrived": bool(p.arrived) if p else False,
-            "drop_reason": (p.drop_reason if p else alloc.skip_reason[d]) or "",
-            "queue": float(queue_before[d]),
-            # Empty where the device has no budget (inf in memory).
-            "energy_budget_j": float(w.energy_budget_j[d]) if np.isfinite(w.energy_budget_j[d]) else nan,
-            # The global model on this device's own held-out rows (empty without real learning).
-            "topk": int(info.get(d, {}).get("topk", 0)),
-            "eval_accuracy": float(evals[d].get("accuracy", nan)),
-            "eval_loss": float(evals[d].get("loss", nan)),
-            # pwff: reward of the device's own model's answers, and of the global model's, at its preference.
-            "eval_reward": float(evals[d].get("reward", nan)),
-            "eval_reward_global": float(evals[d].get("reward_global", nan)),
-        })  # fmt: skip
-    return rows
+    budget = np.where(np.isfinite(w.energy_budget_j), w.energy_budget_j, np.nan)  # no budget: empty
+    cpu = np.where(trained, alloc.cpu_hz, 0.0) if alloc.cpu_hz is not None else np.zeros(k)
+    cols: dict[str, np.ndarray] = {
+        "round": np.full(k, round_index, dtype=np.int64),
+        "device": np.arange(k, dtype=np.int64),
+        "group": np.asarray(w.group_names, dtype=object),
+        "base_station": np.asarray(w.bs_names, dtype=object)[w.serving],
+        "x_m": w.pos_m[:, 0].astype(float),
+        "y_m": w.pos_m[:, 1].astype(float),
+        "distance_m": np.asarray(w.distance_m(), dtype=float),
+        "los": np.asarray(w.serving_los(), dtype=bool),
+        "gain_db": channels.lin_to_db(gain),
+        "snr_db": np.asarray(channels.snr_db(w.p_max_w, gain, w.uplink_noise_psd(), cell_bw), dtype=float),
+        "available": np.asarray(available, dtype=bool),
+        "module": names[module],  # -1 (skip) indexes the last name
+        "rank": np.where(trained, np.asarray(ranks, dtype=np.int64)[np.maximum(module, 0)], 0),
+        "power_w": np.asarray(alloc.power_w, dtype=float),
+        "bandwidth_hz": np.asarray(alloc.bandwidth_hz, dtype=float),
+        "cpu_hz": np.asarray(cpu, dtype=float),
+    }
+    cols.update(_play_columns(k, plays, alloc.skip_reason))
+    cols["queue"] = np.asarray(queue_before, dtype=float)
+    cols["energy_budget_j"] = budget
+    # The global model on each device's own held-out rows, and pwff's rewards (empty without real learning).
+    cols["topk"] = np.zeros(k, dtype=np.int64)
+    for d, figures in info.items():
+        cols["topk"][d] = int(figures.get("topk", 0))
+    for key in ("accuracy", "loss", "reward", "reward_global"):
+        cols[f"eval_{key}"] = np.array([float(e.get(key, np.nan)) for e in evals] + [np.nan] * (k - len(evals)))
+    if rows is not None:
+        cols = {c: v[rows] for c, v in cols.items()}
+    return cols
+
+
+def _play_columns(k: int, plays: Sequence[DeviceOutcome], skip_reason: Sequence[str]) -> dict[str, np.ndarray]:
+    """The played devices' figures; zeros (no arrival: NaN) for the devices that did not train."""
+    ints = {c: np.zeros(k, dtype=np.int64) for c in ("payload_bits", "uplink_bits", "delivered_bits")}
+    names = ("flops", "downlink_s", "compute_s", "upload_s", "arrival_s", "compute_energy_j", "tx_energy_j",
+             "energy_j", "packet_error_prob")  # fmt: skip
+    floats = {c: np.zeros(k) for c in names}
+    floats["arrival_s"][:] = np.nan
+    arrived = np.zeros(k, dtype=bool)
+    reason = np.array([r or "" for r in skip_reason], dtype=object)
+    for p in plays:
+        d = p.device
+        ints["payload_bits"][d] = p.plan.uplink_bits
+        ints["uplink_bits"][d] = int(round(p.bits_sent))
+        ints["delivered_bits"][d] = p.delivered_bits
+        for c, v in (("flops", p.plan.flops), ("downlink_s", p.plan.downlink_s), ("compute_s", p.compute_s),
+                     ("upload_s", p.upload_s), ("arrival_s", p.arrival_s), ("compute_energy_j", p.compute_energy_j),
+                     ("tx_energy_j", p.tx_energy_j), ("energy_j", p.compute_energy_j + p.tx_energy_j),
+                     ("packet_error_prob", p.packet_error_prob)):  # fmt: skip
+            floats[c][d] = v
+        arrived[d] = p.arrived
+        reason[d] = p.drop_reason or ""
+    return {**ints, **floats, "arrived": arrived, "drop_reason": reason}
+
+
+def device_row_selection(output, num_devices: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Devices whose rows devices.csv keeps: None for all, a sorted fixed sample (`sampled`: round(rate · K),
+    at least one), or none."""
+    if output.device_rows == "all":
+        return None
+    if output.device_rows == "none":
+        return np.zeros(0, dtype=np.int64)
+    n = min(num_devices, max(1, round(output.device_rows_rate * num_devices)))
+    return np.sort(rng.choice(num_devices, size=n, replace=False))
+
+
+def block_rows(block: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A block's rows as dicts (Python values), in column order."""
+    cols = {c: v.tolist() for c, v in block.items()}
+    return [dict(zip(cols, values)) for values in zip(*cols.values())]
 
 
 def totals(round_rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

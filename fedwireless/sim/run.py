@@ -9,18 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedwireless.outputs.columns import DEVICE_COLUMNS, ROUND_COLUMNS
+from fedwireless.outputs.columns import DEVICE_KINDS, ROUND_COLUMNS
 from fedwireless.outputs.files import (
     check_output,
     publish,
     remove_stale_staging,
     staging_dir,
-    write_csv,
     write_json,
     write_marker,
     write_yaml,
 )
 from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SCENARIO_FILE, SUMMARY_FILE, TIMING_FILE
+from fedwireless.outputs.tables import TableWriter, choose_format, write_rows
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.sim.loop import Simulation
 from fedwireless.sim.rows import table_columns
@@ -81,14 +81,19 @@ def run_scenario(
             scenario_to_dict(sc),
             header=f"# resolved scenario (defaults filled in), fedwireless {__version__}\n",
         )
+        fmt = sc.output.format
+        per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
+        devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), DEVICE_KINDS)
+        sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
         cb.start(sc.rounds)
         for _ in range(sc.rounds):
             cb.round_done(sim.step())
             if sim.diverged_round is not None:
                 break  # training blew up: the rounds after it would only repeat non-numbers
-        write_csv(stage / ROUNDS_FILE, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
-        write_csv(stage / DEVICES_FILE, sim.device_rows, DEVICE_COLUMNS)
-        write_csv(stage / TIMING_FILE, sim.timing_rows)
+        devices.close()
+        small = choose_format(fmt, sc.rounds + 1)
+        write_rows(stage / ROUNDS_FILE, small, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
+        write_rows(stage / TIMING_FILE, small, sim.timing_rows, table_columns([], sim.timing_rows))
         for name, blob in sim.learner.artifacts().items():
             (stage / name).write_bytes(blob)
         summary = sim.summary(time.perf_counter() - t0)
