@@ -327,35 +327,44 @@ def packet_error_split(
     b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
     f_grid = cost(b_grid)
     out = now.copy()
-    for k in np.unique(cell):
-        idx = np.flatnonzero(cell == k)
-        found = _priced_choice(f_grid[idx], b_grid[idx], float(pool[idx[0]]), iters)
-        if found is None:
-            continue  # the cell's devices cannot all meet their windows in the pool: keep its plan
+    order = np.argsort(cell, kind="stable")  # each cell's devices together, in device order
+    found = _priced_choices(f_grid[order], b_grid[order], cell[order], pool[order], iters)
+    for rows, smooth, on_grid in found.values():
+        idx = order[rows]
         # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
-        smooth, on_grid = found
         out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
     return out
 
 
-def _priced_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """One cell's bandwidths at the least price λ whose choices fit its pool: (interpolated, on the grid);
-    None where even the least feasible bandwidths overflow it (or a device has none)."""
+def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.ndarray, np.ndarray]]:
+    """Per cell (rows grouped by cell), its bandwidths at the least price λ whose choices fit its pool:
+    {cell: (rows, interpolated, on the grid)}; a cell is left out where even the least feasible bandwidths
+    overflow it (or a device has none).
+
+    Every cell bisects its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
+    argmin_j f_j + λ·b_j only moves down as λ grows, so a device whose choices at both ends of its cell's bracket
+    agree keeps that choice inside it: only the others are searched again."""
     finite = np.isfinite(f)
-    fits = total * (1 + 1e-9)
-    if not np.all(finite.any(axis=1)) or np.where(finite, b, np.inf).min(axis=1).sum() > fits:
-        return None
-    rows, x = np.arange(len(f)), np.log(b)
+    x = np.log(b)
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    spans = [slice(s, e) for s, e in zip(starts, np.r_[starts[1:], len(cell)])]
+    fits = pool[starts] * (1 + 1e-9)
+    least = np.where(finite, b, np.inf).min(axis=1)
+    usable = [bool(np.all(finite[sp].any(axis=1))) and least[sp].sum() <= fits[i] for i, sp in enumerate(spans)]
+    live = np.array(usable)
+    if not live.any():
+        return {}
+    rows_of = np.repeat(np.arange(len(spans)), [sp.stop - sp.start for sp in spans])
+    all_rows = np.arange(len(f))
 
-    def on_grid(lam: float) -> np.ndarray:
-        return np.argmin(np.where(finite, f + lam * b, np.inf), axis=1)
+    def argmin_rows(lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return np.argmin(np.where(finite[which], f[which] + lam_rows[which, None] * b[which], np.inf), axis=1)
 
-    def smooth(lam: float) -> np.ndarray:
+    def smooth_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
         # The vertex of the parabola through the grid's best point and its neighbours (in log b).
-        j = on_grid(lam)
         jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
-        gl, g0, gr = (f[rows, i] + lam * b[rows, i] for i in (jl, j, jr))
-        xl, x0, xr = x[rows, jl], x[rows, j], x[rows, jr]
+        gl, g0, gr = (f[all_rows, i] + lam_rows * b[all_rows, i] for i in (jl, j, jr))
+        xl, x0, xr = x[all_rows, jl], x[all_rows, j], x[all_rows, jr]
         with np.errstate(invalid="ignore", divide="ignore"):
             num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
             den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
@@ -363,19 +372,43 @@ def _priced_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) -> tu
         ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
         return np.exp(np.where(ok, vertex, x0))
 
-    def bisect(choice) -> np.ndarray:
-        if choice(0.0).sum() <= fits:
-            return choice(0.0)
-        lo, hi = 0.0, (np.ptp(f[finite]) + 1e-300) / (total * 1e-4)
-        for _ in range(400):  # at a high price each device takes its least band, which fits
-            if choice(hi).sum() <= fits:
-                break
-            lo, hi = hi, 4.0 * hi
-        for _ in range(iters):
-            mid = 0.5 * (lo + hi) if lo == 0.0 else float(np.sqrt(lo * hi))
-            lo, hi = (mid, hi) if choice(mid).sum() > fits else (lo, mid)
-        return choice(hi)
+    def grid_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
+        return b[all_rows, j]
 
-    grid_choice = bisect(lambda lam: b[rows, on_grid(lam)])
-    smooth_choice = bisect(smooth)
-    return (smooth_choice if smooth_choice.sum() <= fits else grid_choice), grid_choice
+    def sums(values: np.ndarray) -> np.ndarray:
+        return np.array([values[sp].sum() for sp in spans])  # per cell, summed as one cell alone would
+
+    ptp = np.array([np.ptp(f[sp][finite[sp]]) if live[i] else 0.0 for i, sp in enumerate(spans)])
+    first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
+
+    def bisect(choice) -> np.ndarray:
+        zero = np.zeros(len(f))
+        j_lo = argmin_rows(zero, all_rows)
+        at_zero = choice(j_lo, zero)
+        done = sums(at_zero) <= fits
+        lo, hi = np.zeros(len(spans)), first_hi.copy()
+        j_hi = argmin_rows(hi[rows_of], all_rows)
+        for _ in range(400):  # at a high price each device takes its least band, which fits
+            over = ~done & (sums(choice(j_hi, hi[rows_of])) > fits)
+            if not over.any():
+                break
+            lo, hi = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi)
+            j_lo = np.where(over[rows_of], j_hi, j_lo)
+            j_hi = np.where(over[rows_of], argmin_rows(hi[rows_of], all_rows), j_hi)
+        for _ in range(iters):
+            mid = np.where(lo == 0.0, 0.5 * (lo + hi), np.sqrt(lo * hi))
+            mid_rows = mid[rows_of]
+            j_mid, moving = j_hi.copy(), np.flatnonzero(j_lo != j_hi)
+            j_mid[moving] = argmin_rows(mid_rows, moving)
+            up = sums(choice(j_mid, mid_rows)) > fits
+            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+            j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(up[rows_of], j_hi, j_mid)
+        return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of]))
+
+    grid_choice, smooth_choice = bisect(grid_at), bisect(smooth_at)
+    smooth_sums = sums(smooth_choice)
+    return {
+        int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
+        for i, sp in enumerate(spans)
+        if live[i]
+    }

@@ -126,3 +126,33 @@ def test_lyapunov_with_the_priced_split_never_plans_a_worse_round():
     assert on["mean_packet_error"] < off["mean_packet_error"]
     for c, pool in enumerate(state.cell_bandwidth_hz):
         assert plans[True].bandwidth_hz[state.cell == c].sum() <= pool * (1 + 1e-9)
+
+
+def test_cells_split_together_as_each_would_alone():
+    """All cells bisect their prices in lockstep: each cell's bandwidths are bit for bit those it gets alone,
+    whatever the other cells hold (here: six cells of 1-40 devices, one whose devices cannot fit its pool)."""
+    rng = np.random.default_rng(3)
+    n = 120
+    cell = rng.integers(0, 6, n)
+    cell[:40] = 2
+    pools = np.array([2e6, 5e6, 20e6, 1e6, 3e6, 1e4])  # cell 5: a pool nobody's upload fits in
+    cols = {
+        "bandwidth_hz": pools[cell] / np.bincount(cell, minlength=6)[cell],
+        "power_w": rng.uniform(0.05, 0.2, n),
+        "bits": rng.uniform(1e5, 2e6, n),
+        "window_s": rng.uniform(0.5, 2.0, n),
+        "gain_lin": 10 ** -rng.uniform(10.5, 12.5, n),
+        "noise_psd_w_per_hz": np.full(n, N0),
+        "circuit_w": np.full(n, 0.05),
+        "price": rng.uniform(0.0, 50.0, n),
+        "value": rng.uniform(0.1, 3.0, n),
+    }
+    together = packet_error_split(cell, pools, waterfall_m=M, **cols)
+    assert np.array_equal(together[cell == 5], cols["bandwidth_hz"][cell == 5])  # kept its plan
+    for c in range(6):
+        here = cell == c
+        alone = packet_error_split(np.zeros(here.sum(), int), pools[c : c + 1], waterfall_m=M,
+                                   **{k: v[here] for k, v in cols.items()})  # fmt: skip
+        assert np.array_equal(together[here], alone)
+        if c != 5:
+            assert together[here].sum() <= pools[c] * (1 + 1e-9)
