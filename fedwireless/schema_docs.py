@@ -87,6 +87,7 @@ DESCRIPTIONS: dict[str, str] = {
     "schedule_span": "round: the schedule restarts every round; run: one schedule over rounds × local steps",
     "min_lr_ratio": "learning rate at the last step, as a share of lr (warmup-cosine)",
     "plots": "draw PNG plots at the end of a run",
+    "batch_group_size": "batched training: at most this many clients in one batch (cohort cut in device order)",
     "format": "results tables as csv or parquet; auto: Parquet for a table of over 1,000,000 rows",
     "device_rows": "devices table rows: all devices, a fixed sampled share of them, or none",
     "device_rows_rate": "share of devices whose rows are kept when device_rows is sampled",

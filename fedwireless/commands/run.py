@@ -18,6 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=None, help="override the number of rounds")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="train each round's clients here, or on Ray actors (federated LoRA; same tables)")  # fmt: skip
+    p.add_argument("--address", default=None, help="with --backend ray: an existing cluster (default: start one here)")
+    p.add_argument("--workers", type=int, default=None, help="with --backend ray: actors (default: the cluster's CPUs)")
 
 
 class _Progress:
@@ -145,8 +149,9 @@ def run(args: argparse.Namespace) -> int:
     progress = None if args.quiet else _Progress()
     try:
         summary = run_scenario(
-            sc, out, callbacks=progress, draw=None if args.no_plots else draw_run, overwrite=args.overwrite
-        )
+            sc, out, callbacks=progress, draw=None if args.no_plots else draw_run, overwrite=args.overwrite,
+            backend=args.backend, address=args.address, workers=args.workers,
+        )  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         # Problems only found while setting up (a missing data file, an unusable local model): user errors.
         if progress:

@@ -87,6 +87,10 @@ class FederatedConfig(Section):
     pwff: PwffConfig = Field(default_factory=PwffConfig)
     clients_per_round: int | None = Field(None, ge=1)
     batch_clients: bool = True
+    # Batched training cuts a round's cohort, in (device, rank) order, into groups of at most this many clients,
+    # each one batch. Results depend on the groups (float rounding), never on where they train (--backend ray
+    # sends whole groups to actors); smaller groups also bound the memory of large cohorts.
+    batch_group_size: int = Field(64, ge=1)
     codec: CodecConfig = Field(default_factory=CodecConfig)
 
     @property

@@ -27,6 +27,7 @@ from fedwireless.codecs import make_codec, wrapper_hints
 from fedwireless.codecs.feedback import DifferenceCoder, ErrorFeedback, encode_and_reconstruct
 from fedwireless.contracts import ClientUpdate, PayloadModel
 from fedwireless.learning.batches import local_batches, pad_steps
+from fedwireless.learning.clients import train_group, train_one
 from fedwireless.learning.config import TaskConfig
 from fedwireless.learning.device import autocast, resolve_device
 from fedwireless.learning.evaluation import evaluate
@@ -35,7 +36,7 @@ from fedwireless.learning.methods import make_method
 from fedwireless.learning.models import causal_lm_loss, is_causal, matmul_params, quiet_transformers
 from fedwireless.learning.setup import prepare_task
 from fedwireless.learning.sizes import PlanningSizes
-from fedwireless.learning.training import OptimizerSettings, local_train
+from fedwireless.learning.training import OptimizerSettings
 from fedwireless.rng import child_seed
 
 State = dict[str, torch.Tensor]
@@ -76,6 +77,7 @@ class Learner(PlanningSizes):
         self._difference_coding = hints["difference_coding"]
         self._senders: dict[int, object] = {}
         self._optimizers: dict[tuple[int, int], dict] = {}  # (device, rank) -> AdamW state (persistent)
+        self.remote = None  # a `fedwireless.sim.remote.RayTrainer` trains the clients there; None: here
         mixed = None if task.precision == "fp32" else (lambda: autocast(self.device, task.precision))
         self.settings = OptimizerSettings.from_task(task, mixed)
         if task.optimizer.schedule_span == "run" and not rounds:
@@ -208,48 +210,42 @@ class Learner(PlanningSizes):
 
     def _train_in_order(self, assignments: Sequence[tuple[int, int]], budgets: dict[int, float]) -> list[ClientUpdate]:
         ok, why = self._batching(assignments)
+        if ok or assignments:
+            self.paths_run.add("batched" if ok else f"sequential ({why})")
+        if self.remote is not None:  # the same steps on Ray actors (`fedwireless.sim.remote`)
+            return self.remote.train(self, assignments, budgets, ok)
         if ok:
-            self.paths_run.add("batched")
-            starts = [self.method.client_start(d, r, self.round) for d, r in assignments]
-            batches = self.joint_batches(assignments)
-            with torch.random.fork_rng(devices=self._gpus()):  # the model's own dropout, from the round's stream
-                torch.manual_seed(child_seed(self.seeds, "dropout", self.round, "batched", as_int=True))
-                settings = self._round_settings(len(batches[0]) if batches else 0)
-                trained = self.method.train_batched(starts, batches, self.loss_from_logits, settings)
-            return [self._update(d, r, s, st, b, loss)
-                    for (d, r), s, b, (st, loss) in zip(assignments, starts, batches, trained)]  # fmt: skip
-        if assignments:
-            self.paths_run.add(f"sequential ({why})")
+            out = []
+            for group in self.batch_groups(assignments):
+                starts = [self.method.client_start(d, r, self.round) for d, r in group]
+                batches = self.joint_batches(group)
+                trained = train_group(self, starts, batches)
+                out += [self._update(d, r, s, st, b, loss)
+                        for (d, r), s, b, (st, loss) in zip(group, starts, batches, trained)]  # fmt: skip
+            return out
         out = []
         for device, rank in assignments:
             batches = self.client_batches(device, rank)
             start = self.method.client_start(device, rank, self.round)
-            params = self.method.trainable_params(rank)
-            opt = None
-            if self.task.optimizer.persistent and (device, rank) in self._optimizers:
-                from fedwireless.learning.training import make_optimizer
-
-                opt = make_optimizer(params, self.settings)  # the schedule sets lr at every step
-                opt.load_state_dict(self._optimizers[(device, rank)])
-            loss_fn = self.method.local_loss(self.client_loss, device)
-            with torch.random.fork_rng(devices=self._gpus()):  # dropout masks from this client's own stream
-                torch.manual_seed(child_seed(self.seeds, "dropout", self.round, device, rank, as_int=True))
-                settings = self._round_settings(len(batches))
-                loss, opt = local_train(self.method.model, params, batches, loss_fn, settings, opt)
-            if self.task.optimizer.persistent:
-                self._optimizers[(device, rank)] = opt.state_dict()
-            trained = self.method.client_state(rank)
+            trained, loss, kept = train_one(self, device, rank, batches, self._optimizers.get((device, rank)))
+            if kept is not None:
+                self._optimizers[(device, rank)] = kept
             out.append(self._update(device, rank, start, trained, batches, loss, budgets.get(device)))
         return out
 
-    def _round_settings(self, steps: int) -> OptimizerSettings:
+    def batch_groups(self, assignments: Sequence[tuple[int, int]]) -> list[Sequence[tuple[int, int]]]:
+        """The cohort (in training order) cut into batches of `federated.batch_group_size` clients."""
+        size = self.fed.batch_group_size
+        return [assignments[i : i + size] for i in range(0, len(assignments), size)]
+
+    def round_settings(self, steps: int) -> OptimizerSettings:
         """The optimizer settings of this round's local training of `steps` steps (placed in the run-wide
         schedule when `task.optimizer.schedule_span` is `run`)."""
         if self.task.optimizer.schedule_span != "run":
             return self.settings
         return self.settings.within_run(self.round, self.rounds, steps)
 
-    def _gpus(self) -> list[int]:
+    def gpus(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
     def aggregate(self, updates: Sequence[ClientUpdate]) -> None:

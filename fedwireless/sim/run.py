@@ -23,6 +23,7 @@ from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SCENARIO_FILE,
 from fedwireless.outputs.tables import TableWriter, choose_format, write_rows
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.sim.loop import Simulation
+from fedwireless.sim.remote import RayTrainer, check_remote
 from fedwireless.sim.rows import table_columns
 from fedwireless.version import __version__
 
@@ -54,6 +55,9 @@ def run_scenario(
     draw: Drawer | None = None,
     on_setup: Callable[[Simulation], None] | None = None,
     overwrite: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run a whole scenario and publish its run directory; return the summary.
 
@@ -64,14 +68,23 @@ def run_scenario(
     """
     out = Path(out_dir) if out_dir is not None else default_out_dir(sc)
     check_output(out, overwrite)
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be local or ray, got {backend!r}")
+    if backend == "ray":
+        check_remote(sc)
     remove_stale_staging(out)
     cb = callbacks or RunCallbacks()
     t0 = time.perf_counter()
     stage = staging_dir(out)
     if stage.exists():
         shutil.rmtree(stage)
+    remote = None
     try:
         sim = Simulation(sc, cache_dir=cache_dir, status=cb.setup_status)
+        if backend == "ray":
+            cb.setup_status("starting the Ray actors (each builds the learner once)")
+            remote = RayTrainer(scenario_to_dict(sc), workers=workers, address=address, cache_dir=cache_dir)
+            sim.learner.remote = remote
         if on_setup is not None:
             on_setup(sim)
         stage.mkdir(parents=True)
@@ -97,6 +110,9 @@ def run_scenario(
         for name, blob in sim.learner.artifacts().items():
             (stage / name).write_bytes(blob)
         summary = sim.summary(time.perf_counter() - t0)
+        summary["backend"] = backend
+        if remote is not None:
+            summary["ray_actors"] = len(remote.actors)
         if draw is not None and sc.output.plots:
             title = f"{sc.name} — policy {sc.policy.name}, seed {sc.seed}"
             summary["plots"] = [p.name for p in draw(stage, title)]
@@ -107,5 +123,8 @@ def run_scenario(
         with contextlib.suppress(OSError):
             shutil.rmtree(stage)
         raise
+    finally:
+        if remote is not None:
+            remote.close()
     summary["run_dir"] = str(out)
     return summary
