@@ -8,12 +8,20 @@ For 5, 20 and 50 clients per round (quickstart model, small per-client batches),
 and the simulator's own overhead (everything but training and evaluation) as a share of the batched round.
 Target: batched >= 2x faster than the plain loop at 20 clients; overhead < 5 %.
 
-Run: python benchmarks/bench_batched.py [--clients 5 20 50] [--rounds 3] [--threads 2]
+Then the batched path alone at 100 and 500 clients per round, each in a fresh process: round time, the
+simulator's overhead per round, and memory per client (peak resident memory during the rounds above the memory
+after setup, over the clients; batches of `federated.batch_group_size` = 64 clients, and nothing per client kept
+but its adapter update and payload).
+
+Run: python benchmarks/bench_batched.py [--clients 5 20 50] [--rounds 3] [--threads 2] [--scale 100 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,13 +89,54 @@ def measure(clients: int, rounds: int) -> dict[str, float]:
     return res
 
 
+def measure_scale(clients: int, rounds: int) -> dict[str, float]:
+    """The batched path alone (run in a fresh process, so its peak memory is its own)."""
+    sim = Simulation(scenario(clients, True))
+    sim.step()  # warm-up
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    totals = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        sim.step()
+        totals.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    t = sim.timing_rows[2:]
+    trained = int(sim.round_rows[-1]["selected"])
+    return {
+        "round": float(np.mean(totals)),
+        "train": float(np.mean([r["train_s"] for r in t])),
+        "overhead": float(np.mean([(r["total_s"] - r["train_s"] - r["evaluate_s"]) for r in t])),
+        "trained": trained,
+        "setup_mib": base / 2**20,
+        "per_client_kib": (peak - base) / max(trained, 1) / 1024,
+        "path": sim.learner.info()["training_path"],
+    }
+
+
+def scale_table(sizes: list[int], rounds: int, threads: int) -> None:
+    print(f"\nbatched path alone, a fresh process per size, mean of {rounds} rounds after a warm-up")
+    print(f"{'clients':>7s} {'trained':>7s} {'round s':>8s} {'train s':>8s} {'overhead s':>10s} {'overhead':>8s} "
+          f"{'setup MiB':>9s} {'KiB per client':>14s}")  # fmt: skip
+    for k in sizes:
+        cmd = [sys.executable, __file__, "--one-scale", str(k), "--rounds", str(rounds), "--threads", str(threads)]
+        r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+        print(f"{k:7d} {r['trained']:7d} {r['round']:8.3f} {r['train']:8.3f} {r['overhead']:10.3f} "
+              f"{r['overhead'] / r['round']:8.2%} {r['setup_mib']:9.0f} {r['per_client_kib']:14.0f}")  # fmt: skip
+    print("KiB per client: peak resident memory during the rounds above that after setup, over the clients trained")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clients", type=int, nargs="+", default=[5, 20, 50])
+    ap.add_argument("--clients", type=int, nargs="*", default=[5, 20, 50])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--scale", type=int, nargs="*", default=[100, 500])
+    ap.add_argument("--one-scale", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.one_scale is not None:
+        print(json.dumps(measure_scale(args.one_scale, args.rounds)))
+        return
     print(
         f"quickstart model (hidden 128, LoRA r8 on q/v), 5 local steps x batch 4 per client, mean of "
         f"{args.rounds} rounds, torch threads {torch.get_num_threads()}"
@@ -106,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     print("plain/batched train: the plain sequential PEFT loop's time over the batched path's training time")
     print("overhead: share of the batched round that is neither training nor evaluation (target < 5 %)")
+    if args.scale:
+        scale_table(args.scale, args.rounds, args.threads)
 
 
 if __name__ == "__main__":
