@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow bench lint figures reproductions mutation clean
+.PHONY: install demo test test-slow bench bench-peers lint figures reproductions mutation clean
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ test-slow: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# The peers the benchmarks compare with (never in the main install): Flower, pfl-research.
+bench-peers: install
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/pip install -q --no-deps "pfl==0.6.0" "dp-accounting==0.5.1"
+	$(BIN)/python benchmarks/bench_peers.py
 
 # Redraws every figure under docs/ from its committed command (the policy sweep trains for real: ~20 min).
 figures: install
