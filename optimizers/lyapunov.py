@@ -186,6 +186,8 @@ class Lyapunov:
             best_cost = options.min(axis=1)
             keep = cap_clients(state, cand, best_cost)
             module[np.setdiff1d(cand, keep)] = SKIP
+            if best is not None and np.array_equal(module, best[0]):
+                break  # (b)-(e) depend on the chosen modules only: they would repeat the plan kept, not improve it
             # (b) queue-weighted energy-minimal split; (c) CPU frequency, then power, per device.
             cpu = state.cpu_hz_max.copy() if state.cpu_hz_max is not None else None
             rs = list(reason)
