@@ -46,31 +46,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     fig.suptitle(f"Accuracy — {name}")
     written.append(save(fig, out / "accuracy.png"))
 
-    per_dev = devices.groupby("device").agg(
-        energy_j=("energy_j", "mean"), budget_j=("energy_budget_j", "first"), group=("group", "first")
-    )
-    # Wide enough to read at 5 devices, bounded at 300: past 60 devices the bars are unlabelled strokes.
-    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.25 * len(per_dev) + 3), 14.0), 3.8))
-    width = 0.8 if len(per_dev) <= 60 else 1.0
-    for g, part in per_dev.groupby("group"):
-        ax.bar(part.index, part["energy_j"], width=width, label=f"{g}: mean energy per round")
-    finite = per_dev["budget_j"].replace([np.inf, -np.inf], np.nan).dropna()
-    if len(finite):
-        ax.scatter(
-            finite.index,
-            finite.values,
-            marker="_",
-            s=200 if len(per_dev) <= 60 else 20,
-            color="black",
-            label="energy budget per round",
-        )
-    ax.set_xlabel("device")
-    integer_ticks(ax)
-    ax.set_ylabel("energy per round (J)")
-    ax.set_title(f"Average energy per device against its budget — {name}")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    per_dev.reset_index().to_csv(out / "device_energy.csv", index=False, float_format="%.9g")
-    written.append(save(fig, out / "device_energy.png"))
+    if len(devices):  # none with output.device_rows: none
+        written.append(_device_energy(plt, devices, out, name))
     if "eval_reward" in devices and devices["eval_reward"].notna().any():
         written.append(plot_device_rewards(devices[devices["round"] == devices["round"].max()], out, name))
     return written
@@ -96,3 +73,34 @@ def plot_device_rewards(last: pd.DataFrame, out: Path, name: str) -> Path:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     table.reset_index().to_csv(out / "device_reward.csv", index=False, float_format="%.9g")
     return save(fig, out / "device_reward.png")
+
+
+def _device_energy(plt, devices: pd.DataFrame, out: Path, name: str) -> Path:
+    """Mean energy per round of each device against its budget: bars up to 2,000 devices, then each group's
+    devices sorted by energy as a line (as many bars would take minutes to draw and show nothing)."""
+    per_dev = devices.groupby("device").agg(
+        energy_j=("energy_j", "mean"), budget_j=("energy_budget_j", "first"), group=("group", "first")
+    )
+    many = len(per_dev) > 2000
+    # Wide enough to read at 5 devices, bounded at 300: past 60 devices the bars are unlabelled strokes.
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.25 * len(per_dev) + 3), 14.0), 3.8))
+    width = 0.8 if len(per_dev) <= 60 else 1.0
+    for g, part in per_dev.groupby("group"):
+        if many:
+            ax.plot(np.sort(part["energy_j"].to_numpy())[::-1], label=f"{g}: mean energy per round, sorted")
+        else:
+            ax.bar(part.index, part["energy_j"], width=width, label=f"{g}: mean energy per round")
+    finite = per_dev["budget_j"].replace([np.inf, -np.inf], np.nan).dropna()
+    if len(finite) and not many:
+        ax.scatter(finite.index, finite.values, marker="_", s=200 if len(per_dev) <= 60 else 20, color="black",
+                   label="energy budget per round")  # fmt: skip
+    elif len(finite):
+        for budget in np.unique(finite.values):
+            ax.axhline(budget, color="black", lw=0.8, ls="--")
+    ax.set_xlabel("device, in order of energy within its group" if many else "device")
+    integer_ticks(ax)
+    ax.set_ylabel("energy per round (J)")
+    ax.set_title(f"Average energy per device against its budget — {name}")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    per_dev.reset_index().to_csv(out / "device_energy.csv", index=False, float_format="%.9g")
+    return save(fig, out / "device_energy.png")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fedwireless.outputs.layout import INDEX_FILE, SCENARIO_FILE, point_dirs, read_run
+from fedwireless.outputs.layout import INDEX_FILE, SCENARIO_FILE, SUMMARY_FILE, point_dirs, read_run
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
 
 
@@ -45,7 +45,8 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
         label = _label(row, keys, policy, show_policy=not one_policy)
         r, d = read_run(run_dir)
         r, d = r.assign(group=label, point=row["point_id"]), d.assign(group=label, point=row["point_id"])
-        k = d["device"].nunique()
+        # From the summary: devices.csv may hold a sample of the devices, or none (output.device_rows).
+        k = json.loads((run_dir / SUMMARY_FILE).read_text())["num_devices"]
         n_rounds = int(r["round"].max())
         runs.append(
             {
@@ -112,7 +113,8 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
             reward = ("final_reward", "reward", "final reward, own model")
             written.append(_cost_vs_metric(plt, runs, out, uplink, reward, "uplink_vs_reward"))
         written.append(_device_rewards(plt, devices, out))
-    written.append(_device_energy(plt, devices, out))
+    if len(devices):  # none where every point ran with output.device_rows: none
+        written.append(_device_energy(plt, devices, out))
     lyapunov = _lyapunov_vs_v(plt, runs, out)
     return written + ([lyapunov] if lyapunov is not None else [])
 

@@ -119,3 +119,35 @@ def test_a_run_plot_reads_a_parquet_run(tmp_path):
     drawn = pd.read_csv(pq_run / "device_energy.csv").set_index("device")
     _, devices = read_tables(pq_run)
     assert drawn.energy_j.to_numpy() == pytest.approx(devices.groupby("device").energy_j.mean().to_numpy())
+
+
+def test_plots_of_runs_without_device_rows_and_with_thousands_of_devices(tmp_path, monkeypatch):
+    """No devices table: no device figure (and no error), for a run and a sweep. Past 2,000 devices the energy
+    figure draws each group's devices sorted by energy, as lines holding the table's means."""
+    import fedwireless.plotting.run as run_plots
+    from fedwireless.plotting import draw_run, plot_sweep
+    from fedwireless.sweeps import load_sweep, run_sweep
+
+    none = run(tmp_path, "none", device_rows="none")
+    assert "device_energy.png" not in [p.name for p in draw_run(none, "t")]
+    sweep = tmp_path / "sweep.yaml"
+    body = {"name": "s", "scenario": {**SURROGATE, "output": {"plots": False, "device_rows": "none"}},
+            "grid": {"seed": [0, 1]}, "out": str(tmp_path / "sw")}  # fmt: skip
+    sweep.write_text(__import__("yaml").safe_dump(body))
+    run_sweep(load_sweep(sweep))
+    drawn = [p.name for p in plot_sweep(tmp_path / "sw")]
+    assert "accuracy_vs_energy.png" in drawn and "device_energy_vs_budget.png" not in drawn
+
+    big = {**SURROGATE, "rounds": 2,
+           "devices": [{"count": 1500, "name": "a", "energy_budget_j": 0.5}, {"count": 1000, "name": "b"}]}  # fmt: skip
+    figures = {}
+    monkeypatch.setattr(run_plots, "save", lambda fig, path: figures.setdefault(path.name, fig) and path)
+    run_plots.plot_run(run(tmp_path, "big", big), tmp_path / "plots")
+    _, devices = read_tables(tmp_path / "big")
+    means = devices.groupby(["group", "device"]).energy_j.mean()
+    lines = figures["device_energy.png"].axes[0].get_lines()
+    drawn_lines = [ln for ln in lines if len(ln.get_ydata()) > 2]
+    assert len(drawn_lines) == 2
+    for line, group in zip(drawn_lines, ["a", "b"]):
+        np.testing.assert_allclose(line.get_ydata(), np.sort(means[group].to_numpy())[::-1])
+    assert [ln.get_ydata()[0] for ln in lines if len(ln.get_ydata()) == 2] == [0.5]  # the budget line
