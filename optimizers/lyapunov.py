@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import channels
+from optimizers.packet_split import packet_error_split
 from optimizers.planning import (
     SKIP,
     cap_clients,
@@ -17,7 +18,6 @@ from optimizers.planning import (
 )
 from optimizers.queue import EnergyQueue
 from optimizers.solvers import best_cpu_hz, best_power_w
-from optimizers.split import packet_error_split
 from optimizers.types import PLANNING_MARGIN, Allocation, RoundOutcome, RoundState
 
 

@@ -2,7 +2,7 @@
 from Multiple Vehicles and Radio Access Technologies", VTC2023-Spring; `cellular_dataframe.parquet`).
 
 The data set is not shipped or downloaded; a user who has the file passes its path. CSV is always
-supported; parquet needs `pyarrow` (not a dependency of this project).
+and parquet (read with `pyarrow`, a dependency) are supported.
 
 `DEFAULT_COLUMN_MAP` maps our column names (those of `fedwireless.cellular.traces.TRACE_COLUMNS`) to the
 data set's. The source names are ASSUMED from public code that reads the file (we could not read the
@@ -96,13 +96,6 @@ def _read_table(path: Path) -> pd.DataFrame:
     if suffix == ".csv":
         return pd.read_csv(path, low_memory=False)
     if suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                f"reading {path.name} needs pyarrow, which is not installed: `pip install pyarrow`, "
-                "or convert the file to CSV"
-            ) from exc
         return pd.read_parquet(path)
     raise ValueError(f"path must end in .csv or .parquet, got {path.name!r}")
 
@@ -126,7 +119,7 @@ def load_berlin_v2x(
         DataFrame with the columns of `TRACE_COLUMNS` that the mapping provides, in that order.
 
     Raises:
-        FileNotFoundError: no such file. ImportError: parquet without pyarrow.
+        FileNotFoundError: no such file.
         ValueError: unknown keys in column_map, or source columns missing from the file (named, with
         the file's columns listed).
     """

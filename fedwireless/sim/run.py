@@ -46,6 +46,25 @@ def default_out_dir(sc: Scenario) -> Path:
     return Path(sc.output.dir) if sc.output.dir else Path("runs") / sc.name
 
 
+def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
+    """Every round of `sim`, its tables written into `stage` (device rows streamed as the rounds go)."""
+    sc, fmt = sim.sc, sim.sc.output.format
+    per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
+    devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), DEVICE_KINDS)
+    sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
+    cb.start(sc.rounds)
+    for _ in range(sc.rounds):
+        cb.round_done(sim.step())
+        if sim.diverged_round is not None:
+            break  # training blew up: the rounds after it would only repeat non-numbers
+    devices.close()
+    small = choose_format(fmt, sc.rounds + 1)
+    write_rows(stage / ROUNDS_FILE, small, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
+    write_rows(stage / TIMING_FILE, small, sim.timing_rows, table_columns([], sim.timing_rows))
+    for name, blob in sim.learner.artifacts().items():
+        (stage / name).write_bytes(blob)
+
+
 def run_scenario(
     sc: Scenario,
     out_dir: Path | None = None,
@@ -94,25 +113,10 @@ def run_scenario(
             scenario_to_dict(sc),
             header=f"# resolved scenario (defaults filled in), fedwireless {__version__}\n",
         )
-        fmt = sc.output.format
-        per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
-        devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), DEVICE_KINDS)
-        sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
-        cb.start(sc.rounds)
-        for _ in range(sc.rounds):
-            cb.round_done(sim.step())
-            if sim.diverged_round is not None:
-                break  # training blew up: the rounds after it would only repeat non-numbers
-        devices.close()
-        small = choose_format(fmt, sc.rounds + 1)
-        write_rows(stage / ROUNDS_FILE, small, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
-        write_rows(stage / TIMING_FILE, small, sim.timing_rows, table_columns([], sim.timing_rows))
-        for name, blob in sim.learner.artifacts().items():
-            (stage / name).write_bytes(blob)
+        _play(sim, stage, cb)
         summary = sim.summary(time.perf_counter() - t0)
-        summary["backend"] = backend
         if remote is not None:
-            summary["ray_actors"] = len(remote.actors)
+            summary.update(backend="ray", ray_actors=len(remote.actors))
         if draw is not None and sc.output.plots:
             title = f"{sc.name} — policy {sc.policy.name}, seed {sc.seed}"
             summary["plots"] = [p.name for p in draw(stage, title)]

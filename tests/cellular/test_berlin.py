@@ -83,16 +83,10 @@ def test_errors(tmp_path):
         earfcn_to_band_frequency(np.array([99999]))
 
 
-def test_parquet_needs_pyarrow(tmp_path):
-    path = tmp_path / "c.parquet"
-    path.write_bytes(b"PAR1")
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pip install pyarrow"):
-            load_berlin_v2x(path)
-    else:
-        pytest.skip("pyarrow is installed; the error path cannot be exercised")
+def test_a_parquet_file_reads_as_its_csv(tmp_path):
+    _raw().to_csv(tmp_path / "c.csv", index=False)
+    _raw().to_parquet(tmp_path / "c.parquet", index=False)
+    pd.testing.assert_frame_equal(load_berlin_v2x(tmp_path / "c.parquet"), load_berlin_v2x(tmp_path / "c.csv"))
 
 
 def test_default_map_covers_trace_columns():

@@ -41,7 +41,7 @@ def cluster():
 
 def run_both(tmp_path: Path, cluster, data: dict) -> list[list[int]]:
     sc = validate(data)
-    run_scenario(sc, tmp_path / "local")
+    assert "backend" not in run_scenario(sc, tmp_path / "local")  # local runs' summaries are unchanged
     trainers = []
     summary = run_scenario(sc, tmp_path / "ray", backend="ray", address=cluster.address, workers=2,
                            on_setup=lambda sim: trainers.append(sim.learner.remote))  # fmt: skip

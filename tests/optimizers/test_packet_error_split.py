@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizers.split import packet_error_split
+from optimizers.packet_split import packet_error_split
 
 N0 = 10 ** (-174 / 10) / 1000 * 10 ** (7 / 10)  # W/Hz, noise figure 7 dB
 POOL_HZ = 2e6

@@ -1,0 +1,149 @@
+"""The bandwidth split that prices packet errors: at fixed powers, more bandwidth lowers the SNR and raises each
+device's packet error probability (Chen et al., IEEE TWC 2021), so the energy-minimal split of
+`optimizers.split` is no longer the best one; here each cell's pool is shared by a bandwidth price over a grid of
+bandwidths per device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import channels
+from optimizers.solvers import upload_cost
+
+
+def packet_error_split(
+    cell,
+    pools_hz,
+    *,
+    bandwidth_hz,
+    power_w,
+    bits,
+    window_s,
+    gain_lin,
+    noise_psd_w_per_hz,
+    circuit_w,
+    price,
+    value,
+    waterfall_m: float,
+    fill_s=0.0,
+    max_bits=np.inf,
+    grid: int = 160,
+    iters: int = 60,
+) -> np.ndarray:
+    """Per cell, bandwidths minimising Σ_k upload_cost_k(b_k) at the given powers, Σ_k b_k ≤ the cell's pool.
+
+    The energy-minimal split ignores that more bandwidth at the same power lowers the SNR p·g/(N0·b) and so
+    raises the packet error probability q_k (Chen et al. 2021): here each device's cost is its priced
+    energy minus its value times 1 − q_k(b) (`upload_cost`, inf where the upload misses its window). The pool
+    is shared by a bandwidth price λ ≥ 0: each device takes argmin_b cost_k(b) + λ·b over a log grid from
+    10⁻⁴ of its pool to the pool (its current bandwidth and its exact least bandwidth in time included), the
+    best point refined by a parabola through it and its neighbours; λ is bisected to the least price whose
+    choices fit the pool, and the cell keeps the refined or the grid's choice, whichever costs less.
+    A cell whose devices cannot all fit even at their least feasible bandwidth keeps `bandwidth_hz`.
+    """
+    cell = np.asarray(cell, dtype=int)
+    now = np.asarray(bandwidth_hz, dtype=float)
+    pool = np.asarray(pools_hz, dtype=float)[cell]
+    per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape)
+                  for x in (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value,
+                            fill_s, max_bits)]  # fmt: skip
+
+    def cost(b, rows=slice(None)):
+        p, s, w, g, n, c, pr, v, f, top = (x[rows, None] if b.ndim == 2 else x[rows] for x in per_device)
+        return upload_cost(p, bits=s, window_s=w, bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=n,
+                           circuit_w=c, price=pr, value=v, waterfall_m=waterfall_m, fill_s=f, max_bits=top)  # fmt: skip
+
+    steps = np.geomspace(1e-4, 1.0, grid)
+    p, s, w, g, n = per_device[:5]
+    with np.errstate(invalid="ignore", divide="ignore"):  # the exact feasibility edge: the least band in time
+        edge = channels.min_bandwidth_hz(s, time_s=np.maximum(w, 0.0), power_w=p, gain_lin=g, noise_psd_w_per_hz=n)
+    edge = np.where(np.isfinite(edge) & (edge > 0), edge * (1 + 1e-9), pool)
+    b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
+    f_grid = cost(b_grid)
+    out = now.copy()
+    order = np.argsort(cell, kind="stable")  # each cell's devices together, in device order
+    found = _priced_choices(f_grid[order], b_grid[order], cell[order], pool[order], iters)
+    for rows, smooth, on_grid in found.values():
+        idx = order[rows]
+        # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
+        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
+    return out
+
+
+def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.ndarray, np.ndarray]]:
+    """Per cell (rows grouped by cell), its bandwidths at the least price λ whose choices fit its pool:
+    {cell: (rows, interpolated, on the grid)}; a cell is left out where even the least feasible bandwidths
+    overflow it (or a device has none).
+
+    Every cell bisects its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
+    argmin_j f_j + λ·b_j only moves down as λ grows, so a device whose choices at both ends of its cell's bracket
+    agree keeps that choice inside it: only the others are searched again."""
+    finite = np.isfinite(f)
+    x = np.log(b)
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    spans = [slice(s, e) for s, e in zip(starts, np.r_[starts[1:], len(cell)])]
+    fits = pool[starts] * (1 + 1e-9)
+    least = np.where(finite, b, np.inf).min(axis=1)
+    usable = [bool(np.all(finite[sp].any(axis=1))) and least[sp].sum() <= fits[i] for i, sp in enumerate(spans)]
+    live = np.array(usable)
+    if not live.any():
+        return {}
+    rows_of = np.repeat(np.arange(len(spans)), [sp.stop - sp.start for sp in spans])
+    all_rows = np.arange(len(f))
+
+    def argmin_rows(lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return np.argmin(np.where(finite[which], f[which] + lam_rows[which, None] * b[which], np.inf), axis=1)
+
+    def smooth_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
+        # The vertex of the parabola through the grid's best point and its neighbours (in log b).
+        jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
+        gl, g0, gr = (f[all_rows, i] + lam_rows * b[all_rows, i] for i in (jl, j, jr))
+        xl, x0, xr = x[all_rows, jl], x[all_rows, j], x[all_rows, jr]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
+            den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
+            vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
+        ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
+        return np.exp(np.where(ok, vertex, x0))
+
+    def grid_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
+        return b[all_rows, j]
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        return np.array([values[sp].sum() for sp in spans])  # per cell, summed as one cell alone would
+
+    ptp = np.array([np.ptp(f[sp][finite[sp]]) if live[i] else 0.0 for i, sp in enumerate(spans)])
+    first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
+
+    def bisect(choice) -> np.ndarray:
+        zero = np.zeros(len(f))
+        j_lo = argmin_rows(zero, all_rows)
+        at_zero = choice(j_lo, zero)
+        done = sums(at_zero) <= fits
+        lo, hi = np.zeros(len(spans)), first_hi.copy()
+        j_hi = argmin_rows(hi[rows_of], all_rows)
+        for _ in range(400):  # at a high price each device takes its least band, which fits
+            over = ~done & (sums(choice(j_hi, hi[rows_of])) > fits)
+            if not over.any():
+                break
+            lo, hi = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi)
+            j_lo = np.where(over[rows_of], j_hi, j_lo)
+            j_hi = np.where(over[rows_of], argmin_rows(hi[rows_of], all_rows), j_hi)
+        for _ in range(iters):
+            mid = np.where(lo == 0.0, 0.5 * (lo + hi), np.sqrt(lo * hi))
+            mid_rows = mid[rows_of]
+            j_mid, moving = j_hi.copy(), np.flatnonzero(j_lo != j_hi)
+            j_mid[moving] = argmin_rows(mid_rows, moving)
+            up = sums(choice(j_mid, mid_rows)) > fits
+            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+            j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(up[rows_of], j_hi, j_mid)
+        return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of]))
+
+    grid_choice, smooth_choice = bisect(grid_at), bisect(smooth_at)
+    smooth_sums = sums(smooth_choice)
+    return {
+        int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
+        for i, sp in enumerate(spans)
+        if live[i]
+    }
