@@ -66,13 +66,9 @@ def plot_device_rewards(last: pd.DataFrame, out: Path, name: str) -> Path:
     fig, ax = plt.subplots(figsize=(min(max(6.0, 0.4 * len(table) + 3), 14.0), 3.8))
     ax.bar(table.index - 0.2, table["reward"], width=0.4, label="own (personalized) model")
     ax.bar(table.index + 0.2, table["reward_global"], width=0.4, label="global model")
-    ax.set_xlabel("device")
-    integer_ticks(ax)
-    ax.set_ylabel("quality reward at the device's preference")
-    ax.set_title(f"Reward of greedy answers to each device's held-out prompts — {name}")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    table.reset_index().to_csv(out / "device_reward.csv", index=False, float_format="%.9g")
-    return save(fig, out / "device_reward.png")
+    title = f"Reward of greedy answers to each device's held-out prompts — {name}"
+    ylabel = "quality reward at the device's preference"
+    return _per_device(fig, ax, "device", ylabel, title, table, out / "device_reward")
 
 
 def _device_energy(plt, devices: pd.DataFrame, out: Path, name: str) -> Path:
@@ -97,10 +93,17 @@ def _device_energy(plt, devices: pd.DataFrame, out: Path, name: str) -> Path:
     elif len(finite):
         for budget in np.unique(finite.values):
             ax.axhline(budget, color="black", lw=0.8, ls="--")
-    ax.set_xlabel("device, in order of energy within its group" if many else "device")
+    xlabel = "device, in order of energy within its group" if many else "device"
+    title = f"Average energy per device against its budget — {name}"
+    return _per_device(fig, ax, xlabel, "energy per round (J)", title, per_dev, out / "device_energy")
+
+
+def _per_device(fig, ax, xlabel: str, ylabel: str, title: str, table: pd.DataFrame, stem: Path) -> Path:
+    """A per-device figure's labels and legend; its data beside it as CSV (stem.csv), the figure as stem.png."""
+    ax.set_xlabel(xlabel)
     integer_ticks(ax)
-    ax.set_ylabel("energy per round (J)")
-    ax.set_title(f"Average energy per device against its budget — {name}")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    per_dev.reset_index().to_csv(out / "device_energy.csv", index=False, float_format="%.9g")
-    return save(fig, out / "device_energy.png")
+    table.reset_index().to_csv(stem.with_suffix(".csv"), index=False, float_format="%.9g")
+    return save(fig, stem.with_suffix(".png"))
