@@ -64,19 +64,24 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> Result:
     """Run a scenario; see the module docstring. Raises ScenarioError for a bad scenario, OutputError for an
-    `out` fedwireless may not write."""
+    `out` fedwireless may not write. `backend="ray"` trains each round's clients on Ray actors (`address`: an
+    existing cluster; `workers`: how many actors), with the tables of the local backend."""
     from fedwireless.plotting import draw_run
     from fedwireless.sim.run import run_scenario
 
     sc = load_scenario(scenario, overrides)
+    remote = {"backend": backend, "address": address, "workers": workers}
     if out is not None:
-        summary = run_scenario(sc, Path(out), overwrite=overwrite, draw=draw_run)
+        summary = run_scenario(sc, Path(out), overwrite=overwrite, draw=draw_run, **remote)
         rounds, devices = read_tables(out)
         return Result(rounds, devices, summary, Path(out))
     with tempfile.TemporaryDirectory(prefix="fedwireless-") as tmp:
-        summary = run_scenario(sc, Path(tmp) / "run")
+        summary = run_scenario(sc, Path(tmp) / "run", **remote)
         rounds, devices = read_tables(Path(tmp) / "run")
     summary.pop("run_dir", None)
     return Result(rounds, devices, summary, None)

@@ -37,7 +37,7 @@ def _parse_problem(ds: Any, path: Path, rows: int = 200) -> str | None:
 
 def cross_checks(sc: Scenario) -> list[str]:
     """Every rule that spans sections, in the order the YAML reads: placement, stations, training, data, method,
-    local model and policy. One message per problem."""
+    local model, policy and output. One message per problem."""
     return [
         *_placement_rules(sc),
         *_station_rules(sc),
@@ -45,7 +45,17 @@ def cross_checks(sc: Scenario) -> list[str]:
         *_data_rules(sc),
         *_method_rules(sc),
         *_model_and_policy_rules(sc),
+        *_output_rules(sc),
     ]
+
+
+def _output_rules(sc: Scenario) -> list[str]:
+    out = sc.output
+    # A rate away from its default (a resolved scenario.yaml carries the default, and must validate again).
+    default = type(out).model_fields["device_rows_rate"].default
+    if out.device_rows_rate != default and out.device_rows != "sampled":
+        return [f"output.device_rows_rate: applies only with device_rows: sampled, got device_rows: {out.device_rows}"]
+    return []
 
 
 def _placement_rules(sc: Scenario) -> list[str]:

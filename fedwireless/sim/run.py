@@ -89,6 +89,8 @@ def run_scenario(
     check_output(out, overwrite)
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be local or ray, got {backend!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
     if backend == "ray":
         check_remote(sc)
     remove_stale_staging(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fedwireless.scenario import load_scenario_dict, validate
@@ -77,6 +78,33 @@ def test_settings_it_cannot_serve_are_refused_by_name(change, named):
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     with pytest.raises(ValueError, match=named):
         check_remote(validate(data))
+
+
+def test_the_command_names_what_ray_cannot_run_and_writes_nothing(tmp_path, capsys):
+    import yaml
+
+    from fedwireless.cli import main
+
+    data = quickstart()
+    data["surrogate"] = {}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["run", str(path), "--backend", "ray", "--out", str(tmp_path / "out")]) == 2
+    assert "surrogate" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
+        run_scenario(validate(quickstart()), tmp_path / "w", backend="ray", workers=0)
+
+
+@pytest.mark.ray
+def test_the_api_runs_on_the_cluster(tmp_path, cluster):
+    import fedwireless
+
+    local = fedwireless.run(quickstart(batch_group_size=4), out=tmp_path / "local")
+    remote = fedwireless.run(quickstart(batch_group_size=4), out=tmp_path / "ray", backend="ray",
+                             address=cluster.address, workers=2)  # fmt: skip
+    assert remote.summary["ray_actors"] == 2
+    pd.testing.assert_frame_equal(local.devices, remote.devices)
+    pd.testing.assert_frame_equal(local.rounds, remote.rounds)
 
 
 def test_shares_balance_expected_cost():

@@ -151,3 +151,11 @@ def test_plots_of_runs_without_device_rows_and_with_thousands_of_devices(tmp_pat
     for line, group in zip(drawn_lines, ["a", "b"]):
         np.testing.assert_allclose(line.get_ydata(), np.sort(means[group].to_numpy())[::-1])
     assert [ln.get_ydata()[0] for ln in lines if len(ln.get_ydata()) == 2] == [0.5]  # the budget line
+
+
+def test_a_sample_rate_without_sampling_is_refused_by_name():
+    from fedwireless.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="output.device_rows_rate: applies only with device_rows: sampled"):
+        validate({**SURROGATE, "output": {"device_rows_rate": 0.2}})
+    validate({**SURROGATE, "output": {"device_rows": "sampled", "device_rows_rate": 0.2}})
