@@ -9,7 +9,9 @@ from fedwireless.commands._common import print_error
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", type=Path, help="a run directory (with rounds.csv)")
+    p.add_argument(
+        "path", type=Path, help="a run directory (rounds.csv or rounds.parquet) or a sweep directory (index.csv)"
+    )
     p.add_argument("--out", type=Path, default=None, help="where to write the PNGs (default: the directory itself)")
 
 

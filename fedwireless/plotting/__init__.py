@@ -13,13 +13,15 @@ __all__ = ["ci95", "draw_run", "pareto_front", "plot_any", "plot_run", "plot_swe
 
 
 def plot_any(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """A run directory (rounds.csv) or a sweep directory (index.csv)."""
+    """A run directory (rounds.csv or rounds.parquet) or a sweep directory (index.csv)."""
     p = Path(path)
     if is_run_dir(p):
         return plot_run(p, out_dir)
     if is_sweep_dir(p):
         return plot_sweep(p, out_dir)
-    raise FileNotFoundError(f"{p}: neither a run directory (rounds.csv) nor a sweep directory (index.csv)")
+    raise FileNotFoundError(
+        f"{p}: neither a run directory (rounds.csv or rounds.parquet) nor a sweep directory (index.csv)"
+    )
 
 
 def draw_run(run_dir: Path, title: str) -> list[Path]:
