@@ -174,7 +174,7 @@ class Lyapunov:
         equal_b = np.where(ok, state.cell_bandwidth_hz[state.cell] / np.maximum(counts[state.cell], 1), 0.0)
         bandwidth = equal_b.copy()
         split_w = self.queue_j + 1e-6 * max(float(self.queue_j.max(initial=0.0)), 1e-12)
-        best, best_obj, iterations = None, np.inf, 0
+        best, best_obj, iterations, best_choice = None, np.inf, 0, None
         for it in range(self.max_iterations):
             iterations = it + 1
             # (a) switching: every device scores skip (0) and each module at its best frequency and power.
@@ -186,8 +186,9 @@ class Lyapunov:
             best_cost = options.min(axis=1)
             keep = cap_clients(state, cand, best_cost)
             module[np.setdiff1d(cand, keep)] = SKIP
-            if best is not None and np.array_equal(module, best[0]):
-                break  # (b)-(e) depend on the chosen modules only: they would repeat the plan kept, not improve it
+            if best_choice is not None and np.array_equal(module, best_choice):
+                break  # (b)-(e) depend on the switching step's modules only: they would repeat the plan kept
+            choice = module.copy()
             # (b) queue-weighted energy-minimal split; (c) CPU frequency, then power, per device.
             cpu = state.cpu_hz_max.copy() if state.cpu_hz_max is not None else None
             rs = list(reason)
@@ -212,6 +213,7 @@ class Lyapunov:
             if best is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
                 best = (module.copy(), power.copy(), bw_new.copy(), cpu, penalty, drift, repairs, rs, q)
+                best_choice = choice  # what the switching step chose, before the split's repairs
             else:
                 break
             # Devices not chosen keep a bandwidth guess for the next enumeration: their equal share.

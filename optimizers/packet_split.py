@@ -79,6 +79,8 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
     Every cell bisects its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
     argmin_j f_j + λ·b_j only moves down as λ grows, so a device whose choices at both ends of its cell's bracket
     agree keeps that choice inside it: only the others are searched again."""
+    if len(f) == 0:
+        return {}
     finite = np.isfinite(f)
     x = np.log(b)
     starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
@@ -120,7 +122,7 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
         zero = np.zeros(len(f))
         j_lo = argmin_rows(zero, all_rows)
         at_zero = choice(j_lo, zero)
-        done = sums(at_zero) <= fits
+        done = (sums(at_zero) <= fits) | ~live  # a left-out cell never fits: it must not hold the loops
         lo, hi = np.zeros(len(spans)), first_hi.copy()
         j_hi = argmin_rows(hi[rows_of], all_rows)
         for _ in range(400):  # at a high price each device takes its least band, which fits

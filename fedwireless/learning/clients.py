@@ -13,10 +13,12 @@ from fedwireless.rng import child_seed
 State = dict[str, torch.Tensor]
 
 
-def train_group(learner, starts: Sequence[State], batches) -> list[tuple[State, float]]:
-    """Clients trained together (`learner.method.train_batched`), the model's dropout from the round's stream."""
+def train_group(learner, starts: Sequence[State], batches, group: int = 0) -> list[tuple[State, float]]:
+    """Clients trained together (`learner.method.train_batched`), the model's dropout from the round's stream for
+    the cohort's `group`-th batch (the first keeps the key a whole-cohort batch had)."""
+    key = ("batched",) if group == 0 else ("batched", group)
     with torch.random.fork_rng(devices=learner.gpus()):
-        torch.manual_seed(child_seed(learner.seeds, "dropout", learner.round, "batched", as_int=True))
+        torch.manual_seed(child_seed(learner.seeds, "dropout", learner.round, *key, as_int=True))
         settings = learner.round_settings(len(batches[0]) if batches else 0)
         return learner.method.train_batched(starts, batches, learner.loss_from_logits, settings)
 

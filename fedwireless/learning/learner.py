@@ -216,10 +216,10 @@ class Learner(PlanningSizes):
             return self.remote.train(self, assignments, budgets, ok)
         if ok:
             out = []
-            for group in self.batch_groups(assignments):
+            for g, group in enumerate(self.batch_groups(assignments)):
                 starts = [self.method.client_start(d, r, self.round) for d, r in group]
                 batches = self.joint_batches(group)
-                trained = train_group(self, starts, batches)
+                trained = train_group(self, starts, batches, g)
                 out += [self._update(d, r, s, st, b, loss)
                         for (d, r), s, b, (st, loss) in zip(group, starts, batches, trained)]  # fmt: skip
             return out

@@ -42,6 +42,11 @@ def check_remote(scenario) -> None:
         raise ValueError(f"--backend ray: federated.training must be lora, got {fed.training!r}")
     if fed.aggregation == "flora":
         raise ValueError("--backend ray: federated.aggregation flora merges into the base model each round")
+    from fedwireless.learning.device import resolve_device
+
+    if resolve_device(scenario.task.device).type != "cpu":  # actors get CPUs only; a GPU run would differ
+        raise ValueError(f"--backend ray: actors train on CPUs; set task.device: cpu (it resolves to "
+                         f"{resolve_device(scenario.task.device)} here, from {scenario.task.device!r})")  # fmt: skip
 
 
 class ClientTrainer:
@@ -62,16 +67,17 @@ class ClientTrainer:
         sc = validate(scenario)
         self.learner = build_learner(sc, Streams(sc.seed), Path(cache_dir) if cache_dir else None)
 
-    def train(self, round_index: int, units: list[list[tuple]], batched: bool) -> list[list[tuple]]:
-        """Per unit, [(trained state, loss, AdamW state or None)] of its jobs [(device, rank, start, batches,
-        AdamW state)]: a unit is one batch of clients trained together, or one client."""
+    def train(self, round_index: int, units: list[tuple[int, list[tuple]]], batched: bool) -> list[list[tuple]]:
+        """Per unit (its index in the cohort, its jobs [(device, rank, start, batches, AdamW state)]), the jobs'
+        [(trained state, loss, AdamW state or None)]: a unit is one batch of clients trained together, or one
+        client."""
         learner, (train_group, train_one) = self.learner, self._steps
         learner.round = round_index
         learner.method.start_round(round_index)
         out = []
-        for jobs in units:
+        for group, jobs in units:
             if batched:
-                trained = train_group(learner, [j[2] for j in jobs], [j[3] for j in jobs])
+                trained = train_group(learner, [j[2] for j in jobs], [j[3] for j in jobs], group)
                 out.append([(state, loss, None) for state, loss in trained])
                 continue
             ((device, rank, start, batches, opt_state),) = jobs
@@ -91,12 +97,24 @@ class RayTrainer:
             raise ValueError("--backend ray needs Ray: pip install 'fedwireless[ray]' (or pip install ray)") from exc
         self._ray = ray
         self._started = not ray.is_initialized()
+        self.actors: list[Any] = []
         if self._started:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        if workers is None:  # one actor per CPU the cluster offers
-            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(num_cpus=1)(ClientTrainer)
-        self.actors = [actor.remote(scenario, str(cache_dir) if cache_dir else None, threads) for _ in range(workers)]
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ValueError(f"--address {address}: no Ray cluster reached ({exc})") from exc
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if workers is None:  # one actor per CPU the cluster offers (each holds the model and data once)
+                workers = max(1, cpus)
+            if workers > cpus:  # more would wait for CPUs forever
+                raise ValueError(f"--workers {workers}: the Ray cluster has {cpus} CPUs; one actor takes one")
+            actor = ray.remote(num_cpus=1)(ClientTrainer)
+            cache = str(cache_dir) if cache_dir else None
+            self.actors = [actor.remote(scenario, cache, threads) for _ in range(workers)]
+        except BaseException:
+            self.close()
+            raise
         self.rounds_sent: list[list[int]] = []  # clients per actor, per round (for the summary)
 
     def train(self, learner, assignments: Sequence[tuple[int, int]], budgets: dict[int, float], batched: bool):
@@ -118,10 +136,15 @@ class RayTrainer:
         def job(i: int) -> tuple:
             return (*assignments[i], starts[i], batches[i], learner._optimizers.get(assignments[i]))
 
-        refs = [actor.train.remote(learner.round, [[job(i) for i in units[u]] for u in share], batched)
+        refs = [actor.train.remote(learner.round, [(u, [job(i) for i in units[u]]) for u in share], batched)
                 for actor, share in zip(self.actors, shares)]  # fmt: skip
         trained: list[Any] = [None] * len(assignments)
-        for share, results in zip(shares, self._ray.get(refs)):
+        try:
+            replies = self._ray.get(refs)
+        except self._ray.exceptions.RayError as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"--backend ray: an actor failed in round {learner.round}: {first}") from exc
+        for share, results in zip(shares, replies):
             for u, unit_results in zip(share, results):
                 for i, result in zip(units[u], unit_results):
                     trained[i] = result

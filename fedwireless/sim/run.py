@@ -52,11 +52,17 @@ def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
     per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
     devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), DEVICE_KINDS)
     sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
-    cb.start(sc.rounds)
-    for _ in range(sc.rounds):
-        cb.round_done(sim.step())
-        if sim.diverged_round is not None:
-            break  # training blew up: the rounds after it would only repeat non-numbers
+    try:
+        cb.start(sc.rounds)
+        for _ in range(sc.rounds):
+            cb.round_done(sim.step())
+            if sim.diverged_round is not None:
+                break  # training blew up: the rounds after it would only repeat non-numbers
+    except BaseException:
+        devices.abort()
+        raise
+    finally:
+        sim.device_sink = None  # later steps (a caller's own) keep their rows in memory again
     devices.close()
     small = choose_format(fmt, sc.rounds + 1)
     write_rows(stage / ROUNDS_FILE, small, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
@@ -91,6 +97,8 @@ def run_scenario(
         raise ValueError(f"backend must be local or ray, got {backend!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if backend == "local" and (workers is not None or address is not None):
+        raise ValueError("--workers and --address apply to --backend ray only")
     if backend == "ray":
         check_remote(sc)
     remove_stale_staging(out)

@@ -93,6 +93,20 @@ def test_the_command_names_what_ray_cannot_run_and_writes_nothing(tmp_path, caps
     assert "surrogate" in capsys.readouterr().err and not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="--workers must be at least 1, got 0"):
         run_scenario(validate(quickstart()), tmp_path / "w", backend="ray", workers=0)
+    with pytest.raises(ValueError, match="apply to --backend ray only"):
+        run_scenario(validate(quickstart()), tmp_path / "w", workers=2)
+    data = quickstart()
+    data["task"]["device"] = "cuda"  # actors train on CPUs (and this machine has no GPU either)
+    with pytest.raises(ValueError, match="cuda"):
+        check_remote(validate(data))
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.ray
+def test_more_workers_than_the_cluster_has_cpus_is_refused(tmp_path, cluster):
+    with pytest.raises(ValueError, match="--workers 3: the Ray cluster has 2 CPUs"):
+        run_scenario(validate(quickstart()), tmp_path / "w", backend="ray", address=cluster.address, workers=3)
+    assert not (tmp_path / "w").exists()
 
 
 @pytest.mark.ray

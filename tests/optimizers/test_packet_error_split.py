@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import channels
 from optimizers.packet_split import packet_error_split
+from optimizers.solvers import upload_cost
 
 N0 = 10 ** (-174 / 10) / 1000 * 10 ** (7 / 10)  # W/Hz, noise figure 7 dB
 POOL_HZ = 2e6
@@ -129,8 +131,9 @@ def test_lyapunov_with_the_priced_split_never_plans_a_worse_round():
 
 
 def test_cells_split_together_as_each_would_alone():
-    """All cells bisect their prices in lockstep: each cell's bandwidths are bit for bit those it gets alone,
-    whatever the other cells hold (here: six cells of 1-40 devices, one whose devices cannot fit its pool)."""
+    """All cells bisect their prices in lockstep: each cell's bandwidths are bit for bit those the per-cell
+    version below (the implementation before the lockstep one) gives, here six cells of 1-40 devices, one whose
+    devices cannot fit its pool, and at every count of cells and devices down to one."""
     rng = np.random.default_rng(3)
     n = 120
     cell = rng.integers(0, 6, n)
@@ -148,11 +151,117 @@ def test_cells_split_together_as_each_would_alone():
         "value": rng.uniform(0.1, 3.0, n),
     }
     together = packet_error_split(cell, pools, waterfall_m=M, **cols)
+    assert np.array_equal(together, per_cell_reference(cell, pools, waterfall_m=M, **cols))
     assert np.array_equal(together[cell == 5], cols["bandwidth_hz"][cell == 5])  # kept its plan
-    for c in range(6):
-        here = cell == c
-        alone = packet_error_split(np.zeros(here.sum(), int), pools[c : c + 1], waterfall_m=M,
-                                   **{k: v[here] for k, v in cols.items()})  # fmt: skip
-        assert np.array_equal(together[here], alone)
-        if c != 5:
-            assert together[here].sum() <= pools[c] * (1 + 1e-9)
+    for c in range(5):
+        assert together[cell == c].sum() <= pools[c] * (1 + 1e-9)
+    for size in (1, 2, 7):
+        part = {k: v[:size] for k, v in cols.items()}
+        assert np.array_equal(packet_error_split(cell[:size], pools, waterfall_m=M, **part),
+                              per_cell_reference(cell[:size], pools, waterfall_m=M, **part))  # fmt: skip
+    assert len(packet_error_split(cell[:0], pools, waterfall_m=M, **{k: v[:0] for k, v in cols.items()})) == 0
+
+
+# The per-cell implementation the lockstep one replaced (one bisection per cell in turn), kept as the reference.
+def per_cell_reference(
+    cell,
+    pools_hz,
+    *,
+    bandwidth_hz,
+    power_w,
+    bits,
+    window_s,
+    gain_lin,
+    noise_psd_w_per_hz,
+    circuit_w,
+    price,
+    value,
+    waterfall_m: float,
+    fill_s=0.0,
+    max_bits=np.inf,
+    grid: int = 160,
+    iters: int = 60,
+) -> np.ndarray:
+    """Per cell, bandwidths minimising Σ_k upload_cost_k(b_k) at the given powers, Σ_k b_k ≤ the cell's pool.
+
+    The energy-minimal split ignores that more bandwidth at the same power lowers the SNR p·g/(N0·b) and so
+    raises the packet error probability q_k (Chen et al. 2021): here each device's cost is its priced
+    energy minus its value times 1 − q_k(b) (`upload_cost`, inf where the upload misses its window). The pool
+    is shared by a bandwidth price λ ≥ 0: each device takes argmin_b cost_k(b) + λ·b over a log grid from
+    10⁻⁴ of its pool to the pool (its current bandwidth and its exact least bandwidth in time included), the
+    best point refined by a parabola through it and its neighbours; λ is bisected to the least price whose
+    choices fit the pool, and the cell keeps the refined or the grid's choice, whichever costs less.
+    A cell whose devices cannot all fit even at their least feasible bandwidth keeps `bandwidth_hz`.
+    """
+    cell = np.asarray(cell, dtype=int)
+    now = np.asarray(bandwidth_hz, dtype=float)
+    pool = np.asarray(pools_hz, dtype=float)[cell]
+    per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape)
+                  for x in (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value,
+                            fill_s, max_bits)]  # fmt: skip
+
+    def cost(b, rows=slice(None)):
+        p, s, w, g, n, c, pr, v, f, top = (x[rows, None] if b.ndim == 2 else x[rows] for x in per_device)
+        return upload_cost(p, bits=s, window_s=w, bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=n,
+                           circuit_w=c, price=pr, value=v, waterfall_m=waterfall_m, fill_s=f, max_bits=top)  # fmt: skip
+
+    steps = np.geomspace(1e-4, 1.0, grid)
+    p, s, w, g, n = per_device[:5]
+    with np.errstate(invalid="ignore", divide="ignore"):  # the exact feasibility edge: the least band in time
+        edge = channels.min_bandwidth_hz(s, time_s=np.maximum(w, 0.0), power_w=p, gain_lin=g, noise_psd_w_per_hz=n)
+    edge = np.where(np.isfinite(edge) & (edge > 0), edge * (1 + 1e-9), pool)
+    b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
+    f_grid = cost(b_grid)
+    out = now.copy()
+    for k in np.unique(cell):
+        idx = np.flatnonzero(cell == k)
+        found = _reference_choice(f_grid[idx], b_grid[idx], float(pool[idx[0]]), iters)
+        if found is None:
+            continue  # the cell's devices cannot all meet their windows in the pool: keep its plan
+        # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
+        smooth, on_grid = found
+        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
+    return out
+
+
+def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """One cell's bandwidths at the least price λ whose choices fit its pool: (interpolated, on the grid);
+    None where even the least feasible bandwidths overflow it (or a device has none)."""
+    finite = np.isfinite(f)
+    fits = total * (1 + 1e-9)
+    if not np.all(finite.any(axis=1)) or np.where(finite, b, np.inf).min(axis=1).sum() > fits:
+        return None
+    rows, x = np.arange(len(f)), np.log(b)
+
+    def on_grid(lam: float) -> np.ndarray:
+        return np.argmin(np.where(finite, f + lam * b, np.inf), axis=1)
+
+    def smooth(lam: float) -> np.ndarray:
+        # The vertex of the parabola through the grid's best point and its neighbours (in log b).
+        j = on_grid(lam)
+        jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
+        gl, g0, gr = (f[rows, i] + lam * b[rows, i] for i in (jl, j, jr))
+        xl, x0, xr = x[rows, jl], x[rows, j], x[rows, jr]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
+            den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
+            vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
+        ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
+        return np.exp(np.where(ok, vertex, x0))
+
+    def bisect(choice) -> np.ndarray:
+        if choice(0.0).sum() <= fits:
+            return choice(0.0)
+        lo, hi = 0.0, (np.ptp(f[finite]) + 1e-300) / (total * 1e-4)
+        for _ in range(400):  # at a high price each device takes its least band, which fits
+            if choice(hi).sum() <= fits:
+                break
+            lo, hi = hi, 4.0 * hi
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi) if lo == 0.0 else float(np.sqrt(lo * hi))
+            lo, hi = (mid, hi) if choice(mid).sum() > fits else (lo, mid)
+        return choice(hi)
+
+    grid_choice = bisect(lambda lam: b[rows, on_grid(lam)])
+    smooth_choice = bisect(smooth)
+    return (smooth_choice if smooth_choice.sum() <= fits else grid_choice), grid_choice
