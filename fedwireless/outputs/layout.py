@@ -41,24 +41,30 @@ def is_sweep_dir(path: Path) -> bool:
     return (Path(path) / INDEX_FILE).is_file()
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A results table as a DataFrame: an empty text cell stays "", an empty number is NaN (float columns)."""
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A results table as a DataFrame: an empty text cell stays "", an empty number is NaN (float columns).
+    `columns`: only those (the ones the table has), for tables too large to hold whole."""
     import pandas as pd
 
     if Path(path).suffix == ".parquet":
         from fedwireless.outputs.tables import read_parquet
 
-        return read_parquet(path)
+        return read_parquet(path, columns)
     header = pd.read_csv(path, nrows=0).columns
+    if columns is not None:
+        header = [c for c in header if c in columns]
     dtype: dict[str, Any] = {c: str for c in TEXT_COLUMNS if c in header}
     dtype.update({c: float for c in MAY_BE_EMPTY if c in header})
     empty_is_missing = {c: [""] for c in header if c not in TEXT_COLUMNS}
-    return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=empty_is_missing)
+    return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=empty_is_missing,
+                       usecols=None if columns is None else list(header))  # fmt: skip
 
 
-def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """rounds.csv and devices.csv of a run directory (or their Parquet files)."""
-    return read_table(table_file(run_dir, ROUNDS_FILE)), read_table(table_file(run_dir, DEVICES_FILE))
+def read_run(run_dir: str | Path, device_columns: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """rounds.csv and devices.csv of a run directory (or their Parquet files); `device_columns`: only those of
+    devices.csv."""
+    devices = read_table(table_file(run_dir, DEVICES_FILE), device_columns)
+    return read_table(table_file(run_dir, ROUNDS_FILE)), devices
 
 
 def read_index(sweep_dir: str | Path) -> pd.DataFrame:

@@ -3,9 +3,9 @@
 A block is one round's rows as columns (name -> array). CSV cells are formatted a column at a time with the
 same rules as `fedwireless.outputs.files.write_csv` (floats by `repr`, the shortest text that round-trips, so
 files are byte-identical across runs; NaN as an empty cell; booleans as 0/1), so both writers give the same
-bytes. Parquet (pyarrow, imported only when used) keeps the column types, booleans included; row groups are
-cut at fixed row counts, so same-seed files are identical too. Both are written under a temporary name and
-renamed when closed.
+bytes. Parquet (pyarrow, imported only when used) keeps the column types, booleans included; a row group is cut
+at the first round boundary once 500,000 rows are buffered, so same-seed files are identical too. Both are
+written under a temporary name and renamed when closed.
 """
 
 from __future__ import annotations
@@ -172,11 +172,15 @@ def write_rows(path: Path, fmt: str, rows: Sequence[Mapping[str, Any]], columns:
     return writer.close()
 
 
-def read_parquet(path: Path):
-    """A Parquet results table as the CSV reader gives it: booleans as 0/1 integers, text as str."""
+def read_parquet(path: Path, columns: list[str] | None = None):
+    """A Parquet results table as the CSV reader gives it: booleans as 0/1 integers, text as str; `columns`: only
+    those the file has."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
-    frame = pd.read_parquet(path)
+    if columns is not None:
+        columns = [c for c in pq.read_schema(path).names if c in columns]
+    frame = pd.read_parquet(path, columns=columns)
     for c in frame.columns:
         if frame[c].dtype == bool:
             frame[c] = frame[c].astype(np.int64)

@@ -13,6 +13,9 @@ import yaml
 from fedwireless.outputs.layout import INDEX_FILE, SCENARIO_FILE, SUMMARY_FILE, point_dirs, read_run
 from fedwireless.plotting.common import ci95, integer_ticks, pareto_front, pyplot, save
 
+# The devices.csv columns the sweep figures use: a large run's whole table need not be read.
+DEVICE_COLUMNS_DRAWN = ["round", "device", "queue", "energy_j", "energy_budget_j", "eval_reward", "eval_reward_global"]
+
 
 def _value(v) -> str:
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
@@ -43,7 +46,7 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
     one_policy = len({json.dumps(policy, sort_keys=True) for _, _, policy in points}) == 1
     for row, run_dir, policy in points:
         label = _label(row, keys, policy, show_policy=not one_policy)
-        r, d = read_run(run_dir)
+        r, d = read_run(run_dir, DEVICE_COLUMNS_DRAWN)
         r, d = r.assign(group=label, point=row["point_id"]), d.assign(group=label, point=row["point_id"])
         # From the summary: devices.csv may hold a sample of the devices, or none (output.device_rows).
         k = json.loads((run_dir / SUMMARY_FILE).read_text())["num_devices"]

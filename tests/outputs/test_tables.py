@@ -159,3 +159,15 @@ def test_a_sample_rate_without_sampling_is_refused_by_name():
     with pytest.raises(ScenarioError, match="output.device_rows_rate: applies only with device_rows: sampled"):
         validate({**SURROGATE, "output": {"device_rows_rate": 0.2}})
     validate({**SURROGATE, "output": {"device_rows": "sampled", "device_rows_rate": 0.2}})
+
+
+def test_a_table_read_for_some_columns_keeps_their_values(tmp_path):
+    """Plots read only the columns they draw (a 1,000,000-device table is several GB whole): same values."""
+    from fedwireless.outputs.layout import read_run
+
+    for fmt in ("csv", "parquet"):
+        path = run(tmp_path, fmt, format=fmt)
+        _, whole = read_tables(path)
+        _, some = read_run(path, ["device", "energy_j", "drop_reason", "not_a_column"])
+        assert list(some.columns) == ["device", "energy_j", "drop_reason"]
+        pd.testing.assert_frame_equal(some, whole[["device", "energy_j", "drop_reason"]])
