@@ -114,7 +114,7 @@ def run_flower(clients: int, rounds: int, initial: dict) -> tuple[dict, float]:
     def main(grid: Grid, context: Context) -> None:
         # min_train_nodes too: FedAvg sizes its sample from the nodes connected *before* it waits for
         # min_available_nodes, so a first round could train only the 2 or 4 nodes up by then (the 5-client
-        # adapter gap of 1e-2 seen at earlier stops: "aggregate_train: Received 2 results" in round 1).
+        # adapter gaps of 1e-2 to 4e-2 seen at earlier stops: "aggregate_train: Received 2 results" in round 1).
         strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=clients,
                           min_available_nodes=clients)  # fmt: skip
         out = strategy.start(grid=grid, initial_arrays=ArrayRecord(initial), num_rounds=rounds + 1, evaluate_fn=stamp)
