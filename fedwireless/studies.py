@@ -35,7 +35,8 @@ def run_in_memory(scenario: str | Path, overrides: Mapping[str, Any]) -> tuple[A
         sim.step()
     rounds = pd.DataFrame(sim.round_rows[1:])
     devices = pd.DataFrame(sim.device_rows)
-    devices["budget_j"] = np.repeat(sim.world.energy_budget_j[None, :], sc.rounds, axis=0).ravel()
+    # Each row's own device's budget (inf where none): devices.csv may hold a sample of the devices.
+    devices["budget_j"] = sim.world.energy_budget_j[devices["device"].to_numpy(dtype=int)] if len(devices) else []
     return rounds, devices
 
 

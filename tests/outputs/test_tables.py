@@ -171,3 +171,16 @@ def test_a_table_read_for_some_columns_keeps_their_values(tmp_path):
         _, some = read_run(path, ["device", "energy_j", "drop_reason", "not_a_column"])
         assert list(some.columns) == ["device", "energy_j", "drop_reason"]
         pd.testing.assert_frame_equal(some, whole[["device", "energy_j", "drop_reason"]])
+
+
+def test_studies_pair_each_sampled_row_with_its_own_devices_budget(tmp_path):
+    import yaml
+
+    from fedwireless.studies import run_in_memory
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(SURROGATE))
+    _, rows = run_in_memory(path, {"output.device_rows": "sampled", "output.device_rows_rate": 0.2})
+    assert len(rows) == 4 * 10 and rows["device"].nunique() == 10
+    budgets = rows.groupby("device")["budget_j"].first()
+    assert all(budgets[d] == (0.5 if d < 30 else np.inf) for d in budgets.index)  # phones 0-29 have 0.5 J
