@@ -6,6 +6,7 @@ Every figure has a title, axis labels with units and a legend, so it reads witho
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ def _per_device(fig, ax, xlabel: str, ylabel: str, title: str, table: pd.DataFra
     ax.set_xlabel(xlabel)
     integer_ticks(ax)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 48)), fontsize=10)  # a narrow figure cut long titles off
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     table.reset_index().to_csv(stem.with_suffix(".csv"), index=False, float_format="%.9g")
     return save(fig, stem.with_suffix(".png"))
