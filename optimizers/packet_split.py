@@ -45,9 +45,22 @@ def packet_error_split(
     cell = np.asarray(cell, dtype=int)
     now = np.asarray(bandwidth_hz, dtype=float)
     pool = np.asarray(pools_hz, dtype=float)[cell]
-    per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape)
-                  for x in (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value,
-                            fill_s, max_bits)]  # fmt: skip
+    inputs = (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value, fill_s, max_bits)
+    cost, b_grid, f_grid = candidate_grid(pool, now, inputs, waterfall_m, grid)
+    out = now.copy()
+    order = np.argsort(cell, kind="stable")  # each cell's devices together, in device order
+    found = _priced_choices(f_grid[order], b_grid[order], cell[order], pool[order], iters)
+    for rows, smooth, on_grid in found.values():
+        idx = order[rows]
+        # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
+        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
+    return out
+
+
+def candidate_grid(pool: np.ndarray, now: np.ndarray, per_device_inputs, waterfall_m: float, grid: int):
+    """(cost(b, rows), bandwidths [n, grid + 2], their costs): each device's log grid from 10⁻⁴ of its pool to
+    the pool, with its current bandwidth and its exact least bandwidth in time."""
+    per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape) for x in per_device_inputs]
 
     def cost(b, rows=slice(None)):
         p, s, w, g, n, c, pr, v, f, top = (x[rows, None] if b.ndim == 2 else x[rows] for x in per_device)
@@ -60,15 +73,7 @@ def packet_error_split(
         edge = channels.min_bandwidth_hz(s, time_s=np.maximum(w, 0.0), power_w=p, gain_lin=g, noise_psd_w_per_hz=n)
     edge = np.where(np.isfinite(edge) & (edge > 0), edge * (1 + 1e-9), pool)
     b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
-    f_grid = cost(b_grid)
-    out = now.copy()
-    order = np.argsort(cell, kind="stable")  # each cell's devices together, in device order
-    found = _priced_choices(f_grid[order], b_grid[order], cell[order], pool[order], iters)
-    for rows, smooth, on_grid in found.values():
-        idx = order[rows]
-        # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
-        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
-    return out
+    return cost, b_grid, cost(b_grid)
 
 
 def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.ndarray, np.ndarray]]:
@@ -98,16 +103,7 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
         return np.argmin(np.where(finite[which], f[which] + lam_rows[which, None] * b[which], np.inf), axis=1)
 
     def smooth_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
-        # The vertex of the parabola through the grid's best point and its neighbours (in log b).
-        jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
-        gl, g0, gr = (f[all_rows, i] + lam_rows * b[all_rows, i] for i in (jl, j, jr))
-        xl, x0, xr = x[all_rows, jl], x[all_rows, j], x[all_rows, jr]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
-            den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
-            vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
-        ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
-        return np.exp(np.where(ok, vertex, x0))
+        return parabola_vertex(f, b, x, j, lam_rows)
 
     def grid_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
         return b[all_rows, j]
@@ -149,3 +145,18 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
         for i, sp in enumerate(spans)
         if live[i]
     }
+
+
+def parabola_vertex(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray, lam) -> np.ndarray:
+    """Per row, the bandwidth at the vertex of the parabola (in x = log b) through f + λ·b at the grid's point j
+    and its neighbours; the grid point itself at an edge or where the parabola is not defined."""
+    rows = np.arange(len(f))
+    jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
+    gl, g0, gr = (f[rows, i] + lam * b[rows, i] for i in (jl, j, jr))
+    xl, x0, xr = x[rows, jl], x[rows, j], x[rows, jr]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
+        den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
+        vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
+    ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
+    return np.exp(np.where(ok, vertex, x0))

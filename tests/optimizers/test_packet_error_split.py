@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import channels
-from optimizers.packet_split import packet_error_split
-from optimizers.solvers import upload_cost
+from optimizers.packet_split import candidate_grid, packet_error_split, parabola_vertex
 
 N0 = 10 ** (-174 / 10) / 1000 * 10 ** (7 / 10)  # W/Hz, noise figure 7 dB
 POOL_HZ = 2e6
@@ -89,7 +88,6 @@ def test_a_cell_that_cannot_fit_keeps_its_plan():
 
 
 def _cell_state(k: int = 24, seed: int = 5):
-    import channels
     from optimizers import RoundState
 
     rng = np.random.default_rng(seed)
@@ -163,55 +161,14 @@ def test_cells_split_together_as_each_would_alone():
 
 
 # The per-cell implementation the lockstep one replaced (one bisection per cell in turn), kept as the reference.
-def per_cell_reference(
-    cell,
-    pools_hz,
-    *,
-    bandwidth_hz,
-    power_w,
-    bits,
-    window_s,
-    gain_lin,
-    noise_psd_w_per_hz,
-    circuit_w,
-    price,
-    value,
-    waterfall_m: float,
-    fill_s=0.0,
-    max_bits=np.inf,
-    grid: int = 160,
-    iters: int = 60,
-) -> np.ndarray:
-    """Per cell, bandwidths minimising Σ_k upload_cost_k(b_k) at the given powers, Σ_k b_k ≤ the cell's pool.
-
-    The energy-minimal split ignores that more bandwidth at the same power lowers the SNR p·g/(N0·b) and so
-    raises the packet error probability q_k (Chen et al. 2021): here each device's cost is its priced
-    energy minus its value times 1 − q_k(b) (`upload_cost`, inf where the upload misses its window). The pool
-    is shared by a bandwidth price λ ≥ 0: each device takes argmin_b cost_k(b) + λ·b over a log grid from
-    10⁻⁴ of its pool to the pool (its current bandwidth and its exact least bandwidth in time included), the
-    best point refined by a parabola through it and its neighbours; λ is bisected to the least price whose
-    choices fit the pool, and the cell keeps the refined or the grid's choice, whichever costs less.
-    A cell whose devices cannot all fit even at their least feasible bandwidth keeps `bandwidth_hz`.
-    """
+def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, **inputs) -> np.ndarray:
+    """The bisection before the lockstep one: one cell after another, on the same candidate grid."""
     cell = np.asarray(cell, dtype=int)
     now = np.asarray(bandwidth_hz, dtype=float)
     pool = np.asarray(pools_hz, dtype=float)[cell]
-    per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape)
-                  for x in (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value,
-                            fill_s, max_bits)]  # fmt: skip
-
-    def cost(b, rows=slice(None)):
-        p, s, w, g, n, c, pr, v, f, top = (x[rows, None] if b.ndim == 2 else x[rows] for x in per_device)
-        return upload_cost(p, bits=s, window_s=w, bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=n,
-                           circuit_w=c, price=pr, value=v, waterfall_m=waterfall_m, fill_s=f, max_bits=top)  # fmt: skip
-
-    steps = np.geomspace(1e-4, 1.0, grid)
-    p, s, w, g, n = per_device[:5]
-    with np.errstate(invalid="ignore", divide="ignore"):  # the exact feasibility edge: the least band in time
-        edge = channels.min_bandwidth_hz(s, time_s=np.maximum(w, 0.0), power_w=p, gain_lin=g, noise_psd_w_per_hz=n)
-    edge = np.where(np.isfinite(edge) & (edge > 0), edge * (1 + 1e-9), pool)
-    b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
-    f_grid = cost(b_grid)
+    names = ("power_w", "bits", "window_s", "gain_lin", "noise_psd_w_per_hz", "circuit_w", "price", "value")
+    per_device = [inputs[k] for k in names] + [0.0, np.inf]  # no payload growth (fill_s, max_bits)
+    cost, b_grid, f_grid = candidate_grid(pool, now, per_device, waterfall_m, 160)
     out = now.copy()
     for k in np.unique(cell):
         idx = np.flatnonzero(cell == k)
@@ -237,17 +194,7 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
         return np.argmin(np.where(finite, f + lam * b, np.inf), axis=1)
 
     def smooth(lam: float) -> np.ndarray:
-        # The vertex of the parabola through the grid's best point and its neighbours (in log b).
-        j = on_grid(lam)
-        jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
-        gl, g0, gr = (f[rows, i] + lam * b[rows, i] for i in (jl, j, jr))
-        xl, x0, xr = x[rows, jl], x[rows, j], x[rows, jr]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
-            den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
-            vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
-        ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
-        return np.exp(np.where(ok, vertex, x0))
+        return parabola_vertex(f, b, x, on_grid(lam), lam)
 
     def bisect(choice) -> np.ndarray:
         if choice(0.0).sum() <= fits:
