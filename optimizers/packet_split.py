@@ -99,14 +99,15 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
     rows_of = np.repeat(np.arange(len(spans)), [sp.stop - sp.start for sp in spans])
     all_rows = np.arange(len(f))
 
+    f_or_inf = np.where(finite, f, np.inf)  # NaN costs must never win an argmin
+
+    rows_cache: dict[str, np.ndarray] = {}
+
     def argmin_rows(lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
-        return np.argmin(np.where(finite[which], f[which] + lam_rows[which, None] * b[which], np.inf), axis=1)
-
-    def smooth_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
-        return parabola_vertex(f, b, x, j, lam_rows)
-
-    def grid_at(j: np.ndarray, lam_rows: np.ndarray) -> np.ndarray:
-        return b[all_rows, j]
+        if "which" not in rows_cache or not np.array_equal(rows_cache["which"], which):
+            # The searched rows rarely change between bisection steps: gather them once.
+            rows_cache.update(which=which, f=f_or_inf[which], b=b[which])
+        return np.argmin(rows_cache["f"] + lam_rows[which, None] * rows_cache["b"], axis=1)
 
     def sums(values: np.ndarray) -> np.ndarray:
         return np.array([values[sp].sum() for sp in spans])  # per cell, summed as one cell alone would
@@ -114,11 +115,20 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
     ptp = np.array([np.ptp(f[sp][finite[sp]]) if live[i] else 0.0 for i, sp in enumerate(spans)])
     first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
 
-    def bisect(choice) -> np.ndarray:
+    def bisect(smooth: bool) -> np.ndarray:
+        """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell."""
+
+        def choice(j, lam_rows, around=None):
+            if not smooth:
+                return b[all_rows, j]
+            return _vertex(around if around is not None else _stencil(f, b, x, j), lam_rows)
+
         zero = np.zeros(len(f))
         j_lo = argmin_rows(zero, all_rows)
         at_zero = choice(j_lo, zero)
         done = (sums(at_zero) <= fits) | ~live  # a left-out cell never fits: it must not hold the loops
+        if done.all():
+            return at_zero
         lo, hi = np.zeros(len(spans)), first_hi.copy()
         j_hi = argmin_rows(hi[rows_of], all_rows)
         for _ in range(400):  # at a high price each device takes its least band, which fits
@@ -128,17 +138,26 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
             lo, hi = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi)
             j_lo = np.where(over[rows_of], j_hi, j_lo)
             j_hi = np.where(over[rows_of], argmin_rows(hi[rows_of], all_rows), j_hi)
+        around_hi = _stencil(f, b, x, j_hi) if smooth else None
         for _ in range(iters):
+            # Rows of cells already settled need no search: their answer is the choice at λ = 0.
+            moving = np.flatnonzero((j_lo != j_hi) & ~done[rows_of])
+            if not smooth and not len(moving):
+                break  # grid choices no longer move inside any bracket: the answer is fixed
             mid = np.where(lo == 0.0, 0.5 * (lo + hi), np.sqrt(lo * hi))
             mid_rows = mid[rows_of]
-            j_mid, moving = j_hi.copy(), np.flatnonzero(j_lo != j_hi)
+            j_mid = j_hi.copy()
             j_mid[moving] = argmin_rows(mid_rows, moving)
-            up = sums(choice(j_mid, mid_rows)) > fits
+            changed = len(moving) and np.any(j_mid[moving] != j_hi[moving])
+            around_mid = _stencil(f, b, x, j_mid) if smooth and changed else around_hi
+            up = sums(choice(j_mid, mid_rows, around_mid)) > fits
             lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
             j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(up[rows_of], j_hi, j_mid)
-        return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of]))
+            if smooth and changed:
+                around_hi = tuple(np.where(up[rows_of], h, m) for h, m in zip(around_hi, around_mid))
+        return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of], around_hi))
 
-    grid_choice, smooth_choice = bisect(grid_at), bisect(smooth_at)
+    grid_choice, smooth_choice = bisect(False), bisect(True)
     smooth_sums = sums(smooth_choice)
     return {
         int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
@@ -150,13 +169,23 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
 def parabola_vertex(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray, lam) -> np.ndarray:
     """Per row, the bandwidth at the vertex of the parabola (in x = log b) through f + λ·b at the grid's point j
     and its neighbours; the grid point itself at an edge or where the parabola is not defined."""
+    return _vertex(_stencil(f, b, x, j), lam)
+
+
+def _stencil(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, the grid's point j and its neighbours: (f, b, x at j − 1, j, j + 1; whether j is inside)."""
     rows = np.arange(len(f))
     jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
-    gl, g0, gr = (f[rows, i] + lam * b[rows, i] for i in (jl, j, jr))
-    xl, x0, xr = x[rows, jl], x[rows, j], x[rows, jr]
+    return (*(f[rows, i] for i in (jl, j, jr)), *(b[rows, i] for i in (jl, j, jr)),
+            *(x[rows, i] for i in (jl, j, jr)), (jl < j) & (j < jr))  # fmt: skip
+
+
+def _vertex(stencil: tuple[np.ndarray, ...], lam) -> np.ndarray:
+    fl, f0, fr, bl, b0, br, xl, x0, xr, inside = stencil
+    gl, g0, gr = fl + lam * bl, f0 + lam * b0, fr + lam * br
     with np.errstate(invalid="ignore", divide="ignore"):
         num = (x0 - xl) ** 2 * (g0 - gr) - (x0 - xr) ** 2 * (g0 - gl)
         den = (x0 - xl) * (g0 - gr) - (x0 - xr) * (g0 - gl)
         vertex = np.clip(x0 - 0.5 * num / den, xl, xr)
-    ok = (jl < j) & (j < jr) & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
+    ok = inside & np.isfinite(gl) & np.isfinite(gr) & np.isfinite(vertex)
     return np.exp(np.where(ok, vertex, x0))

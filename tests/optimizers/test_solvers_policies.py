@@ -63,6 +63,25 @@ def test_lambertw_matches_cvxpy(seed):
     assert np.all(bits / rate <= window * (1 + 1e-7))
 
 
+def test_real_w0_matches_scipy_lambertw():
+    """The split's real W₀((y − 1)/e) against scipy's complex `lambertw` from the branch point to 1e300:
+    relative error of 1 + W (what sets the bandwidth a/(1 + W)) within 1e-13 where 1 + W > 0.1 and 1e-9 where
+    1 + W > 1e-3 (nearer the branch point both lose digits to the rounding of (y − 1)/e), −1 at y ≤ 0, no NaN."""
+    from scipy.special import lambertw
+
+    from optimizers.split import _w0_shifted
+
+    y = np.concatenate([np.geomspace(1e-12, 0.5, 2000), np.linspace(0.01, 10.0, 2000), np.geomspace(1.0, 1e300, 2000)])
+    ref = np.real(lambertw((y - 1.0) / np.e))
+    w = _w0_shifted(y)
+    assert not np.isnan(w).any()
+    for above, tol in ((0.1, 1e-13), (1e-3, 1e-9)):
+        far = 1.0 + ref > above
+        assert np.max(np.abs(w - ref)[far] / (1.0 + ref[far])) < tol
+    assert np.max(np.abs(w - ref) / np.maximum(np.abs(ref), 1.0)) < 1e-6  # near the branch point too
+    assert np.array_equal(_w0_shifted(np.array([0.0, -1.0])), [-1.0, -1.0])
+
+
 def test_lambertw_matches_brute_force_grid():
     rng = np.random.default_rng(11)
     bits, window, gain, n0, p_max = instance(rng, 3)
