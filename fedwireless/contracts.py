@@ -72,8 +72,9 @@ class Learner(Protocol):
     ) -> list[ClientUpdate]:
         """Train each (device, rank) from the current global model; updates come back in the caller's order."""
 
-    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
-        """Fold the updates that arrived into the global model."""
+    def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
+        """Fold the updates that arrived into the global model; `staleness_weights` (semi-synchronous rounds) give
+        each one's weight s(τ) ≤ 1 for the aggregations since the model it trained from (None: all fresh)."""
 
     def evaluate(self) -> dict[str, float]:
         """Test metrics of the global model (`accuracy`, `loss`, and the task's extras)."""

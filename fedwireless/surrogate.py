@@ -7,7 +7,9 @@ never the default, and every results file it produces says `learning: surrogate`
 Model (documented in `SurrogateConfig`): after a round whose arrived updates carry shares p_k of the
 selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 ``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus
-optional Gaussian noise. Loss is the binary cross-entropy of a calibrated classifier with that
+optional Gaussian noise. In semi-synchronous rounds an update that trained from a model τ aggregations old counts
+s(τ) of a fresh one (`federated.staleness`), the weight the real learner mixes it in with.
+Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
 come from the same counting functions as the real learner's (`fedwireless.learning.flops`: weights and dense
@@ -140,14 +142,17 @@ class SurrogateLearner:
             for d, r in assignments
         ]
 
-    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
+    def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
         if not updates:
             return
         n = np.array([u.num_samples for u in updates], dtype=float)
         r = np.array([u.rank for u in updates], dtype=float)
         # Shares of the selected data: one arrival out of twelve selected moves a twelfth as far.
         selected = max(self._selected_samples, float(n.sum()))
-        progress = float(np.sum(n / selected * r / (r + self.cfg.rank_half)))
+        gain = n / selected * r / (r + self.cfg.rank_half)
+        if staleness_weights is not None:  # a late update moves s(τ) as far as a fresh one would
+            gain = gain * np.asarray(staleness_weights, dtype=float)
+        progress = float(np.sum(gain))
         gap = self.cfg.max_accuracy - self.accuracy
         self.accuracy += self.cfg.rate * progress * gap
         if self.cfg.noise_std > 0:

@@ -86,37 +86,51 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
     agree keeps that choice inside it: only the others are searched again."""
     if len(f) == 0:
         return {}
-    finite = np.isfinite(f)
-    x = np.log(b)
-    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
-    spans = [slice(s, e) for s, e in zip(starts, np.r_[starts[1:], len(cell)])]
-    fits = pool[starts] * (1 + 1e-9)
-    least = np.where(finite, b, np.inf).min(axis=1)
-    usable = [bool(np.all(finite[sp].any(axis=1))) and least[sp].sum() <= fits[i] for i, sp in enumerate(spans)]
-    live = np.array(usable)
-    if not live.any():
+    search = _PriceSearch(f, b, cell, pool)
+    if not search.live.any():
         return {}
-    rows_of = np.repeat(np.arange(len(spans)), [sp.stop - sp.start for sp in spans])
-    all_rows = np.arange(len(f))
+    grid_choice, smooth_choice = search.bisect(False, iters), search.bisect(True, iters)
+    smooth_sums, fits = search.sums(smooth_choice), search.fits
+    return {
+        int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
+        for i, sp in enumerate(search.spans)
+        if search.live[i]
+    }
 
-    f_or_inf = np.where(finite, f, np.inf)  # NaN costs must never win an argmin
 
-    rows_cache: dict[str, np.ndarray] = {}
+class _PriceSearch:
+    """The lockstep bisection of `_priced_choices` over cells whose rows are grouped together."""
 
-    def argmin_rows(lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
-        if "which" not in rows_cache or not np.array_equal(rows_cache["which"], which):
+    def __init__(self, f, b, cell, pool) -> None:
+        self.f, self.b, self.x = f, b, np.log(b)
+        finite = np.isfinite(f)
+        self.f_or_inf = np.where(finite, f, np.inf)  # NaN costs must never win an argmin
+        starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        self.spans = [slice(s, e) for s, e in zip(starts, np.r_[starts[1:], len(cell)])]
+        self.fits = pool[starts] * (1 + 1e-9)
+        least = np.where(finite, b, np.inf).min(axis=1)
+        spans = self.spans
+        self.live = np.array(
+            [bool(np.all(finite[sp].any(axis=1))) and least[sp].sum() <= self.fits[i] for i, sp in enumerate(spans)]
+        )
+        self.rows_of = np.repeat(np.arange(len(spans)), [sp.stop - sp.start for sp in spans])
+        self.all_rows = np.arange(len(f))
+        ptp = np.array([np.ptp(f[sp][finite[sp]]) if self.live[i] else 0.0 for i, sp in enumerate(spans)])
+        self.first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
+        self._rows: dict[str, np.ndarray] = {}
+
+    def argmin_rows(self, lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
+        if "which" not in self._rows or not np.array_equal(self._rows["which"], which):
             # The searched rows rarely change between bisection steps: gather them once.
-            rows_cache.update(which=which, f=f_or_inf[which], b=b[which])
-        return np.argmin(rows_cache["f"] + lam_rows[which, None] * rows_cache["b"], axis=1)
+            self._rows.update(which=which, f=self.f_or_inf[which], b=self.b[which])
+        return np.argmin(self._rows["f"] + lam_rows[which, None] * self._rows["b"], axis=1)
 
-    def sums(values: np.ndarray) -> np.ndarray:
-        return np.array([values[sp].sum() for sp in spans])  # per cell, summed as one cell alone would
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        return np.array([values[sp].sum() for sp in self.spans])  # per cell, summed as one cell alone would
 
-    ptp = np.array([np.ptp(f[sp][finite[sp]]) if live[i] else 0.0 for i, sp in enumerate(spans)])
-    first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
-
-    def bisect(smooth: bool) -> np.ndarray:
+    def bisect(self, smooth: bool, iters: int) -> np.ndarray:
         """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell."""
+        f, b, x, rows_of, all_rows, fits = self.f, self.b, self.x, self.rows_of, self.all_rows, self.fits
 
         def choice(j, lam_rows, around=None):
             if not smooth:
@@ -124,20 +138,20 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
             return _vertex(around if around is not None else _stencil(f, b, x, j), lam_rows)
 
         zero = np.zeros(len(f))
-        j_lo = argmin_rows(zero, all_rows)
+        j_lo = self.argmin_rows(zero, all_rows)
         at_zero = choice(j_lo, zero)
-        done = (sums(at_zero) <= fits) | ~live  # a left-out cell never fits: it must not hold the loops
+        done = (self.sums(at_zero) <= fits) | ~self.live  # a left-out cell never fits: it must not hold the loops
         if done.all():
             return at_zero
-        lo, hi = np.zeros(len(spans)), first_hi.copy()
-        j_hi = argmin_rows(hi[rows_of], all_rows)
+        lo, hi = np.zeros(len(self.spans)), self.first_hi.copy()
+        j_hi = self.argmin_rows(hi[rows_of], all_rows)
         for _ in range(400):  # at a high price each device takes its least band, which fits
-            over = ~done & (sums(choice(j_hi, hi[rows_of])) > fits)
+            over = ~done & (self.sums(choice(j_hi, hi[rows_of])) > fits)
             if not over.any():
                 break
             lo, hi = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi)
             j_lo = np.where(over[rows_of], j_hi, j_lo)
-            j_hi = np.where(over[rows_of], argmin_rows(hi[rows_of], all_rows), j_hi)
+            j_hi = np.where(over[rows_of], self.argmin_rows(hi[rows_of], all_rows), j_hi)
         around_hi = _stencil(f, b, x, j_hi) if smooth else None
         for _ in range(iters):
             # Rows of cells already settled need no search: their answer is the choice at λ = 0.
@@ -147,23 +161,15 @@ def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.n
             mid = np.where(lo == 0.0, 0.5 * (lo + hi), np.sqrt(lo * hi))
             mid_rows = mid[rows_of]
             j_mid = j_hi.copy()
-            j_mid[moving] = argmin_rows(mid_rows, moving)
+            j_mid[moving] = self.argmin_rows(mid_rows, moving)
             changed = len(moving) and np.any(j_mid[moving] != j_hi[moving])
             around_mid = _stencil(f, b, x, j_mid) if smooth and changed else around_hi
-            up = sums(choice(j_mid, mid_rows, around_mid)) > fits
+            up = self.sums(choice(j_mid, mid_rows, around_mid)) > fits
             lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
             j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(up[rows_of], j_hi, j_mid)
             if smooth and changed:
                 around_hi = tuple(np.where(up[rows_of], h, m) for h, m in zip(around_hi, around_mid))
         return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of], around_hi))
-
-    grid_choice, smooth_choice = bisect(False), bisect(True)
-    smooth_sums = sums(smooth_choice)
-    return {
-        int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
-        for i, sp in enumerate(spans)
-        if live[i]
-    }
 
 
 def parabola_vertex(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray, lam) -> np.ndarray:

@@ -88,6 +88,18 @@ def fedavg(states: Sequence[State], weights: Sequence[float], rank: int | None =
     return out
 
 
+def mix_late(global_state: State, states: Sequence[State], weights: Sequence[float], scale: Sequence[float],
+             rank: int | None = None) -> State:  # fmt: skip
+    """Updates of different staleness into the global model: x ← (1 − Σα)·x + Σ_k α_k·x_k with α_k = w_k·s_k / Σ_j w_j
+    and s_k ≤ 1 each update's staleness weight. FedAvg when every s_k = 1; FedAsync's x ← (1 − α)·x + α·x_k for
+    one update with α = s (Xie et al. 2019). A and B are mixed as FedAvg averages them (zero-padded to `rank`)."""
+    scaled = [float(w) * float(s) for w, s in zip(weights, scale)]
+    keep = float(sum(float(w) for w in weights)) - sum(scaled)
+    if not keep > 0:
+        return fedavg(states, scaled, rank)
+    return fedavg([global_state, *states], [keep, *scaled], rank)
+
+
 def hetlora(states: Sequence[State], weights: Sequence[float], rank: int | None = None) -> State:
     """Zero-pad to r_max; weights ∝ p_k·‖B_k A_k‖_F summed over modules, normalised."""
     p = _weights(weights)

@@ -70,6 +70,16 @@ class PwffConfig(Section):
         return v
 
 
+class StalenessConfig(Section):
+    """How much a late update counts when it joins an aggregation: s(τ) of FedAsync (Xie et al. 2019), τ the
+    aggregations between the global model it trained from and the one it joins."""
+
+    # polynomial: (1 + τ)^(−a); hinge: 1 up to τ = b, then 1 / (a·(τ − b) + 1); constant: 1.
+    function: Literal["polynomial", "hinge", "constant"] = "polynomial"
+    a: float = Field(0.5, ge=0)  # decay exponent (polynomial) or slope (hinge) of the staleness weight
+    b: int = Field(4, ge=0)  # hinge: staleness still weighted in full
+
+
 class FederatedConfig(Section):
     ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
     # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
@@ -92,6 +102,13 @@ class FederatedConfig(Section):
     # sends whole groups to actors); smaller groups also bound the memory of large cohorts.
     batch_group_size: int = Field(64, ge=1)
     codec: CodecConfig = Field(default_factory=CodecConfig)
+    # sync: a round drops the updates still on their way at its deadline; semi-sync: they keep going and join
+    # the first aggregation after they arrive, weighted by their staleness (`staleness`).
+    mode: Literal["sync", "semi-sync"] = "sync"
+    # semi-sync: an update that could only join an aggregation more than this many rounds after the round it
+    # trained in is dropped (reason stale).
+    max_staleness: int = Field(4, ge=1)
+    staleness: StalenessConfig = Field(default_factory=StalenessConfig)
 
     @property
     def module_ranks(self) -> tuple[int, ...]:

@@ -248,8 +248,12 @@ class Learner(PlanningSizes):
     def gpus(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []
 
-    def aggregate(self, updates: Sequence[ClientUpdate]) -> None:
-        self.method.aggregate([u.state for u in updates], [u.num_samples for u in updates], self.round)
+    def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
+        states, weights = [u.state for u in updates], [u.num_samples for u in updates]
+        if staleness_weights is None or all(s == 1.0 for s in staleness_weights):
+            self.method.aggregate(states, weights, self.round)
+        else:
+            self.method.aggregate_late(states, weights, staleness_weights, self.round)
 
     def rank_residuals(self) -> dict[int, float] | None:
         return self.method.rank_residuals()

@@ -97,6 +97,10 @@ DEVICE_KINDS = {
     c: "int" if c in INT_COLUMNS else "bool" if c in BOOL_COLUMNS else "text" if c in TEXT_COLUMNS else "float"
     for c in DEVICE_COLUMNS
 }
+# Semi-synchronous rounds (`federated.mode: semi-sync`) add these: to devices.csv, the round an update trained in,
+# its staleness when applied (−1: none) and whether it was still on its way at the close; to rounds.csv, the counts.
+SEMI_SYNC_DEVICE_KINDS = {"base_round": "int", "staleness": "int", "late": "bool"}
+SEMI_SYNC_ROUND_COLUMNS = ("late", "applied_late", "dropped_stale")
 MAY_BE_EMPTY = (
     "arrival_s",
     "energy_budget_j",

@@ -199,6 +199,12 @@ def _method_rules(sc: Scenario) -> list[str]:
             "federated.training: pwff and task.dataset.name: instructions go together (the method needs prompts, "
             f"responses and reward labels), got training {fed.training!r} with data set {sc.task.dataset.name!r}"
         )
+    if fed.mode == "semi-sync" and sc.surrogate is None and (fed.training, fed.aggregation) != ("lora", "fedavg"):
+        problems.append(
+            "federated.mode: semi-sync mixes late updates into the global adapters, which needs training: lora "
+            f"with aggregation: fedavg (or the surrogate), got training {fed.training!r} with aggregation "
+            f"{fed.aggregation!r}"
+        )
     own = METHOD_RULES.get(fed.training)  # the method's own rules, beside its registry entry
     return problems + (own(sc.task, fed) if own else [])
 

@@ -8,6 +8,8 @@ wall time is measured elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,19 @@ class DevicePlan:
 
 
 @dataclass(frozen=True)
+class Carry:
+    """An update still on its way when its round closed (semi-synchronous rounds): what is left to do of it.
+
+    It goes on at the start of the next round, in the same order (downlink, compute, upload over its plan's
+    band and power, at that round's channel)."""
+
+    plan: DevicePlan
+    downlink_s: float
+    compute_s: float
+    bits: float
+
+
+@dataclass(frozen=True)
 class DeviceOutcome:
     """What one selected device did in the round."""
 
@@ -56,6 +71,11 @@ class DeviceOutcome:
     arrived: bool = False
     drop_reason: str = ""
     packet_error_prob: float = 0.0
+    left: Carry | None = None  # semi-synchronous rounds: what is left of an update still on its way at the close
+
+    @property
+    def late(self) -> bool:
+        return self.left is not None
 
     @property
     def device(self) -> int:
@@ -94,6 +114,7 @@ class _Progress:
     arrived: bool = False
     drop_reason: str = ""
     packet_error_prob: float = 0.0
+    left: Carry | None = None
 
 
 class _Round:
@@ -108,15 +129,26 @@ class _Round:
             for b in world.bs_ul_bandwidth_hz
         ]
 
-    def device(self, dev: DevicePlan, out: _Progress, draw: float):
+    def device(self, dev: DevicePlan, out: _Progress, draw: float, downlink_s: float, bits: float):
+        env = self.env
+        stage, since = "downlink", env.now
         try:
-            yield self.env.timeout(dev.downlink_s)
-            yield self.env.timeout(out.compute_s)
-            yield from self.upload(dev, out, draw)
-        except simpy.Interrupt:
-            out.drop_reason = "deadline"
+            yield env.timeout(downlink_s)
+            stage, since = "compute", env.now
+            yield env.timeout(out.compute_s)
+            stage = "upload"
+            yield from self.upload(dev, out, draw, bits)
+        except simpy.Interrupt as stop:
+            if stop.cause != "late":
+                out.drop_reason = str(stop.cause)
+                return
+            # Still on its way at the close: keep what is left of each stage for the next round.
+            left_dl = downlink_s - (env.now - since) if stage == "downlink" else 0.0
+            left_compute = out.compute_s - (env.now - since) if stage == "compute" else 0.0
+            left_compute = out.compute_s if stage == "downlink" else left_compute
+            out.left = Carry(dev, max(left_dl, 0.0), max(left_compute, 0.0), max(bits - out.bits_sent, 0.0))
 
-    def upload(self, dev: DevicePlan, out: _Progress, draw: float):
+    def upload(self, dev: DevicePlan, out: _Progress, draw: float, bits: float):
         env, world, link = self.env, self.world, self.link
         if not (
             np.isfinite(dev.bandwidth_hz) and dev.bandwidth_hz > 0 and np.isfinite(dev.power_w) and dev.power_w > 0
@@ -127,7 +159,7 @@ class _Round:
         out.upload_start_s = env.now
         noise = float(world.uplink_noise_psd()[dev.device])
         first_gain = None
-        remaining = float(dev.uplink_bits)
+        remaining = float(bits)
         # The chunk on air now: its rate and start, so a deadline cut still counts the bits it carried.
         chunk_rate, chunk_start = 0.0, env.now
         try:
@@ -157,12 +189,12 @@ class _Round:
             # the band.
             out.bits_sent += chunk_rate * (env.now - chunk_start)
             out.upload_s = env.now - out.upload_start_s
-            out.bits_sent = min(out.bits_sent, float(dev.uplink_bits))
+            out.bits_sent = min(out.bits_sent, float(bits))
             out.tx_energy_j = float(channels.tx_energy_j(dev.power_w, out.upload_s, dev.circuit_power_w))
             self.pools[dev.cell].put(dev.bandwidth_hz)
         if out.drop_reason:
             return
-        out.bits_sent = float(dev.uplink_bits)  # the whole payload crossed (the chunks' sum up to rounding)
+        out.bits_sent = float(bits)  # the whole payload crossed (the chunks' sum up to rounding)
         out.arrival_s = env.now
         if link.packet_errors:
             # Chen et al. 2021 packet error rate at the SNR the upload started with.
@@ -178,29 +210,42 @@ class _Round:
 
 
 def run_round(
-    world: World, plans: list[DevicePlan], server: Server, link: LinkSettings, packet_rng: np.random.Generator
+    world: World,
+    plans: list[DevicePlan],
+    server: Server,
+    link: LinkSettings,
+    packet_rng: np.random.Generator,
+    carried: Sequence[Carry] = (),
 ) -> tuple[float, list[DeviceOutcome]]:
-    """Simulate one round starting at world.now_s: (the round's duration, each plan's outcome in order).
+    """Simulate one round starting at world.now_s: (the round's duration, each outcome: `carried` then `plans`).
 
     The server closes the round (the synchronous server: when every upload has arrived or failed, or at
-    the deadline, whichever is first); uploads still running are interrupted then.
+    the deadline, whichever is first); uploads still running are interrupted then — dropped, or carried into
+    the next round by a semi-synchronous server (the outcome's `left`). `carried` updates go on first, each
+    from the stage it had reached; their processes start first, so they take their band back before new ones.
     """
     rnd = _Round(world, link, max(link.step_s, server.deadline_s / MAX_CHANNEL_STEPS))
     env = rnd.env
     # One uniform per device, drawn up front in device order so results do not depend on event order.
-    packet_draws = packet_rng.random(len(plans))
-    progress = [_Progress(compute_s=float(channels.compute_time_s_flops(p.flops, p.flops_per_s))) for p in plans]
-    procs = [env.process(rnd.device(p, o, d)) for p, o, d in zip(plans, progress, packet_draws)]
+    packet_draws = packet_rng.random(len(carried) + len(plans))
+    # A carried update's row shows what is left of it this round: its downlink and its FLOPs still to run.
+    starts = [(dataclasses.replace(c.plan, downlink_s=c.downlink_s, flops=c.compute_s * c.plan.flops_per_s),
+               c.downlink_s, c.compute_s, c.bits) for c in carried]  # fmt: skip
+    starts += [(p, p.downlink_s, float(channels.compute_time_s_flops(p.flops, p.flops_per_s)), p.uplink_bits)
+               for p in plans]  # fmt: skip
+    progress = [_Progress(compute_s=compute_s) for _, _, compute_s, _ in starts]
+    procs = [env.process(rnd.device(p, o, d, dl, bits))
+             for (p, dl, _, bits), o, d in zip(starts, progress, packet_draws)]  # fmt: skip
     env.run(until=env.process(server.serve(env, procs)))
     duration = float(env.now) if procs else float(server.deadline_s)
     env.run()  # let interrupted uploads unwind at the same instant (they release bandwidth)
     world.advance_to(rnd.t0 + duration)
     outcomes = []
-    for plan, out in zip(plans, progress):
+    for (plan, downlink_s, _, _), out in zip(starts, progress):
         # Local training runs until it finishes or the round ends, whichever is first.
-        done_compute_s = min(out.compute_s, max(duration - plan.downlink_s, 0.0))
+        done_compute_s = min(out.compute_s, max(duration - downlink_s, 0.0))
         outcomes.append(DeviceOutcome(plan=plan, compute_energy_j=plan.compute_power_w * done_compute_s, **vars(out)))
     return duration, outcomes
 
 
-__all__ = ["DeviceOutcome", "DevicePlan", "LinkSettings", "MAX_CHANNEL_STEPS", "run_round"]
+__all__ = ["Carry", "DeviceOutcome", "DevicePlan", "LinkSettings", "MAX_CHANNEL_STEPS", "run_round"]

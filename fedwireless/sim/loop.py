@@ -20,12 +20,14 @@ import optimizers
 from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.contracts import Learner
 from fedwireless.feasibility import idle_round, untrainable
+from fedwireless.outputs.columns import SEMI_SYNC_ROUND_COLUMNS
 from fedwireless.outputs.files import git_commit
 from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario
 from fedwireless.sim import rows
 from fedwireless.sim.engine import DevicePlan, LinkSettings, run_round
-from fedwireless.sim.server import SyncServer
+from fedwireless.sim.late import ClosedRound, LateUpdates
+from fedwireless.sim.server import SemiSyncServer, SyncServer
 from fedwireless.sim.state import Planner
 from fedwireless.sim.world import World
 from fedwireless.version import __version__
@@ -75,7 +77,11 @@ class Simulation:
         self.energy_queue = self.policy.energy_queue or optimizers.EnergyQueue()
         self._availability_rng = self.streams.get("availability")
         self._packet_rng = self.streams.get("packets")
-        self.server = SyncServer(sc.deadline_s)
+        fed = sc.federated
+        semi = fed.mode == "semi-sync"
+        self.server = SemiSyncServer(sc.deadline_s) if semi else SyncServer(sc.deadline_s)
+        # Semi-synchronous rounds: the updates still on their way across round boundaries.
+        self.late = LateUpdates(fed.max_staleness, fed.staleness) if semi else None
         ch = sc.channel
         self.link = LinkSettings(
             correlated=ch.coherence == "correlated",
@@ -105,19 +111,15 @@ class Simulation:
             log.warning(warning)
         metrics = self.learner.evaluate()
         self.round_rows.append(rows.round_row(0, 0.0, 0.0, metrics, [], 0, {}, 0))
+        if self.late is not None:
+            self.round_rows[0].update(dict.fromkeys(SEMI_SYNC_ROUND_COLUMNS, 0))
 
     def step(self) -> dict[str, Any]:
         sc, w, planner = self.sc, self.world, self.planner
         self.round_index += 1
         t_wall = time.perf_counter()
         w.start_round()
-        available = self._availability_rng.random(w.num_devices) < w.availability
-        gain = w.gain_lin()
-        dl_bits = 8 * len(self.learner.downlink_payload())
-        with np.errstate(divide="ignore"):  # no downlink at all: inf, and the policy skips the device
-            downlink_s = dl_bits / w.downlink_rate_bps(gain)
-        planner.next_round()
-        state = planner.state(self.round_index, available, gain, downlink_s)
+        available, gain, dl_bits, downlink_s, state = self._round_state()
         alloc = self.policy.decide(state)
         t_decide = time.perf_counter()
 
@@ -142,12 +144,14 @@ class Simulation:
                        circuit_power_w=float(w.circuit_power_w[d]), downlink_s=float(downlink_s[d]))
             for d in selected
         ]  # fmt: skip
-        round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng)
+        carried = self.late.carried if self.late is not None else ()
+        round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng, carried)
         self.sim_time_s += round_s
         t_sim = time.perf_counter()
         round_cr = self._compression_ratio(plans, dl_bits)
 
-        self.learner.aggregate([by_device[p.device] for p in plays if p.arrived])
+        closed = self._aggregate(plays, by_device)
+        plays = closed.plays if closed is not None else plays
         t_agg = time.perf_counter()
         metrics = self.learner.evaluate()
         t_eval = time.perf_counter()
@@ -173,10 +177,11 @@ class Simulation:
         if self.policy.energy_queue is None:
             self.energy_queue.add(spent_j=energy, budget_j=w.energy_budget_j)
 
-        self._device_rows(alloc, plays, available, gain, queue_before, updates)
+        self._device_rows(alloc, plays, available, gain, queue_before, updates, closed)
         row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
                              dict(alloc.terms), dl_bits)  # fmt: skip
         row["compression_ratio"] = round_cr
+        row.update(closed.round_columns() if closed is not None else {})
         self.round_rows.append(row)
         self.timing_rows.append({
             "round": self.round_index, "decide_s": t_decide - t_wall, "train_s": t_train - t_decide,
@@ -185,13 +190,42 @@ class Simulation:
         })  # fmt: skip
         return row
 
-    def _device_rows(self, alloc, plays, available, gain, queue_before, updates) -> None:
+    def _round_state(self):
+        """What the policy sees this round: (available, gain, downlink bits, downlink seconds, the RoundState)."""
+        w = self.world
+        available = self._availability_rng.random(w.num_devices) < w.availability
+        if self.late is not None:
+            available &= ~self.late.busy(w.num_devices)  # a device whose update is still on its way
+        gain = w.gain_lin()
+        dl_bits = 8 * len(self.learner.downlink_payload())
+        with np.errstate(divide="ignore"):  # no downlink at all: inf, and the policy skips the device
+            downlink_s = dl_bits / w.downlink_rate_bps(gain)
+        self.planner.next_round()
+        state = self.planner.state(self.round_index, available, gain, downlink_s)
+        if self.late is not None:
+            state = self.late.free_bandwidth(state)
+        return available, gain, dl_bits, downlink_s, state
+
+    def _aggregate(self, plays, by_device) -> ClosedRound | None:
+        """Fold the arrived updates into the global model: this round's (synchronous rounds), or, semi-synchronous,
+        every update that arrived, weighted by its staleness (`fedwireless.sim.late`)."""
+        if self.late is None:
+            self.learner.aggregate([by_device[p.device] for p in plays if p.arrived])
+            return None
+        closed = self.late.close(self.round_index, plays, by_device)
+        self.learner.aggregate(closed.arrived, closed.weights)
+        return closed
+
+    def _device_rows(self, alloc, plays, available, gain, queue_before, updates, closed=None) -> None:
         """The round's devices.csv rows, to the sink or kept (none with `output.device_rows: none`)."""
         if self.device_row_ids is None or len(self.device_row_ids):
             info = {u.device: u.info for u in updates}
             evals = self.learner.device_metrics()
+            extra = None
+            if closed is not None:
+                alloc, extra = closed.rows_allocation(alloc, self.ranks), closed.device_columns(self.world.num_devices)
             block = rows.device_block(self.round_index, self.world, self.ranks, alloc, plays, available, gain,
-                                      queue_before, info, evals, self.device_row_ids)  # fmt: skip
+                                      queue_before, info, evals, self.device_row_ids, extra)  # fmt: skip
             (self.device_sink or self.device_blocks.append)(block)
 
     @property

@@ -57,7 +57,7 @@ def round_row(
         downlink_bits=int(dl_bits * len(plays)),
         selected=selected,
         arrived=sum(p.arrived for p in plays),
-        dropped=sum(not p.arrived for p in plays),
+        dropped=sum(not p.arrived and not p.late for p in plays),  # a late update (semi-sync) is not dropped
     )
     for reason in DROP_REASONS:
         row[f"dropped_{reason.replace('-', '_')}"] = sum(p.drop_reason == reason for p in plays)
@@ -78,10 +78,11 @@ def device_block(
     info: dict[int, dict],
     evals: list[dict[str, float]],
     rows: np.ndarray | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The rows of devices.csv for a round, as columns, one row per device (or per device in `rows`); `info` holds
     the method's per-device figures of the round (e.g. topk), `evals` the per-device metrics of the
-    evaluation after it ([] without real learning)."""
+    evaluation after it ([] without real learning), `extra` the mode's own columns (semi-synchronous rounds)."""
     w, k = world, world.num_devices
     module = np.asarray(alloc.module, dtype=np.int64)
     trained = module >= 0
@@ -116,6 +117,7 @@ def device_block(
         cols["topk"][d] = int(figures.get("topk", 0))
     for key in ("accuracy", "loss", "reward", "reward_global"):
         cols[f"eval_{key}"] = np.array([float(e.get(key, np.nan)) for e in evals] + [np.nan] * (k - len(evals)))
+    cols.update(extra or {})
     if rows is not None:
         cols = {c: v[rows] for c, v in cols.items()}
     return cols

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedwireless.outputs.columns import DEVICE_KINDS, ROUND_COLUMNS
+from fedwireless.outputs.columns import DEVICE_KINDS, ROUND_COLUMNS, SEMI_SYNC_DEVICE_KINDS
 from fedwireless.outputs.files import (
     check_output,
     publish,
@@ -50,7 +50,8 @@ def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
     """Every round of `sim`, its tables written into `stage` (device rows streamed as the rounds go)."""
     sc, fmt = sim.sc, sim.sc.output.format
     per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
-    devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), DEVICE_KINDS)
+    kinds = DEVICE_KINDS | (SEMI_SYNC_DEVICE_KINDS if sc.federated.mode == "semi-sync" else {})
+    devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), kinds)
     sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
     try:
         cb.start(sc.rounds)

@@ -24,6 +24,8 @@ class SyncServer:
     """Synchronous rounds: the round closes when every client has arrived or failed, or at the deadline,
     whichever is first; clients still running at the deadline are interrupted (dropped as `deadline`)."""
 
+    late_cause = "deadline"  # what a client still running at the deadline hears
+
     def __init__(self, deadline_s: float) -> None:
         self.deadline_s = float(deadline_s)
 
@@ -33,4 +35,12 @@ class SyncServer:
         if everyone not in result:
             for p in clients:
                 if p.is_alive:
-                    p.interrupt("deadline")
+                    p.interrupt(self.late_cause)
+
+
+class SemiSyncServer(SyncServer):
+    """Semi-synchronous rounds: the round closes as a synchronous one does, but a client still running at the
+    deadline is not dropped: it stops for the close (`late`) and goes on in the next round, and its update joins
+    the first aggregation after it arrives (`fedwireless.sim.late`)."""
+
+    late_cause = "late"

@@ -58,6 +58,12 @@ class FederatedMethod(ABC):
     def aggregate(self, states: Sequence[State], weights: Sequence[float], round_index: int) -> None:
         """Fold the arrived clients' reconstructed states (weights ∝ samples) into the global model."""
 
+    def aggregate_late(self, states: Sequence[State], weights: Sequence[float], scale: Sequence[float],
+                       round_index: int) -> None:  # fmt: skip
+        """Fold in updates that trained from older global models, each weighted by its staleness weight `scale`
+        (semi-synchronous rounds); only methods whose global model is a weighted average of states can."""
+        raise NotImplementedError(f"{type(self).__name__} cannot mix late updates (federated.mode: semi-sync)")
+
     @abstractmethod
     def downlink_payload(self) -> bytes:
         """The bytes of the next broadcast."""

@@ -133,6 +133,16 @@ class LoraMethod(FederatedMethod):
         self._rank_residual, self._residual_inputs = None, (states, weights)
         self.last_broadcast = self.aggregator.aggregate(self, states, weights)
 
+    def aggregate_late(self, states: Sequence[State], weights: Sequence[float], scale: Sequence[float],
+                       round_index: int) -> None:  # fmt: skip
+        """Semi-synchronous rounds: the global adapters mixed with updates weighted by staleness (`agg.mix_late`)."""
+        if not states:
+            return
+        scaled = [w * s for w, s in zip(weights, scale)]
+        self._rank_residual, self._residual_inputs = None, (states, scaled)
+        self.global_state = agg.mix_late(self.global_state, states, weights, scale, self.r_max)
+        self.last_broadcast = self.global_state
+
     def downlink_payload(self) -> bytes:
         return self.codec.encode(self.last_broadcast)
 
