@@ -80,11 +80,34 @@ def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
 
 
 def test_readme_names_every_result_column():
-    from fedwireless.outputs.columns import DEVICE_COLUMNS, DROP_REASONS, ROUND_COLUMNS
+    from fedwireless.outputs.columns import (
+        DEVICE_COLUMNS,
+        DROP_REASONS,
+        ROUND_COLUMNS,
+        SEMI_SYNC_DEVICE_KINDS,
+        SEMI_SYNC_ROUND_COLUMNS,
+    )
 
-    missing = [c for c in (*ROUND_COLUMNS, *DEVICE_COLUMNS) if f"`{c}`" not in README and c not in ("x_m", "y_m")]
+    every = (*ROUND_COLUMNS, *DEVICE_COLUMNS, *SEMI_SYNC_DEVICE_KINDS, *SEMI_SYNC_ROUND_COLUMNS)
+    missing = [c for c in every if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []
     assert all(f"`{r}`" in README for r in DROP_REASONS)
+
+
+def test_readme_stragglers_lines_run_and_compare_the_modes(tmp_path, monkeypatch):
+    """The semi-sync section's two runs (tiny model, 2 rounds): the semi-sync one carries late updates over, the
+    sync one drops them at the deadline, from the same first round."""
+    monkeypatch.chdir(ROOT)
+    lines = block_after("Sync against semi-sync")
+    assert len(lines) == 2
+    for line in lines:
+        args = [re.sub(r"^runs/", f"{tmp_path}/runs/", a) for a in shlex.split(line)]
+        assert args[0] == ".venv/bin/fedwireless" and main(shrink([*args[1:], "--quiet", "--no-plots"])) == 0, line
+    semi = pd.read_csv(tmp_path / "runs/stragglers/rounds.csv")
+    sync = pd.read_csv(tmp_path / "runs/stragglers-sync/rounds.csv")
+    assert semi.late.iloc[1] > 0 and semi.dropped.iloc[1] == 0
+    assert sync.dropped_deadline.iloc[1] == semi.late.iloc[1] and sync.accuracy.iloc[1] == semi.accuracy.iloc[1]
+    assert "late" not in sync.columns
 
 
 def test_readme_python_api_block_runs(tmp_path, monkeypatch):
