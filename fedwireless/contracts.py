@@ -76,6 +76,17 @@ class Learner(Protocol):
         """Fold the updates that arrived into the global model; `staleness_weights` (semi-synchronous rounds) give
         each one's weight s(τ) ≤ 1 for the aggregations since the model it trained from (None: all fresh)."""
 
+    def start_from_edges(self, station_of: np.ndarray | None) -> None:
+        """Hierarchical rounds: each device's next training starts from its base station's edge model
+        (`station_of[device]`; a station without one yet gives the global model); None: from the global model."""
+
+    def aggregate_at_edges(self, updates_by_station: Mapping[int, Sequence[ClientUpdate]]) -> None:
+        """Hierarchical rounds: each listed station's edge model becomes the FedAvg of the updates it received."""
+
+    def aggregate_at_cloud(self) -> None:
+        """Hierarchical rounds: the global model becomes the sample-weighted mean of the edge models that aggregated
+        since the last cloud aggregation (HierFAVG); every station starts from it again."""
+
     def evaluate(self) -> dict[str, float]:
         """Test metrics of the global model (`accuracy`, `loss`, and the task's extras)."""
 

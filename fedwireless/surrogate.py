@@ -8,7 +8,8 @@ Model (documented in `SurrogateConfig`): after a round whose arrived updates car
 selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 ``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus
 optional Gaussian noise. In semi-synchronous rounds an update that trained from a model τ aggregations old counts
-s(τ) of a fresh one (`federated.staleness`), the weight the real learner mixes it in with.
+s(τ) of a fresh one (`federated.staleness`), the weight the real learner mixes it in with. In hierarchical rounds the
+edge rounds' progress adds up and moves accuracy at the cloud aggregation, all at once.
 Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
@@ -18,7 +19,7 @@ causal attention scores).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -78,6 +79,7 @@ class SurrogateLearner:
         self._noise_rng = noise_rng
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
+        self._edge_progress = 0.0  # hierarchical rounds: the edge rounds' progress since the last cloud round
         self._flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round, for every client
 
     def num_samples(self) -> np.ndarray:
@@ -142,9 +144,7 @@ class SurrogateLearner:
             for d, r in assignments
         ]
 
-    def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
-        if not updates:
-            return
+    def _progress(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> float:
         n = np.array([u.num_samples for u in updates], dtype=float)
         r = np.array([u.rank for u in updates], dtype=float)
         # Shares of the selected data: one arrival out of twelve selected moves a twelfth as far.
@@ -152,7 +152,26 @@ class SurrogateLearner:
         gain = n / selected * r / (r + self.cfg.rank_half)
         if staleness_weights is not None:  # a late update moves s(τ) as far as a fresh one would
             gain = gain * np.asarray(staleness_weights, dtype=float)
-        progress = float(np.sum(gain))
+        return float(np.sum(gain))
+
+    def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
+        if updates:
+            self._move(self._progress(updates, staleness_weights))
+
+    def start_from_edges(self, station_of: np.ndarray | None) -> None:
+        return None  # one accuracy for every model: the edges' progress waits for the cloud (`aggregate_at_cloud`)
+
+    def aggregate_at_edges(self, updates_by_station: Mapping[int, Sequence[ClientUpdate]]) -> None:
+        every = [u for us in updates_by_station.values() for u in us]
+        if every:
+            self._edge_progress += self._progress(every)
+
+    def aggregate_at_cloud(self) -> None:
+        if self._edge_progress > 0:
+            self._move(self._edge_progress)
+        self._edge_progress = 0.0
+
+    def _move(self, progress: float) -> None:
         gap = self.cfg.max_accuracy - self.accuracy
         self.accuracy += self.cfg.rate * progress * gap
         if self.cfg.noise_std > 0:

@@ -80,6 +80,22 @@ class StalenessConfig(Section):
     b: int = Field(4, ge=0)  # hinge: staleness still weighted in full
 
 
+class BackhaulConfig(Section):
+    """A base station's link to the cloud in hierarchical rounds (edge model up, global model down)."""
+
+    capacity_mbps: float = Field(1000.0, gt=0)  # the link's rate each way, Mbit/s
+    latency_ms: float = Field(5.0, ge=0)  # one-way delay, ms
+
+
+class HierarchicalConfig(Section):
+    """HierFAVG (Liu et al., ICC 2020): devices aggregate at their serving base station every round (κ₁ =
+    task.local_steps local steps per edge aggregation), the stations at the cloud every `edge_rounds` rounds (κ₂)."""
+
+    edge_rounds: int = Field(2, ge=1)  # κ₂: edge aggregations per cloud aggregation
+    # Every station's link to the cloud, unless the station sets its own (base_stations[].backhaul).
+    backhaul: BackhaulConfig = Field(default_factory=BackhaulConfig)
+
+
 class FederatedConfig(Section):
     ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
     # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
@@ -103,12 +119,14 @@ class FederatedConfig(Section):
     batch_group_size: int = Field(64, ge=1)
     codec: CodecConfig = Field(default_factory=CodecConfig)
     # sync: a round drops the updates still on their way at its deadline; semi-sync: they keep going and join
-    # the first aggregation after they arrive, weighted by their staleness (`staleness`).
-    mode: Literal["sync", "semi-sync"] = "sync"
+    # the first aggregation after they arrive, weighted by their staleness (`staleness`); hierarchical: devices
+    # aggregate at their base station each round, the stations at the cloud every hierarchical.edge_rounds.
+    mode: Literal["sync", "semi-sync", "hierarchical"] = "sync"
     # semi-sync: an update that could only join an aggregation more than this many rounds after the round it
     # trained in is dropped (reason stale).
     max_staleness: int = Field(4, ge=1)
     staleness: StalenessConfig = Field(default_factory=StalenessConfig)
+    hierarchical: HierarchicalConfig = Field(default_factory=HierarchicalConfig)
 
     @property
     def module_ranks(self) -> tuple[int, ...]:

@@ -1,23 +1,22 @@
 """The learning side of the co-simulation: real federated training with torch (+ peft for LoRA).
 
-It knows nothing about the network. The engine asks it to train some clients at some modules (LoRA ranks,
-or the one full-parameter module), gets real updates (real encoded bytes, real FLOPs), hands back the ones
-that arrived for aggregation, and asks for an evaluation. What a client trains, sends and what the server
-aggregates and broadcasts is the federated method's (`learning.methods`); this façade adds what every
-method shares: the data (`learning.setup`), batches and seeds, the one training loop (`learning.training`),
-update coding, and evaluation (`learning.evaluation`).
+It knows nothing about the network. The engine asks it to train some clients at some modules (LoRA ranks, or the
+one full-parameter module), gets real updates (real encoded bytes, real FLOPs), hands back the ones that arrived for
+aggregation, and asks for an evaluation. What a client trains, sends and what the server aggregates and broadcasts
+is the federated method's (`learning.methods`); this façade adds what every method shares: the data
+(`learning.setup`), batches and seeds, the one training loop (`learning.training`), update coding, and evaluation
+(`learning.evaluation`).
 
-Clients send Δ = trained − start encoded by the scenario's codec; the server adds the decoded Δ to the
-start. Lossy codecs run with client-side error feedback where the codec asks for it (`error_feedback`,
-default on for topk and nncodec). With `difference_coding`, each client codes its update minus its previous
-decoded update (a dropped upload is assumed recovered: the co-simulator does not model the retransmission
-that keeps sender and receiver references in step).
-"""
+Clients send Δ = trained − start encoded by the scenario's codec; the server adds the decoded Δ to the start. Lossy
+codecs run with client-side error feedback where the codec asks for it (`error_feedback`, default on for topk and
+nncodec). With `difference_coding`, each client codes its update minus its previous decoded update (a dropped upload
+is assumed recovered: the co-simulator does not model the retransmission that keeps sender and receiver references
+in step)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +96,7 @@ class Learner(PlanningSizes):
         self.setup_s = time.perf_counter() - t0
 
     def _new_codec(self, temporal: bool = True):
-        params = dict(self.fed.codec.params)
-        if not temporal:
-            params["temporal_context"] = False
+        params = {**self.fed.codec.params, **({} if temporal else {"temporal_context": False})}
         return make_codec(self.fed.codec.name, params)
 
     def expected_payload_bits(self, rank: int) -> int:
@@ -251,9 +248,18 @@ class Learner(PlanningSizes):
     def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
         states, weights = [u.state for u in updates], [u.num_samples for u in updates]
         if staleness_weights is None or all(s == 1.0 for s in staleness_weights):
-            self.method.aggregate(states, weights, self.round)
-        else:
-            self.method.aggregate_late(states, weights, staleness_weights, self.round)
+            return self.method.aggregate(states, weights, self.round)
+        self.method.aggregate_late(states, weights, staleness_weights, self.round)
+
+    def start_from_edges(self, station_of: np.ndarray | None) -> None:
+        self.method.station_of = station_of
+
+    def aggregate_at_edges(self, updates_by_station: Mapping[int, Sequence[ClientUpdate]]) -> None:
+        self.method.aggregate_at_edges({c: ([u.state for u in us], [u.num_samples for u in us])
+                                        for c, us in updates_by_station.items() if us})  # fmt: skip
+
+    def aggregate_at_cloud(self) -> None:
+        self.method.aggregate_at_cloud()
 
     def rank_residuals(self) -> dict[int, float] | None:
         return self.method.rank_residuals()

@@ -101,6 +101,8 @@ DEVICE_KINDS = {
 # its staleness when applied (−1: none) and whether it was still on its way at the close; to rounds.csv, the counts.
 SEMI_SYNC_DEVICE_KINDS = {"base_round": "int", "staleness": "int", "late": "bool"}
 SEMI_SYNC_ROUND_COLUMNS = ("late", "applied_late", "dropped_stale")
+# Hierarchical rounds add to rounds.csv: the stations that aggregated, whether the cloud did, the backhaul's seconds.
+HIERARCHICAL_ROUND_COLUMNS = ("edge_aggregations", "cloud_aggregation", "backhaul_s")
 MAY_BE_EMPTY = (
     "arrival_s",
     "energy_budget_j",

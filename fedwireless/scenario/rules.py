@@ -199,9 +199,10 @@ def _method_rules(sc: Scenario) -> list[str]:
             "federated.training: pwff and task.dataset.name: instructions go together (the method needs prompts, "
             f"responses and reward labels), got training {fed.training!r} with data set {sc.task.dataset.name!r}"
         )
-    if fed.mode == "semi-sync" and sc.surrogate is None and (fed.training, fed.aggregation) != ("lora", "fedavg"):
+    if fed.mode != "sync" and sc.surrogate is None and (fed.training, fed.aggregation) != ("lora", "fedavg"):
+        what = "mixes late updates into" if fed.mode == "semi-sync" else "keeps a model per base station beside"
         problems.append(
-            "federated.mode: semi-sync mixes late updates into the global adapters, which needs training: lora "
+            f"federated.mode: {fed.mode} {what} the global adapters, which needs training: lora "
             f"with aggregation: fedavg (or the surrogate), got training {fed.training!r} with aggregation "
             f"{fed.aggregation!r}"
         )

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from channels.pathloss import MODELS as PATHLOSS_MODELS
 from fedwireless.config_base import Section
 from fedwireless.learning.config import TaskConfig
-from fedwireless.learning.federated_config import FederatedConfig
+from fedwireless.learning.federated_config import BackhaulConfig, FederatedConfig
 
 # ----------------------------------------------------------------------------- radio side
 
@@ -32,6 +32,8 @@ class BaseStationConfig(Section):
     downlink_power_dbm: float = 46.0  # macro-cell transmit power (TR 36.814 Table A.2.1.1-2)
     noise_figure_db: float = Field(5.0, ge=0)  # base-station receiver
     pathloss: PathLossConfig = Field(default_factory=PathLossConfig)
+    # Hierarchical rounds: this station's link to the cloud; None: federated.hierarchical.backhaul.
+    backhaul: BackhaulConfig | None = None
 
 
 class FadingConfig(Section):

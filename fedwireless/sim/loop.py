@@ -20,12 +20,13 @@ import optimizers
 from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.contracts import Learner
 from fedwireless.feasibility import idle_round, untrainable
-from fedwireless.outputs.columns import SEMI_SYNC_ROUND_COLUMNS
+from fedwireless.outputs.columns import HIERARCHICAL_ROUND_COLUMNS, SEMI_SYNC_ROUND_COLUMNS
 from fedwireless.outputs.files import git_commit
 from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario
 from fedwireless.sim import rows
 from fedwireless.sim.engine import DevicePlan, LinkSettings, run_round
+from fedwireless.sim.hierarchy import EdgeCloud
 from fedwireless.sim.late import ClosedRound, LateUpdates
 from fedwireless.sim.server import SemiSyncServer, SyncServer
 from fedwireless.sim.state import Planner
@@ -82,6 +83,8 @@ class Simulation:
         self.server = SemiSyncServer(sc.deadline_s) if semi else SyncServer(sc.deadline_s)
         # Semi-synchronous rounds: the updates still on their way across round boundaries.
         self.late = LateUpdates(fed.max_staleness, fed.staleness) if semi else None
+        # Hierarchical rounds: edge aggregations at the base stations, cloud aggregations over the backhaul.
+        self.edges = EdgeCloud.from_scenario(sc) if fed.mode == "hierarchical" else None
         ch = sc.channel
         self.link = LinkSettings(
             correlated=ch.coherence == "correlated",
@@ -111,8 +114,9 @@ class Simulation:
             log.warning(warning)
         metrics = self.learner.evaluate()
         self.round_rows.append(rows.round_row(0, 0.0, 0.0, metrics, [], 0, {}, 0))
-        if self.late is not None:
-            self.round_rows[0].update(dict.fromkeys(SEMI_SYNC_ROUND_COLUMNS, 0))
+        if self.late is not None or self.edges is not None:
+            names = SEMI_SYNC_ROUND_COLUMNS if self.late is not None else HIERARCHICAL_ROUND_COLUMNS
+            self.round_rows[0].update(dict.fromkeys(names, 0))
 
     def step(self) -> dict[str, Any]:
         sc, w, planner = self.sc, self.world, self.planner
@@ -132,6 +136,8 @@ class Simulation:
         assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
         flops_per_s, compute_power_w = planner.compute_speed(state, alloc)
         budgets = planner.uplink_budget_bits(state, alloc, gain, selected)
+        if self.edges is not None:
+            self.learner.start_from_edges(w.serving.copy())  # each device trains from its station's model
         updates = self.learner.train_clients(assignments, budgets)
         t_train = time.perf_counter()
 
@@ -146,12 +152,13 @@ class Simulation:
         ]  # fmt: skip
         carried = self.late.carried if self.late is not None else ()
         round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng, carried)
-        self.sim_time_s += round_s
         t_sim = time.perf_counter()
         round_cr = self._compression_ratio(plans, dl_bits)
 
-        closed = self._aggregate(plays, by_device)
+        closed, mode_columns = self._aggregate(plays, by_device, dl_bits)
         plays = closed.plays if closed is not None else plays
+        round_s += mode_columns.get("backhaul_s", 0.0)
+        self.sim_time_s += round_s
         t_agg = time.perf_counter()
         metrics = self.learner.evaluate()
         t_eval = time.perf_counter()
@@ -181,7 +188,7 @@ class Simulation:
         row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
                              dict(alloc.terms), dl_bits)  # fmt: skip
         row["compression_ratio"] = round_cr
-        row.update(closed.round_columns() if closed is not None else {})
+        row.update(mode_columns)
         self.round_rows.append(row)
         self.timing_rows.append({
             "round": self.round_index, "decide_s": t_decide - t_wall, "train_s": t_train - t_decide,
@@ -206,15 +213,21 @@ class Simulation:
             state = self.late.free_bandwidth(state)
         return available, gain, dl_bits, downlink_s, state
 
-    def _aggregate(self, plays, by_device) -> ClosedRound | None:
-        """Fold the arrived updates into the global model: this round's (synchronous rounds), or, semi-synchronous,
-        every update that arrived, weighted by its staleness (`fedwireless.sim.late`)."""
+    def _aggregate(self, plays, by_device, model_bits: int) -> tuple[ClosedRound | None, dict[str, float]]:
+        """Fold the arrived updates into the global model: this round's (synchronous rounds); semi-synchronous,
+        every update that arrived, weighted by its staleness (`fedwireless.sim.late`); hierarchical, at the edges
+        and every `edge_rounds` at the cloud (`fedwireless.sim.hierarchy`). Returns the semi-synchronous close and
+        the mode's round columns."""
+        if self.edges is not None:
+            columns = self.edges.aggregate(self.learner, self.round_index, plays, by_device, model_bits)
+            self.world.advance_to(self.world.now_s + columns["backhaul_s"])  # the backhaul takes simulated time
+            return None, columns
         if self.late is None:
             self.learner.aggregate([by_device[p.device] for p in plays if p.arrived])
-            return None
+            return None, {}
         closed = self.late.close(self.round_index, plays, by_device)
         self.learner.aggregate(closed.arrived, closed.weights)
-        return closed
+        return closed, closed.round_columns()
 
     def _device_rows(self, alloc, plays, available, gain, queue_before, updates, closed=None) -> None:
         """The round's devices.csv rows, to the sink or kept (none with `output.device_rows: none`)."""

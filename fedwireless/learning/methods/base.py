@@ -28,6 +28,7 @@ class FederatedMethod(ABC):
     ranks: tuple[int, ...]
     model: torch.nn.Module
     needs_row_index: bool = False  # batches carry their row indices (for per-row weights, e.g. rewards)
+    station_of = None  # hierarchical rounds: [devices] the base station whose edge model a client starts from
     attention_window: int | None = None  # sliding-window attention in local training (FLOPs follow it); None: dense
 
     @abstractmethod
@@ -63,6 +64,14 @@ class FederatedMethod(ABC):
         """Fold in updates that trained from older global models, each weighted by its staleness weight `scale`
         (semi-synchronous rounds); only methods whose global model is a weighted average of states can."""
         raise NotImplementedError(f"{type(self).__name__} cannot mix late updates (federated.mode: semi-sync)")
+
+    def aggregate_at_edges(self, groups: dict[int, tuple[Sequence[State], Sequence[float]]]) -> None:
+        """Hierarchical rounds: each station's edge model from the (states, weights) it received."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no edge models (federated.mode: hierarchical)")
+
+    def aggregate_at_cloud(self) -> None:
+        """Hierarchical rounds: the global model from the edge models (HierFAVG)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no edge models (federated.mode: hierarchical)")
 
     @abstractmethod
     def downlink_payload(self) -> bytes:

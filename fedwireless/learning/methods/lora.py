@@ -78,6 +78,9 @@ class LoraMethod(FederatedMethod):
         self.aggregator = make_aggregator(federated.aggregation)
         self._rank_residual: dict[int, float] | None = None
         self._residual_inputs: tuple[Sequence[State], Sequence[float]] | None = None
+        # Hierarchical rounds: each station's edge model and the samples it aggregated since the last cloud round.
+        self.edge_states: dict[int, State] = {}
+        self.edge_samples: dict[int, float] = {}
 
     # ------------------------------------------------------------------ adapters
     def _adapter_state(self, r: int) -> State:
@@ -117,7 +120,15 @@ class LoraMethod(FederatedMethod):
         return {k: torch.zeros_like(v) for k, v in self.init_state[rank].items()}
 
     def client_start(self, device: int, rank: int, round_index: int) -> State:
-        start = self.aggregator.start_state(self, rank, round_index)
+        edge = None if self.station_of is None else self.edge_states.get(int(self.station_of[device]))
+        if edge is None:
+            start = self.aggregator.start_state(self, rank, round_index)
+        else:  # hierarchical rounds: the client starts from its station's edge model as from the global one
+            cloud, self.global_state = self.global_state, edge
+            try:
+                start = self.aggregator.start_state(self, rank, round_index)
+            finally:
+                self.global_state = cloud
         self.load_adapter(rank, start)
         return start
 
@@ -142,6 +153,25 @@ class LoraMethod(FederatedMethod):
         self._rank_residual, self._residual_inputs = None, (states, scaled)
         self.global_state = agg.mix_late(self.global_state, states, weights, scale, self.r_max)
         self.last_broadcast = self.global_state
+
+    def aggregate_at_edges(self, groups: dict[int, tuple[Sequence[State], Sequence[float]]]) -> None:
+        """Each station's edge model becomes the FedAvg of the updates it received (HierFAVG's edge step)."""
+        for station, (states, weights) in groups.items():
+            self.edge_states[station] = agg.fedavg(states, weights, self.r_max)
+            self.edge_samples[station] = self.edge_samples.get(station, 0.0) + float(sum(weights))
+        every = [s for states, _ in groups.values() for s in states]
+        self._rank_residual = None
+        self._residual_inputs = (every, [w for _, ws in groups.values() for w in ws]) if every else None
+
+    def aggregate_at_cloud(self) -> None:
+        """The global model becomes the mean of the edge models that aggregated since the last cloud round,
+        weighted by the samples they aggregated (HierFAVG's cloud step); every station starts from it again."""
+        stations = sorted(s for s, n in self.edge_samples.items() if n > 0)
+        if stations:
+            states = [self.edge_states[s] for s in stations]
+            self.global_state = agg.fedavg(states, [self.edge_samples[s] for s in stations], self.r_max)
+            self.last_broadcast = self.global_state
+        self.edge_states, self.edge_samples = {}, {}
 
     def downlink_payload(self) -> bytes:
         return self.codec.encode(self.last_broadcast)
