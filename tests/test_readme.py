@@ -83,12 +83,14 @@ def test_readme_names_every_result_column():
     from fedwireless.outputs.columns import (
         DEVICE_COLUMNS,
         DROP_REASONS,
+        HIERARCHICAL_ROUND_COLUMNS,
         ROUND_COLUMNS,
         SEMI_SYNC_DEVICE_KINDS,
         SEMI_SYNC_ROUND_COLUMNS,
     )
 
-    every = (*ROUND_COLUMNS, *DEVICE_COLUMNS, *SEMI_SYNC_DEVICE_KINDS, *SEMI_SYNC_ROUND_COLUMNS)
+    every = (*ROUND_COLUMNS, *DEVICE_COLUMNS, *SEMI_SYNC_DEVICE_KINDS, *SEMI_SYNC_ROUND_COLUMNS,
+             *HIERARCHICAL_ROUND_COLUMNS)  # fmt: skip
     missing = [c for c in every if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []
     assert all(f"`{r}`" in README for r in DROP_REASONS)
@@ -108,6 +110,23 @@ def test_readme_stragglers_lines_run_and_compare_the_modes(tmp_path, monkeypatch
     assert semi.late.iloc[1] > 0 and semi.dropped.iloc[1] == 0
     assert sync.dropped_deadline.iloc[1] == semi.late.iloc[1] and sync.accuracy.iloc[1] == semi.accuracy.iloc[1]
     assert "late" not in sync.columns
+
+
+def test_readme_hierarchical_lines_run(tmp_path, monkeypatch):
+    """The hierarchical section's run (tiny model, 2 rounds: one edge round, one cloud round with its backhaul) and
+    its sweep, loaded as `fedwireless sweep` would (sync and two κ₂, three seeds)."""
+    from fedwireless.sweeps import load_sweep
+
+    monkeypatch.chdir(ROOT)
+    run, sweep = block_after("label (`by-group` partition), and a slower backhaul")
+    args = [re.sub(r"^runs/", f"{tmp_path}/runs/", a) for a in shlex.split(run)]
+    assert main(shrink([*args[1:], "--quiet", "--no-plots"])) == 0
+    rounds = pd.read_csv(tmp_path / "runs/hierarchical/rounds.csv")
+    assert rounds.cloud_aggregation.tolist() == [0, 0, 1] and rounds.edge_aggregations.iloc[1] == 3
+    assert rounds.backhaul_s.iloc[2] > 0.020 * 2  # the centre station's 20 ms link, up and down
+    assert rounds.loss.iloc[1] == rounds.loss.iloc[0] != rounds.loss.iloc[2]  # the global moves at the cloud only
+    assert shlex.split(sweep)[1:3] == ["sweep", "scenarios/sweeps/hierarchy.yaml"]
+    assert len(load_sweep(ROOT / shlex.split(sweep)[2]).points) == 9
 
 
 def test_readme_python_api_block_runs(tmp_path, monkeypatch):
