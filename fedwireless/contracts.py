@@ -50,6 +50,8 @@ class Learner(Protocol):
     Called in this order: `num_samples`, `payload_model`, `expected_flops` once at setup; each round
     `downlink_payload`, `next_round_flops`, `train_clients`, `aggregate`, `evaluate` (then `device_metrics`
     and, for policies that read them, `rank_residuals`); `compression_params`, `artifacts` and `info` at the end.
+    Hierarchical rounds call `start_from_edges` before `train_clients`, and `aggregate_at_edges` (then, every
+    `edge_rounds` rounds, `aggregate_at_cloud`) instead of `aggregate`.
     """
 
     def num_samples(self) -> np.ndarray:
