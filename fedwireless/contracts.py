@@ -76,7 +76,7 @@ class Learner(Protocol):
 
     def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
         """Fold the updates that arrived into the global model; `staleness_weights` (semi-synchronous rounds) give
-        each one's weight s(τ) ≤ 1 for the aggregations since the model it trained from (None: all fresh)."""
+        each one's weight s(τ) ≤ 1 for the rounds since the one whose model it trained from (None: all fresh)."""
 
     def start_from_edges(self, station_of: np.ndarray | None) -> None:
         """Hierarchical rounds: each device's next training starts from its base station's edge model

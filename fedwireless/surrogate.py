@@ -7,9 +7,10 @@ never the default, and every results file it produces says `learning: surrogate`
 Model (documented in `SurrogateConfig`): after a round whose arrived updates carry shares p_k of the
 selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 ``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus
-optional Gaussian noise. In semi-synchronous rounds an update that trained from a model τ aggregations old counts
-s(τ) of a fresh one (`federated.staleness`), the weight the real learner mixes it in with. In hierarchical rounds the
-edge rounds' progress adds up and moves accuracy at the cloud aggregation, all at once.
+optional Gaussian noise. In semi-synchronous rounds an update that trained from the model of τ rounds ago counts
+s(τ) of a fresh one (`federated.staleness`, the weight the real learner mixes it in with), its share p_k taken
+of the cohort it was selected with. In hierarchical rounds the edge rounds' progress adds up and moves accuracy
+at the cloud aggregation, all at once.
 Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
@@ -80,6 +81,7 @@ class SurrogateLearner:
         self._selected_samples = 0.0
         self.accuracy = self.cfg.initial_accuracy
         self._edge_progress = 0.0  # hierarchical rounds: the edge rounds' progress since the last cloud round
+        self._cohort_samples: dict[int, float] = {}  # per device: the samples of the cohort it was last sent with
         self._flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round, for every client
 
     def num_samples(self) -> np.ndarray:
@@ -130,6 +132,8 @@ class SurrogateLearner:
         self, assignments: Sequence[tuple[int, int]], uplink_budget_bits: dict[int, float] | None = None
     ) -> list[ClientUpdate]:
         self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
+        for d, _ in assignments:  # a late update's share is of the cohort it was selected with (semi-sync)
+            self._cohort_samples[d] = self._selected_samples
         payloads = {r: bytes(self.expected_payload_bits(r) // 8) for r in {r for _, r in assignments}}
         return [
             ClientUpdate(
@@ -149,6 +153,8 @@ class SurrogateLearner:
         r = np.array([u.rank for u in updates], dtype=float)
         # Shares of the selected data: one arrival out of twelve selected moves a twelfth as far.
         selected = max(self._selected_samples, float(n.sum()))
+        if staleness_weights is not None:  # each of the cohort it was selected with (late ones: an earlier one)
+            selected = np.array([self._cohort_samples.get(u.device, selected) for u in updates])
         gain = n / selected * r / (r + self.cfg.rank_half)
         if staleness_weights is not None:  # a late update moves s(τ) as far as a fresh one would
             gain = gain * np.asarray(staleness_weights, dtype=float)

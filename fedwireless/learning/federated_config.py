@@ -72,7 +72,8 @@ class PwffConfig(Section):
 
 class StalenessConfig(Section):
     """How much a late update counts when it joins an aggregation: s(τ) of FedAsync (Xie et al. 2019), τ the
-    aggregations between the global model it trained from and the one it joins."""
+    rounds between the one whose global model it trained from and the one it joins. With the defaults (b = 4,
+    max_staleness 4) a hinge weighs every update that can still join in full: set b below max_staleness."""
 
     # polynomial: (1 + τ)^(−a); hinge: 1 up to τ = b, then 1 / (a·(τ − b) + 1); constant: 1.
     function: Literal["polynomial", "hinge", "constant"] = "polynomial"

@@ -72,6 +72,7 @@ class DeviceOutcome:
     drop_reason: str = ""
     packet_error_prob: float = 0.0
     left: Carry | None = None  # semi-synchronous rounds: what is left of an update still on its way at the close
+    carried: bool = False  # semi-synchronous rounds: this update came in from an earlier round (`left` of one)
 
     @property
     def late(self) -> bool:
@@ -115,6 +116,7 @@ class _Progress:
     drop_reason: str = ""
     packet_error_prob: float = 0.0
     left: Carry | None = None
+    carried: bool = False  # an update carried in from an earlier round (semi-sync)
 
 
 class _Round:
@@ -158,8 +160,9 @@ class _Round:
         yield self.pools[dev.cell].get(dev.bandwidth_hz)
         out.upload_start_s = env.now
         noise = float(world.uplink_noise_psd()[dev.device])
-        first_gain = None
         remaining = float(bits)
+        # A carry with nothing left to send (the close fell on its last bit) arrives now, at this round's gain.
+        first_gain = None if remaining > 0 else float(world.gain_lin()[dev.device])
         # The chunk on air now: its rate and start, so a deadline cut still counts the bits it carried.
         chunk_rate, chunk_start = 0.0, env.now
         try:
@@ -222,7 +225,8 @@ def run_round(
     The server closes the round (the synchronous server: when every upload has arrived or failed, or at
     the deadline, whichever is first); uploads still running are interrupted then — dropped, or carried into
     the next round by a semi-synchronous server (the outcome's `left`). `carried` updates go on first, each
-    from the stage it had reached; their processes start first, so they take their band back before new ones.
+    from the stage it had reached; their processes start first, so one already uploading takes its band back before
+    new ones (the policy planned the others over the cell's pool less the carried bands).
     """
     rnd = _Round(world, link, max(link.step_s, server.deadline_s / MAX_CHANNEL_STEPS))
     env = rnd.env
@@ -233,7 +237,9 @@ def run_round(
                c.downlink_s, c.compute_s, c.bits) for c in carried]  # fmt: skip
     starts += [(p, p.downlink_s, float(channels.compute_time_s_flops(p.flops, p.flops_per_s)), p.uplink_bits)
                for p in plans]  # fmt: skip
-    progress = [_Progress(compute_s=compute_s) for _, _, compute_s, _ in starts]
+    progress = [
+        _Progress(compute_s=compute_s, carried=i < len(carried)) for i, (_, _, compute_s, _) in enumerate(starts)
+    ]
     procs = [env.process(rnd.device(p, o, d, dl, bits))
              for (p, dl, _, bits), o, d in zip(starts, progress, packet_draws)]  # fmt: skip
     env.run(until=env.process(server.serve(env, procs)))

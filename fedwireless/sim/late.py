@@ -3,7 +3,7 @@
 A round closes at its deadline as a synchronous one does, but an update still downloading, training or uploading
 then is not dropped: it goes on in the next round from where it stopped (holding its band, so the policy plans
 the others over what is left of each cell), and joins the first aggregation after it arrives, weighted by
-s(τ) for τ, the aggregations between the global model it trained from and the one it joins (FedAsync's staleness
+s(τ) for τ, the rounds between the one whose global model it trained from and the one it joins (FedAsync's staleness
 functions, Xie et al. 2019). An update that could only join more than `max_staleness` rounds after the round it
 trained in is dropped at the close (reason `stale`).
 """
@@ -48,7 +48,13 @@ class LateUpdates:
         return out
 
     def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
-        """The round's state with each cell's pool less the bands the carried updates hold (or will take back)."""
+        """The round's state with each cell's pool less the bands the carried updates hold (or will take back).
+        A carried update goes on in its device's serving cell this round (`state.cell`), with its planned band."""
+        self.carried = [
+            c if c.plan.cell == state.cell[c.plan.device]
+            else dataclasses.replace(c, plan=dataclasses.replace(c.plan, cell=int(state.cell[c.plan.device])))
+            for c in self.carried
+        ]  # fmt: skip
         held = np.zeros(len(state.cell_bandwidth_hz))
         for c in self.carried:
             held[c.plan.cell] += c.plan.bandwidth_hz

@@ -128,7 +128,7 @@ class Simulation:
         t_decide = time.perf_counter()
 
         selected = np.flatnonzero(alloc.module >= 0)
-        if len(selected) == 0:
+        if len(selected) == 0 and not (self.late is not None and self.late.carried):  # carried updates still work
             self.rounds_without_training += 1
             why = idle_round(self.round_index, available, state.compute_time_s, downlink_s, planner.flops,
                              w.flops_per_s, planner.steps, w.group_names, sc.deadline_s, sc.policy.name)  # fmt: skip

@@ -52,9 +52,10 @@ def round_row(
         compute_energy_j=float(sum(p.compute_energy_j for p in plays)),
         tx_energy_j=float(sum(p.tx_energy_j for p in plays)),
         uplink_bits=int(round(sum(p.bits_sent for p in plays))),
-        uplink_attempted_bits=int(sum(p.plan.uplink_bits for p in plays)),
+        # An update carried in from an earlier round (semi-sync) was attempted, and broadcast to, when it started.
+        uplink_attempted_bits=int(sum(p.plan.uplink_bits for p in plays if not p.carried)),
         uplink_delivered_bits=int(sum(p.delivered_bits for p in plays)),
-        downlink_bits=int(dl_bits * len(plays)),
+        downlink_bits=int(dl_bits * sum(not p.carried for p in plays)),
         selected=selected,
         arrived=sum(p.arrived for p in plays),
         dropped=sum(not p.arrived and not p.late for p in plays),  # a late update (semi-sync) is not dropped

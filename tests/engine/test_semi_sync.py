@@ -63,9 +63,13 @@ def test_a_late_upload_goes_on_and_joins_the_next_aggregation(tmp_path):
     # The round closes when both are in: the fresh near device and the late far one.
     assert rounds.round_s[2] == pytest.approx(max(near_row.arrival_s, rest_s), abs=TIME_TOL_S)
     assert (rounds.applied_late[2], rounds.arrived[2], rounds.late[2]) == (1, 2, 0)
-    # The surrogate moves the late update s(1) = 2^−0.5 as far as a fresh one: equal data shares, r/(r + 8) = 1/3.
+    # Attempted and broadcast once, in round 1: round 2 counts only the near device's fresh upload and broadcast.
+    assert rounds.uplink_attempted_bits[2] == near_row.payload_bits
+    assert rounds.downlink_bits[2] == rounds.downlink_bits[1] / 2
+    # The surrogate moves the late update s(1) = 2^−0.5 as far as a fresh one, its share of its own cohort: round 1
+    # selected both devices (equal data: 1/2 each), round 2 the near one alone (1); r/(r + 8) = 1/3.
     a1 = 0.5 + 0.15 * (0.5 / 3) * (0.9 - 0.5)
-    a2 = a1 + 0.15 * (0.5 / 3) * (1 + 2**-0.5) * (0.9 - a1)
+    a2 = a1 + 0.15 * ((1 + 0.5 * 2**-0.5) / 3) * (0.9 - a1)
     assert rounds.accuracy[1] == pytest.approx(a1, rel=1e-12)
     assert rounds.accuracy[2] == pytest.approx(a2, rel=1e-12)
 
@@ -159,7 +163,11 @@ def test_real_lora_semi_sync_is_deterministic_and_mixes_late_adapters(tmp_path):
     rounds = pd.read_csv(tmp_path / "a" / "rounds.csv").set_index("round")
     assert rounds.late.tolist() == [0, 1, 0, 1] and rounds.applied_late.tolist() == [0, 0, 1, 0]
     assert rounds.arrived[2] == 2 and np.isfinite(rounds.accuracy).all()
-    # Mixing a late update moves the model: round 2 differs from a synchronous run where it was dropped.
-    run_scenario(validate(real(scenario(deadline_s=(near + far) / 2, rounds=2))), tmp_path / "dropped")
-    sync = pd.read_csv(tmp_path / "dropped" / "rounds.csv").set_index("round")
-    assert sync.accuracy[1] == rounds.accuracy[1] and sync.loss[2] != rounds.loss[2]
+    # The late update's weight reaches the real mixing: s = 1 (a = 0) and s ≈ 0 (a = 50) agree until it arrives.
+    for name, a in (("full", 0.0), ("none", 50.0)):
+        sc = real(semi_sync((near + far) / 2, rounds=2))
+        sc["federated"]["staleness"] = {"function": "polynomial", "a": a}
+        run_scenario(validate(sc), tmp_path / name)
+    full, none = (pd.read_csv(tmp_path / n / "rounds.csv").set_index("round") for n in ("full", "none"))
+    assert full.loss[1] == none.loss[1] == rounds.loss[1] and full.loss[2] != none.loss[2]
+    assert rounds.loss[2] not in (full.loss[2], none.loss[2])  # a = 0.5 lies between
