@@ -47,14 +47,16 @@ class LateUpdates:
         out[list(self.pending)] = True
         return out
 
-    def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
-        """The round's state with each cell's pool less the bands the carried updates hold (or will take back).
-        A carried update goes on in its device's serving cell this round (`state.cell`), with its planned band."""
+    def follow(self, serving: np.ndarray) -> None:
+        """Each carried update goes on in its device's serving cell this round, with its planned band."""
         self.carried = [
-            c if c.plan.cell == state.cell[c.plan.device]
-            else dataclasses.replace(c, plan=dataclasses.replace(c.plan, cell=int(state.cell[c.plan.device])))
+            c if c.plan.cell == serving[c.plan.device]
+            else dataclasses.replace(c, plan=dataclasses.replace(c.plan, cell=int(serving[c.plan.device])))
             for c in self.carried
         ]  # fmt: skip
+
+    def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
+        """The round's state with each cell's pool less the bands the carried updates hold (or will take back)."""
         held = np.zeros(len(state.cell_bandwidth_hz))
         for c in self.carried:
             held[c.plan.cell] += c.plan.bandwidth_hz

@@ -210,6 +210,7 @@ class Simulation:
         self.planner.next_round()
         state = self.planner.state(self.round_index, available, gain, downlink_s)
         if self.late is not None:
+            self.late.follow(w.serving)
             state = self.late.free_bandwidth(state)
         return available, gain, dl_bits, downlink_s, state
 
