@@ -26,6 +26,8 @@ class ClientUpdate:
     flops: float
     train_loss: float
     info: dict = field(default_factory=dict)  # method figures for devices.csv (e.g. topk)
+    # The state it trained from, kept in asynchronous runs (FedBuff applies state − start); {} otherwise.
+    start: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Learner(Protocol):
     `downlink_payload`, `next_round_flops`, `train_clients`, `aggregate`, `evaluate` (then `device_metrics`
     and, for policies that read them, `rank_residuals`); `compression_params`, `artifacts` and `info` at the end.
     Hierarchical rounds call `start_from_edges` before `train_clients`, and `aggregate_at_edges` (then, every
-    `edge_rounds` rounds, `aggregate_at_cloud`) instead of `aggregate`.
+    `edge_rounds` rounds, `aggregate_at_cloud`) instead of `aggregate`. Asynchronous FedBuff calls `aggregate_buffer`
+    instead of `aggregate`.
     """
 
     def num_samples(self) -> np.ndarray:
@@ -77,6 +80,12 @@ class Learner(Protocol):
     def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
         """Fold the updates that arrived into the global model; `staleness_weights` (semi-synchronous rounds) give
         each one's weight s(τ) ≤ 1 for the rounds since the one whose model it trained from (None: all fresh)."""
+
+    def aggregate_buffer(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float],
+                         server_lr: float) -> None:  # fmt: skip
+        """Asynchronous FedBuff (Nguyen et al. 2022): x ← x + η·(1/K)·Σ_k s_k·Δ_k over the K buffered updates,
+        Δ_k an update's state less the state it trained from (`ClientUpdate.start`), s_k its staleness weight, η
+        `server_lr`."""
 
     def start_from_edges(self, station_of: np.ndarray | None) -> None:
         """Hierarchical rounds: each device's next training starts from its base station's edge model

@@ -9,8 +9,11 @@ selected devices' samples and ranks r_k, accuracy moves toward `max_accuracy` by
 ``rate · Σ p_k · r_k / (r_k + rank_half)`` of the remaining gap (saturating returns in rank), plus
 optional Gaussian noise. In semi-synchronous rounds an update that trained from the model of τ rounds ago counts
 s(τ) of a fresh one (`federated.staleness`, the weight the real learner mixes it in with), its share p_k taken
-of the cohort it was selected with. In hierarchical rounds the edge rounds' progress adds up and moves accuracy
-at the cloud aggregation, all at once.
+of the cohort it was selected with. Asynchronous updates count in full: a FedAsync arrival moves
+α·s(τ)·r/(r + rank_half) of a round's progress, a FedBuff server update η times its buffer's mean
+s(τ_k)·r_k/(r_k + rank_half) (the model has no variance that averaging would reduce, so it does not reward larger
+cohorts). In hierarchical rounds the edge rounds' progress adds up and moves accuracy at the cloud aggregation, all
+at once.
 Loss is the binary cross-entropy of a calibrated classifier with that
 accuracy, −[a ln a + (1 − a) ln(1 − a)].
 Payload sizes are those of float32 LoRA adapters (and classifier head) on the task's model; FLOPs
@@ -82,6 +85,7 @@ class SurrogateLearner:
         self.accuracy = self.cfg.initial_accuracy
         self._edge_progress = 0.0  # hierarchical rounds: the edge rounds' progress since the last cloud round
         self._cohort_samples: dict[int, float] = {}  # per device: the samples of the cohort it was last sent with
+        self._async = fed.mode == "async"  # an asynchronous update counts in full, not as a share of a cohort
         self._flops: dict[int, np.ndarray] = {}  # per rank: the loop asks every round, for every client
 
     def num_samples(self) -> np.ndarray:
@@ -133,7 +137,7 @@ class SurrogateLearner:
     ) -> list[ClientUpdate]:
         self._selected_samples = float(sum(self._num_samples[d] for d, _ in assignments))
         for d, _ in assignments:  # a late update's share is of the cohort it was selected with (semi-sync)
-            self._cohort_samples[d] = self._selected_samples
+            self._cohort_samples[d] = float(self._num_samples[d]) if self._async else self._selected_samples
         payloads = {r: bytes(self.expected_payload_bits(r) // 8) for r in {r for _, r in assignments}}
         return [
             ClientUpdate(
@@ -163,6 +167,14 @@ class SurrogateLearner:
     def aggregate(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float] | None = None) -> None:
         if updates:
             self._move(self._progress(updates, staleness_weights))
+
+    def aggregate_buffer(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float],
+                         server_lr: float) -> None:  # fmt: skip
+        """FedBuff: the buffer's mean progress s_k·r_k/(r_k + rank_half), times η."""
+        if updates:
+            r = np.array([u.rank for u in updates], dtype=float)
+            s = np.asarray(staleness_weights, dtype=float)
+            self._move(float(server_lr) * float(np.mean(s * r / (r + self.cfg.rank_half))))
 
     def start_from_edges(self, station_of: np.ndarray | None) -> None:
         return None  # one accuracy for every model: the edges' progress waits for the cloud (`aggregate_at_cloud`)

@@ -283,7 +283,7 @@ class Lyapunov:
 
     def observe(self, outcome: RoundOutcome) -> None:
         if self._budget is not None:
-            self.energy_queue.add(spent_j=outcome.energy_j, budget_j=self._budget)
+            self.energy_queue.add(spent_j=outcome.energy_j, budget_j=self._budget * outcome.budget_share)
             self.queue_j = self.energy_queue.values_j(len(self._budget))
         if outcome.rank_residual and self.residual is not None:
             for r, e in outcome.rank_residual.items():

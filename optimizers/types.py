@@ -193,6 +193,9 @@ class RoundOutcome:
     # Share of the aggregated update's energy each offered rank cannot carry, ε(r) = Σ_{i>r} σ_i² / Σ σ_i²
     # (learner: singular values of the aggregated adapter product; surrogate: its closed form); None if unknown.
     rank_residual: Mapping[int, float] | None = None
+    # Share of a round's energy budget this outcome's period earns: 1 for a round; an asynchronous server step
+    # earns its length over the deadline, so energy queues advance in time.
+    budget_share: float = 1.0
 
 
 class Policy(Protocol):

@@ -100,6 +100,30 @@ def mix_late(global_state: State, states: Sequence[State], weights: Sequence[flo
     return fedavg([global_state, *states], [keep, *scaled], rank)
 
 
+def buffered_step(global_state: State, states: Sequence[State], starts: Sequence[State], scale: Sequence[float],
+                  server_lr: float, rank: int | None = None) -> State:  # fmt: skip
+    """FedBuff's server step (Nguyen et al. 2022): x ← x + η·(1/K)·Σ_k s_k·(x_k − b_k), b_k the state update k trained
+    from, s_k its staleness weight. A and B move by their own deltas, zero-padded to `rank` (FedAvg's factor space)."""
+    coef = [float(server_lr) * float(s) / len(states) for s in scale]
+    r = rank or max(v.shape[0] for k, v in global_state.items() if k.endswith(A_SUFFIX))
+    out: State = {}
+    for key in other_keys(global_state):
+        acc = global_state[key].to(torch.float64).clone()
+        for st, b, c in zip(states, starts, coef):
+            acc += c * (st[key].to(torch.float64) - b[key].to(torch.float64))
+        out[key] = acc.to(global_state[key].dtype)
+    for m in lora_modules(global_state):
+        a_key, b_key = m + A_SUFFIX, m + B_SUFFIX
+        acc_a, acc_b = global_state[a_key].to(torch.float64).clone(), global_state[b_key].to(torch.float64).clone()
+        for st, b, c in zip(states, starts, coef):
+            da, db = pad_rank(st[a_key].to(torch.float64) - b[a_key].to(torch.float64),
+                              st[b_key].to(torch.float64) - b[b_key].to(torch.float64), r)  # fmt: skip
+            acc_a += c * da
+            acc_b += c * db
+        out[a_key], out[b_key] = acc_a.to(global_state[a_key].dtype), acc_b.to(global_state[b_key].dtype)
+    return out
+
+
 def hetlora(states: Sequence[State], weights: Sequence[float], rank: int | None = None) -> State:
     """Zero-pad to r_max; weights ∝ p_k·‖B_k A_k‖_F summed over modules, normalised."""
     p = _weights(weights)

@@ -97,6 +97,26 @@ class HierarchicalConfig(Section):
     backhaul: BackhaulConfig = Field(default_factory=BackhaulConfig)
 
 
+class AsyncConfig(Section):
+    """Asynchronous federated learning (`federated.mode: async`): no rounds; each idle, available device the policy
+    picks gets the current global model, trains and uploads, and the server applies updates as they arrive."""
+
+    # fedasync: x ← (1 − α·s(τ))·x + α·s(τ)·x_k at each arrival (Xie et al. 2019); fedbuff: every `buffer_size`
+    # arrivals x ← x + η·(1/K)·Σ s(τ_k)·Δ_k, Δ_k an update's change from the model it trained from (Nguyen et al. 2022).
+    algorithm: Literal["fedasync", "fedbuff"] = "fedasync"
+    concurrency: int = Field(8, ge=1)  # devices training or uploading at once
+    alpha: float = Field(0.6, gt=0, le=1)  # fedasync: mixing weight α of a fresh update
+    buffer_size: int = Field(4, ge=1)  # fedbuff: arrivals K per server update
+    server_lr: float = Field(1.0, gt=0)  # fedbuff: server learning rate η
+    # An update that could only be applied more than this many server updates after the one it trained from is
+    # dropped (reason stale); τ counts server updates, not rounds.
+    max_staleness: int = Field(32, ge=0)
+    eval_every: int = Field(1, ge=1)  # evaluate the global model every this many server updates
+    eval_every_s: float | None = Field(None, gt=0)  # ... or every this many simulated seconds (None: by updates only)
+    # Stop once simulated time reaches this (None: after `rounds` server steps, which also caps a timed run).
+    duration_s: float | None = Field(None, gt=0)
+
+
 class FederatedConfig(Section):
     ranks: list[int] = Field(default_factory=lambda: [8], min_length=1)  # LoRA ranks devices can train
     # lora_alpha = alpha_per_rank · r keeps the LoRA scale alpha/r equal across ranks, so products
@@ -121,13 +141,15 @@ class FederatedConfig(Section):
     codec: CodecConfig = Field(default_factory=CodecConfig)
     # sync: a round drops the updates still on their way at its deadline; semi-sync: they keep going and join
     # the first aggregation after they arrive, weighted by their staleness (`staleness`); hierarchical: devices
-    # aggregate at their base station each round, the stations at the cloud every hierarchical.edge_rounds.
-    mode: Literal["sync", "semi-sync", "hierarchical"] = "sync"
+    # aggregate at their base station each round, the stations at the cloud every hierarchical.edge_rounds;
+    # async: no rounds, updates applied as they arrive (`asynchronous`).
+    mode: Literal["sync", "semi-sync", "hierarchical", "async"] = "sync"
     # semi-sync: an update that could only join an aggregation more than this many rounds after the round it
     # trained in is dropped (reason stale).
     max_staleness: int = Field(4, ge=1)
     staleness: StalenessConfig = Field(default_factory=StalenessConfig)
     hierarchical: HierarchicalConfig = Field(default_factory=HierarchicalConfig)
+    asynchronous: AsyncConfig = Field(default_factory=AsyncConfig)
 
     @property
     def module_ranks(self) -> tuple[int, ...]:

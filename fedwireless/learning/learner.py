@@ -170,12 +170,12 @@ class Learner(PlanningSizes):
         flops = float(sum(self.step_flops(rank, b[0].shape[0], int(b[1].sum(dim=1).max()), device) for b in batches))
         own = self.method.client_payload(device, rank, start, trained, budget_bits)
         if own is not None:
-            payload, state, info = own
-            return ClientUpdate(device, rank, state, payload, len(self.data.parts[device]), flops, loss, info)
+            return ClientUpdate(device, rank, own[1], own[0], len(self.data.parts[device]), flops, loss, own[2])
         delta = {k: trained[k].float() - start[k].float() for k in start}
         payload, decoded = self._encode(device, delta)
         state = {k: start[k] + decoded[k].to(start[k].dtype) for k in start}
-        return ClientUpdate(device, rank, state, payload, len(self.data.parts[device]), flops, loss)
+        kept = start if self.fed.mode == "async" else {}  # FedBuff applies state − start
+        return ClientUpdate(device, rank, state, payload, len(self.data.parts[device]), flops, loss, start=kept)
 
     def _batching(self, assignments: Sequence[tuple[int, int]]) -> tuple[bool, str]:
         if not self.fed.batch_clients:
@@ -251,6 +251,10 @@ class Learner(PlanningSizes):
             return self.method.aggregate(states, weights, self.round)
         self.method.aggregate_late(states, weights, staleness_weights, self.round)
 
+    def aggregate_buffer(self, updates: Sequence[ClientUpdate], staleness_weights: Sequence[float],
+                         server_lr: float) -> None:  # fmt: skip
+        self.method.aggregate_buffer(*zip(*[(u.state, u.start) for u in updates]), staleness_weights, server_lr)
+
     def start_from_edges(self, station_of: np.ndarray | None) -> None:
         self.method.station_of = station_of
 
@@ -267,11 +271,8 @@ class Learner(PlanningSizes):
     # ------------------------------------------------------------------ evaluation and reporting
     def evaluate(self) -> dict[str, float]:
         """Metrics of the global model on the test split; per-device ones come from `device_metrics()`."""
-        own = self.method.evaluate(self.data, self.task)
-        if own is not None:
-            metrics, self._device_metrics = own
-        else:
-            metrics, self._device_metrics = evaluate(self.method.eval_model(), self.data, self.task)
+        own = self.method.evaluate(self.data, self.task) or evaluate(self.method.eval_model(), self.data, self.task)
+        metrics, self._device_metrics = own
         return metrics
 
     def device_metrics(self) -> list[dict[str, float]]:
@@ -281,7 +282,7 @@ class Learner(PlanningSizes):
         return dict(self.data.artifacts)
 
     def info(self) -> dict[str, object]:
-        out: dict[str, object] = {
+        return {
             "learning": "real",
             "training_path": ", ".join(sorted(self.paths_run)) or "none (no client trained)",
             "aggregation": self.fed.aggregation,
@@ -294,7 +295,6 @@ class Learner(PlanningSizes):
             **self.data.info,
             **self.method.info(),
         }
-        return out
 
 
 __all__ = ["ClientUpdate", "Learner"]

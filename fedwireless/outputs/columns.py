@@ -103,8 +103,22 @@ SEMI_SYNC_DEVICE_KINDS = {"base_round": "int", "staleness": "int", "late": "bool
 SEMI_SYNC_ROUND_COLUMNS = ("late", "applied_late", "dropped_stale")
 # Hierarchical rounds add to rounds.csv: the stations that aggregated, whether the cloud did, the backhaul's seconds.
 HIERARCHICAL_ROUND_COLUMNS = ("edge_aggregations", "cloud_aggregation", "backhaul_s")
+# Asynchronous runs (`federated.mode: async`): rounds.csv has a row per server step with these counts (model version
+# after it, updates applied, their mean staleness, updates under way, arrivals in the FedBuff buffer, dropped as
+# stale); devices.csv has a row per dispatch instead of per device and round, these columns, `round` the step it
+# ended in.
+ASYNC_ROUND_COLUMNS = ("version", "applied", "staleness_mean", "under_way", "buffered", "dropped_stale")
+ASYNC_DEVICE_KINDS = {
+    "round": "int", "dispatch": "int", "device": "int", "group": "text", "base_station": "text", "rank": "int",
+    "base_version": "int", "staleness": "int", "weight": "float", "dispatch_s": "float", "arrival_s": "float",
+    "power_w": "float", "bandwidth_hz": "float", "cpu_hz": "float", "payload_bits": "int", "uplink_bits": "int",
+    "flops": "float", "downlink_s": "float", "compute_s": "float", "upload_s": "float", "compute_energy_j": "float",
+    "tx_energy_j": "float", "energy_j": "float", "energy_budget_j": "float", "arrived": "bool", "applied": "bool",
+    "drop_reason": "text",
+}  # fmt: skip
 MAY_BE_EMPTY = (
     "arrival_s",
+    "weight",
     "energy_budget_j",
     "eval_accuracy",
     "eval_loss",

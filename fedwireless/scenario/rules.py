@@ -200,7 +200,8 @@ def _method_rules(sc: Scenario) -> list[str]:
             f"responses and reward labels), got training {fed.training!r} with data set {sc.task.dataset.name!r}"
         )
     if fed.mode != "sync" and sc.surrogate is None and (fed.training, fed.aggregation) != ("lora", "fedavg"):
-        what = "mixes late updates into" if fed.mode == "semi-sync" else "keeps a model per base station beside"
+        what = {"semi-sync": "mixes late updates into", "async": "applies each arriving update to",
+                "hierarchical": "keeps a model per base station beside"}[fed.mode]  # fmt: skip
         problems.append(
             f"federated.mode: {fed.mode} {what} the global adapters, which needs training: lora "
             f"with aggregation: fedavg (or the surrogate), got training {fed.training!r} with aggregation "

@@ -20,15 +20,16 @@ import optimizers
 from fedwireless.codecs.ratio import paper_compression_ratio, paper_compression_ratio_rounds
 from fedwireless.contracts import Learner
 from fedwireless.feasibility import idle_round, untrainable
-from fedwireless.outputs.columns import HIERARCHICAL_ROUND_COLUMNS, SEMI_SYNC_ROUND_COLUMNS
+from fedwireless.outputs.columns import ASYNC_ROUND_COLUMNS, HIERARCHICAL_ROUND_COLUMNS, SEMI_SYNC_ROUND_COLUMNS
 from fedwireless.outputs.files import git_commit
 from fedwireless.rng import Streams
 from fedwireless.scenario import Scenario
 from fedwireless.sim import rows
+from fedwireless.sim.asynchronous import AsyncServerState, dispatch_block
 from fedwireless.sim.engine import DevicePlan, LinkSettings, run_round
 from fedwireless.sim.hierarchy import EdgeCloud
 from fedwireless.sim.late import ClosedRound, LateUpdates
-from fedwireless.sim.server import SemiSyncServer, SyncServer
+from fedwireless.sim.server import AsyncServer, SemiSyncServer, SyncServer
 from fedwireless.sim.state import Planner
 from fedwireless.sim.world import World
 from fedwireless.version import __version__
@@ -80,9 +81,12 @@ class Simulation:
         self._packet_rng = self.streams.get("packets")
         fed = sc.federated
         semi = fed.mode == "semi-sync"
-        self.server = SemiSyncServer(sc.deadline_s) if semi else SyncServer(sc.deadline_s)
-        # Semi-synchronous rounds: the updates still on their way across round boundaries.
-        self.late = LateUpdates(fed.max_staleness, fed.staleness) if semi else None
+        server = {"semi-sync": SemiSyncServer, "async": AsyncServer}.get(fed.mode, SyncServer)
+        self.server = server(sc.deadline_s)
+        # Asynchronous learning: the server's version, updates under way, the FedBuff buffer.
+        self.asyn = AsyncServerState(fed.asynchronous, fed.staleness) if fed.mode == "async" else None
+        # Semi-synchronous rounds (and asynchronous steps): the updates still on their way across boundaries.
+        self.late = LateUpdates(fed.max_staleness, fed.staleness) if semi else self.asyn
         # Hierarchical rounds: edge aggregations at the base stations, cloud aggregations over the backhaul.
         self.edges = EdgeCloud.from_scenario(sc) if fed.mode == "hierarchical" else None
         ch = sc.channel
@@ -112,13 +116,23 @@ class Simulation:
         warning = untrainable(p.compute_time_s(), p.flops, w.flops_per_s, p.steps, w.group_names, sc.deadline_s)
         if warning:
             log.warning(warning)
-        metrics = self.learner.evaluate()
-        self.round_rows.append(rows.round_row(0, 0.0, 0.0, metrics, [], 0, {}, 0))
+        self.metrics = self.learner.evaluate()  # the last evaluation's
+        self.round_rows.append(rows.round_row(0, 0.0, 0.0, self.metrics, [], 0, {}, 0))
         if self.late is not None or self.edges is not None:
-            names = SEMI_SYNC_ROUND_COLUMNS if self.late is not None else HIERARCHICAL_ROUND_COLUMNS
+            names = SEMI_SYNC_ROUND_COLUMNS if semi else HIERARCHICAL_ROUND_COLUMNS
+            names = ASYNC_ROUND_COLUMNS if self.asyn is not None else names
             self.round_rows[0].update(dict.fromkeys(names, 0))
+        if self.asyn is not None:
+            self.round_rows[0].update(staleness_mean=float("nan"), evaluated=1)
+
+    @property
+    def finished(self) -> bool:
+        """Every round played, or (asynchronous learning) the simulated duration reached."""
+        duration = self.sc.federated.asynchronous.duration_s if self.asyn is not None else None
+        return self.round_index >= self.sc.rounds or (duration is not None and self.sim_time_s >= duration)
 
     def step(self) -> dict[str, Any]:
+        """Play one round (asynchronous learning: one server step) and return its rounds-table row."""
         sc, w, planner = self.sc, self.world, self.planner
         self.round_index += 1
         t_wall = time.perf_counter()
@@ -133,14 +147,55 @@ class Simulation:
             why = idle_round(self.round_index, available, state.compute_time_s, downlink_s, planner.flops,
                              w.flops_per_s, planner.steps, w.group_names, sc.deadline_s, sc.policy.name)  # fmt: skip
             log.warning(why)
+        plans, updates = self._train(state, alloc, gain, selected, dl_bits, downlink_s)
+        by_device = {u.device: u for u in updates}
+        t_train = time.perf_counter()
+
+        carried = self.late.carried if self.late is not None else ()
+        round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng, carried)
+        t_sim = time.perf_counter()
+        round_cr = self._compression_ratio(plans, dl_bits)
+        if self.asyn is not None:
+            self.asyn.dispatch(self.sim_time_s, plays, alloc)
+
+        closed, mode_columns = self._aggregate(plays, by_device, dl_bits)
+        plays = closed.plays if closed is not None else plays
+        round_s += mode_columns.get("backhaul_s", 0.0)
+        self.sim_time_s += round_s
+        t_agg = time.perf_counter()
+        metrics, evaluated = self._evaluate()
+        t_eval = time.perf_counter()
+        # Diverged: a non-finite evaluation, or a client whose training loss blew up. Weights that overflow can
+        # also leave a finite but dead model (a normalisation of inf gives zeros, every logit 0).
+        blown = any(u.train_loss > DIVERGED_TRAIN_LOSS or np.isinf(u.train_loss) for u in updates)
+        if blown or (evaluated and not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"]))):
+            self.diverged_round = self.round_index
+
+        queue_before = self._observe(alloc, plays, round_s)
+        self._device_rows(alloc, plays, available, gain, queue_before, updates, closed)
+        row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
+                             dict(alloc.terms), dl_bits)  # fmt: skip
+        row["compression_ratio"] = round_cr
+        row.update(mode_columns)
+        if self.asyn is not None:
+            row["evaluated"] = int(evaluated)
+        self.round_rows.append(row)
+        self.timing_rows.append({
+            "round": self.round_index, "decide_s": t_decide - t_wall, "train_s": t_train - t_decide,
+            "simulate_s": t_sim - t_train, "aggregate_s": t_agg - t_sim, "evaluate_s": t_eval - t_agg,
+            "total_s": time.perf_counter() - t_wall,
+        })  # fmt: skip
+        return row
+
+    def _train(self, state, alloc, gain, selected, dl_bits, downlink_s) -> tuple[list[DevicePlan], list]:
+        """Train the selected devices (real bytes, real FLOPs) and plan what each does in simulated time."""
+        w, planner = self.world, self.planner
         assignments = [(int(d), int(self.ranks[alloc.module[d]])) for d in selected]
         flops_per_s, compute_power_w = planner.compute_speed(state, alloc)
         budgets = planner.uplink_budget_bits(state, alloc, gain, selected)
         if self.edges is not None:
             self.learner.start_from_edges(w.serving.copy())  # each device trains from its station's model
         updates = self.learner.train_clients(assignments, budgets)
-        t_train = time.perf_counter()
-
         by_device = {u.device: u for u in updates}
         plans = [
             DevicePlan(device=int(d), cell=int(w.serving[d]), power_w=float(alloc.power_w[d]),
@@ -150,52 +205,38 @@ class Simulation:
                        circuit_power_w=float(w.circuit_power_w[d]), downlink_s=float(downlink_s[d]))
             for d in selected
         ]  # fmt: skip
-        carried = self.late.carried if self.late is not None else ()
-        round_s, plays = run_round(w, plans, self.server, self.link, self._packet_rng, carried)
-        t_sim = time.perf_counter()
-        round_cr = self._compression_ratio(plans, dl_bits)
+        return plans, updates
 
-        closed, mode_columns = self._aggregate(plays, by_device, dl_bits)
-        plays = closed.plays if closed is not None else plays
-        round_s += mode_columns.get("backhaul_s", 0.0)
-        self.sim_time_s += round_s
-        t_agg = time.perf_counter()
-        metrics = self.learner.evaluate()
-        t_eval = time.perf_counter()
-        # Diverged: a non-finite evaluation, or a client whose training loss blew up. Weights that overflow can
-        # also leave a finite but dead model (a normalisation of inf gives zeros, every logit 0).
-        blown = any(u.train_loss > DIVERGED_TRAIN_LOSS or np.isinf(u.train_loss) for u in updates)
-        if blown or not (np.isfinite(metrics["loss"]) and np.isfinite(metrics["accuracy"])):
-            self.diverged_round = self.round_index
+    def _evaluate(self) -> tuple[dict[str, float], bool]:
+        """The global model's metrics and whether they were measured now: every round, or in asynchronous learning
+        when an evaluation is due (`federated.asynchronous.eval_every`, `eval_every_s`, the last step); else NaN."""
+        if self.asyn is not None and not self.asyn.evaluation_due(self.sim_time_s, self.finished):
+            return dict.fromkeys(self.metrics, float("nan")), False
+        self.metrics = self.learner.evaluate()
+        return self.metrics, True
 
+    def _observe(self, alloc, plays, round_s: float) -> np.ndarray:
+        """The policy learns the outcome (with the last evaluation's accuracy); the energy queues advance — by
+        a round's budget, or an asynchronous step's share of it. Returns the queues as the round found them."""
+        w = self.world
         energy = np.zeros(w.num_devices)
         arrived = np.zeros(w.num_devices, dtype=bool)
         for p in plays:
-            energy[p.device] = p.energy_j
-            arrived[p.device] = p.arrived
+            energy[p.device] += p.energy_j
+            arrived[p.device] |= p.arrived
+        share = round_s / self.sc.deadline_s if self.asyn is not None else 1.0
         queue_before = self.energy_queue.values_j(w.num_devices)
         self.policy.observe(
             optimizers.RoundOutcome(
                 round_index=self.round_index, module=alloc.module.copy(), arrived=arrived, energy_j=energy.copy(),
-                accuracy=float(metrics["accuracy"]), loss=float(metrics["loss"]),
+                accuracy=float(self.metrics["accuracy"]), loss=float(self.metrics["loss"]),
                 rank_residual=self.learner.rank_residuals() if self.policy.uses_rank_residual else None,
+                budget_share=share,
             )
         )  # fmt: skip
         if self.policy.energy_queue is None:
-            self.energy_queue.add(spent_j=energy, budget_j=w.energy_budget_j)
-
-        self._device_rows(alloc, plays, available, gain, queue_before, updates, closed)
-        row = rows.round_row(self.round_index, self.sim_time_s, round_s, metrics, plays, len(selected),
-                             dict(alloc.terms), dl_bits)  # fmt: skip
-        row["compression_ratio"] = round_cr
-        row.update(mode_columns)
-        self.round_rows.append(row)
-        self.timing_rows.append({
-            "round": self.round_index, "decide_s": t_decide - t_wall, "train_s": t_train - t_decide,
-            "simulate_s": t_sim - t_train, "aggregate_s": t_agg - t_sim, "evaluate_s": t_eval - t_agg,
-            "total_s": time.perf_counter() - t_wall,
-        })  # fmt: skip
-        return row
+            self.energy_queue.add(spent_j=energy, budget_j=w.energy_budget_j * share)
+        return queue_before
 
     def _round_state(self):
         """What the policy sees this round: (available, gain, downlink bits, downlink seconds, the RoundState)."""
@@ -218,7 +259,10 @@ class Simulation:
         """Fold the arrived updates into the global model: this round's (synchronous rounds); semi-synchronous,
         every update that arrived, weighted by its staleness (`fedwireless.sim.late`); hierarchical, at the edges
         and every `edge_rounds` at the cloud (`fedwireless.sim.hierarchy`). Returns the semi-synchronous close and
-        the mode's round columns."""
+        the mode's round columns. Asynchronous: each arrival as the server applies it (`sim.asynchronous`)."""
+        if self.asyn is not None:
+            start_s = self.sim_time_s
+            return None, self.asyn.close(self.round_index, start_s, plays, by_device, self.learner)
         if self.edges is not None:
             columns = self.edges.aggregate(self.learner, self.round_index, plays, by_device, model_bits)
             self.world.advance_to(self.world.now_s + columns["backhaul_s"])  # the backhaul takes simulated time
@@ -231,7 +275,10 @@ class Simulation:
         return closed, closed.round_columns()
 
     def _device_rows(self, alloc, plays, available, gain, queue_before, updates, closed=None) -> None:
-        """The round's devices.csv rows, to the sink or kept (none with `output.device_rows: none`)."""
+        """The round's devices.csv rows, to the sink or kept (none with `output.device_rows: none`); asynchronous
+        learning: a row per dispatch that ended."""
+        if self.asyn is not None:
+            return self._dispatch_rows()
         if self.device_row_ids is None or len(self.device_row_ids):
             info = {u.device: u.info for u in updates}
             evals = self.learner.device_metrics()
@@ -241,6 +288,22 @@ class Simulation:
             block = rows.device_block(self.round_index, self.world, self.ranks, alloc, plays, available, gain,
                                       queue_before, info, evals, self.device_row_ids, extra)  # fmt: skip
             (self.device_sink or self.device_blocks.append)(block)
+
+    def _dispatch_rows(self) -> None:
+        ended = self.asyn.take_ended()
+        if self.device_row_ids is not None:
+            keep = set(self.device_row_ids.tolist())
+            ended = [r for r in ended if r.device in keep]
+        if ended:
+            w = self.world
+            block = dispatch_block(ended, w.group_names, w.bs_names, w.serving, w.energy_budget_j)
+            (self.device_sink or self.device_blocks.append)(block)
+
+    def finish(self) -> None:
+        """The run ends: asynchronous dispatches still under way, or arrived but buffered, get their rows."""
+        if self.asyn is not None:
+            self.asyn.finish(self.round_index)
+            self._dispatch_rows()
 
     @property
     def device_rows(self) -> list[dict[str, Any]]:

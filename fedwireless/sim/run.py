@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedwireless.outputs.columns import DEVICE_KINDS, ROUND_COLUMNS, SEMI_SYNC_DEVICE_KINDS
+from fedwireless.outputs.columns import ASYNC_DEVICE_KINDS, DEVICE_KINDS, ROUND_COLUMNS, SEMI_SYNC_DEVICE_KINDS
 from fedwireless.outputs.files import (
     check_output,
     publish,
@@ -51,6 +51,7 @@ def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
     sc, fmt = sim.sc, sim.sc.output.format
     per_round = sim.world.num_devices if sim.device_row_ids is None else len(sim.device_row_ids)
     kinds = DEVICE_KINDS | (SEMI_SYNC_DEVICE_KINDS if sc.federated.mode == "semi-sync" else {})
+    kinds = ASYNC_DEVICE_KINDS if sc.federated.mode == "async" else kinds
     devices = TableWriter(stage / DEVICES_FILE, choose_format(fmt, per_round * sc.rounds), kinds)
     sim.device_sink = devices.write  # rows go to the file round by round, never all in memory
     try:
@@ -59,6 +60,9 @@ def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
             cb.round_done(sim.step())
             if sim.diverged_round is not None:
                 break  # training blew up: the rounds after it would only repeat non-numbers
+            if sim.finished:
+                break  # an asynchronous run's simulated duration is reached
+        sim.finish()
     except BaseException:
         devices.abort()
         raise

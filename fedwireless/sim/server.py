@@ -44,3 +44,17 @@ class SemiSyncServer(SyncServer):
     the first aggregation after it arrives (`fedwireless.sim.late`)."""
 
     late_cause = "late"
+
+
+class AsyncServer(SyncServer):
+    """Asynchronous learning: a server step ends when the first client arrives or fails, or after `deadline_s`
+    without one (the server then dispatches again); clients still running stop for the step (`late`) and go on in
+    the next (`fedwireless.sim.asynchronous`)."""
+
+    late_cause = "late"
+
+    def serve(self, env: simpy.Environment, clients: Sequence[simpy.Process]) -> Generator:
+        yield env.any_of([*clients, env.timeout(self.deadline_s)])
+        for p in clients:
+            if p.is_alive:
+                p.interrupt(self.late_cause)

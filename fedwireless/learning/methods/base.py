@@ -65,6 +65,11 @@ class FederatedMethod(ABC):
         (semi-synchronous rounds); only methods whose global model is a weighted average of states can."""
         raise NotImplementedError(f"{type(self).__name__} cannot mix late updates (federated.mode: semi-sync)")
 
+    def aggregate_buffer(self, states: Sequence[State], starts: Sequence[State], scale: Sequence[float],
+                         server_lr: float) -> None:  # fmt: skip
+        """Asynchronous FedBuff: move the global model by the updates' deltas from their starts."""
+        raise NotImplementedError(f"{type(self).__name__} cannot apply update deltas (federated.mode: async)")
+
     def aggregate_at_edges(self, groups: dict[int, tuple[Sequence[State], Sequence[float]]]) -> None:
         """Hierarchical rounds: each station's edge model from the (states, weights) it received."""
         raise NotImplementedError(f"{type(self).__name__} keeps no edge models (federated.mode: hierarchical)")

@@ -154,6 +154,13 @@ class LoraMethod(FederatedMethod):
         self.global_state = agg.mix_late(self.global_state, states, weights, scale, self.r_max)
         self.last_broadcast = self.global_state
 
+    def aggregate_buffer(self, states: Sequence[State], starts: Sequence[State], scale: Sequence[float],
+                         server_lr: float) -> None:  # fmt: skip
+        """Asynchronous FedBuff: the global adapters move by the buffered updates' deltas (`agg.buffered_step`)."""
+        self._rank_residual, self._residual_inputs = None, (states, list(scale))
+        self.global_state = agg.buffered_step(self.global_state, states, starts, scale, server_lr, self.r_max)
+        self.last_broadcast = self.global_state
+
     def aggregate_at_edges(self, groups: dict[int, tuple[Sequence[State], Sequence[float]]]) -> None:
         """Each station's edge model becomes the FedAvg of the updates it received (HierFAVG's edge step)."""
         for station, (states, weights) in groups.items():
