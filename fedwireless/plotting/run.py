@@ -34,7 +34,9 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, title: str 
     written = []
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    energy = rounds["energy_j"].cumsum()
+    rounds = rounds.assign(cumulative_energy_j=rounds["energy_j"].cumsum())
+    rounds = rounds[rounds["accuracy"].notna()]  # asynchronous steps between evaluations have none
+    energy = rounds["cumulative_energy_j"]
     for ax, x, label in (
         (axes[0], rounds["round"], "round"),
         (axes[1], rounds["sim_time_s"], "simulated time (s)"),

@@ -57,7 +57,7 @@ def _tables(sweep_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, 
                 "group": label,
                 "energy_per_device_round_j": r["energy_j"].sum() / (k * max(n_rounds, 1)),
                 "uplink_per_device_round_kb": r["uplink_bits"].sum() / (8e3 * k * max(n_rounds, 1)),
-                "mean_queue_j": d["queue"].mean(),
+                "mean_queue_j": d["queue"].mean() if "queue" in d else np.nan,  # asynchronous: rows per dispatch
                 "V": (policy.get("params") or {}).get("V"),
             }
         )
@@ -109,6 +109,10 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
         _accuracy_vs_cumulative(plt, rounds, out, "energy_j", "energy_cum_j", 1.0,
                                 "cumulative energy (J, all devices)"),
     ]  # fmt: skip
+    if "evaluated" in rounds:  # asynchronous points: their rows are server steps, not rounds that line up
+        energy = ("energy_cum_j", "cumulative energy (J, all devices)")
+        written += [_accuracy_on_grid(plt, rounds, out, "sim_time_s", "simulated time (s)"),
+                    _accuracy_on_grid(plt, rounds, out, *energy)]  # fmt: skip
     if "compression_ratio" in rounds and rounds["compression_ratio"].min() < 0.99:  # some update was compressed
         written.append(_compression_per_round(plt, rounds, out))
     if "eval_reward" in devices and devices["eval_reward"].notna().any():  # personalized fine-tuning
@@ -231,6 +235,38 @@ def _accuracy_vs_cumulative(plt, rounds: pd.DataFrame, out: Path, column: str, c
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     curve.to_csv(out / f"accuracy_vs_{what}.csv", index=False, float_format="%.9g")
     return save(fig, out / f"accuracy_vs_{what}.png")
+
+
+def _accuracy_on_grid(plt, rounds: pd.DataFrame, out: Path, column: str, xlabel: str, points: int = 201) -> Path:
+    """Accuracy at equal simulated time or equal energy, for points whose rows do not line up (asynchronous server
+    steps beside rounds): each run's last evaluated accuracy at or before each of `points` grid values (none past
+    its end), then the mean and count over seeds per setting. accuracy_at_time / accuracy_at_energy .png and .csv."""
+    rounds = rounds.sort_values(["point", "round"])
+    rounds = rounds.assign(energy_cum_j=rounds.groupby("point")["energy_j"].cumsum())
+    grid = np.linspace(0.0, float(rounds[column].max()), points)
+    parts = []
+    for (group, _), run in rounds[rounds["accuracy"].notna()].groupby(["group", "point"]):
+        x, acc = run[column].to_numpy(), run["accuracy"].to_numpy()
+        at = np.searchsorted(x, grid, side="right") - 1
+        parts.append(pd.DataFrame({"group": group, column: grid,
+                                   "accuracy": np.where(grid <= x[-1], acc[np.maximum(at, 0)], np.nan)}))  # fmt: skip
+    curve = (
+        pd.concat(parts).groupby(["group", column])
+        .agg(accuracy=("accuracy", "mean"), accuracy_sd=("accuracy", "std"), n=("accuracy", "count"))
+        .reset_index()
+    )  # fmt: skip
+    what = "time" if column == "sim_time_s" else "energy"
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for name, part in curve.groupby("group"):
+        ax.plot(part[column], part.accuracy, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Accuracy at equal {'simulated time' if what == 'time' else 'energy'} (mean over seeds, last "
+                 "evaluation at or before each value)")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    curve.to_csv(out / f"accuracy_at_{what}.csv", index=False, float_format="%.9g")
+    return save(fig, out / f"accuracy_at_{what}.png")
 
 
 def _compression_per_round(plt, rounds: pd.DataFrame, out: Path) -> Path:

@@ -338,6 +338,8 @@ class Simulation:
         }
         if self.diverged_round is not None:
             out["diverged_at_round"] = self.diverged_round
+        if self.asyn is not None:  # rounds counts server steps; these, the model's versions
+            out["server_updates"] = self.asyn.version
         out.update(rows.device_accuracy_summary(self.learner.device_metrics()))
         out.update({f"final_{x}": last[x] for x in rows.FINAL_EXTRAS if x in last})
         params = self.learner.compression_params()
