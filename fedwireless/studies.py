@@ -33,6 +33,9 @@ def run_in_memory(scenario: str | Path, overrides: Mapping[str, Any]) -> tuple[A
     sim = Simulation(sc)
     for _ in range(sc.rounds):
         sim.step()
+        if sim.finished:  # an asynchronous run's simulated duration
+            break
+    sim.finish()
     rounds = pd.DataFrame(sim.round_rows[1:])
     devices = pd.DataFrame(sim.device_rows)
     # Each row's own device's budget (inf where none): devices.csv may hold a sample of the devices.

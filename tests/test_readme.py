@@ -81,6 +81,8 @@ def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
 
 def test_readme_names_every_result_column():
     from fedwireless.outputs.columns import (
+        ASYNC_DEVICE_KINDS,
+        ASYNC_ROUND_COLUMNS,
         DEVICE_COLUMNS,
         DROP_REASONS,
         HIERARCHICAL_ROUND_COLUMNS,
@@ -90,7 +92,7 @@ def test_readme_names_every_result_column():
     )
 
     every = (*ROUND_COLUMNS, *DEVICE_COLUMNS, *SEMI_SYNC_DEVICE_KINDS, *SEMI_SYNC_ROUND_COLUMNS,
-             *HIERARCHICAL_ROUND_COLUMNS)  # fmt: skip
+             *HIERARCHICAL_ROUND_COLUMNS, *ASYNC_ROUND_COLUMNS, "evaluated", *ASYNC_DEVICE_KINDS)  # fmt: skip
     missing = [c for c in every if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []
     assert all(f"`{r}`" in README for r in DROP_REASONS)
@@ -127,6 +129,20 @@ def test_readme_hierarchical_lines_run(tmp_path, monkeypatch):
     assert rounds.loss.iloc[1] == rounds.loss.iloc[0] != rounds.loss.iloc[2]  # the global moves at the cloud only
     assert shlex.split(sweep)[1:3] == ["sweep", "scenarios/sweeps/hierarchy.yaml"]
     assert len(load_sweep(ROOT / shlex.split(sweep)[2]).points) == 9
+
+
+def test_readme_async_line_runs(tmp_path, monkeypatch):
+    """The asynchronous section's run (tiny model, 2 server steps): each step ends at an arrival applied with
+    FedAsync, and every dispatch has its row."""
+    monkeypatch.chdir(ROOT)
+    (line,) = block_after("for 40 simulated seconds (`tests/test_readme.py` runs this line)")
+    args = [re.sub(r"^runs/", f"{tmp_path}/runs/", a) for a in shlex.split(line)]
+    assert main(shrink([*args[1:], "--quiet", "--no-plots"])) == 0
+    rounds = pd.read_csv(tmp_path / "runs/async/rounds.csv")
+    assert rounds.version.tolist() == [0, 1, 2] and rounds.applied.tolist() == [0, 1, 1]
+    assert rounds.selected.iloc[1] == 8 and rounds.under_way.iloc[1] == 7  # eight at once, one arrived
+    devices = pd.read_csv(tmp_path / "runs/async/devices.csv")
+    assert len(devices) == rounds.selected.sum() and devices.applied.sum() == 2
 
 
 def test_readme_python_api_block_runs(tmp_path, monkeypatch):

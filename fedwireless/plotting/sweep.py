@@ -100,13 +100,15 @@ def plot_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None) -> list
     runs, rounds, devices, keys = _tables(sweep_dir)
     out.mkdir(parents=True, exist_ok=True)
     uplink = ("uplink_per_device_round_kb", "uplink_kb", "average uplink on air per device per round (kB)")
+    # Asynchronous points' rows are server steps, not rounds: they have their own figures below.
+    by_round = rounds[rounds.groupby("point")["evaluated"].transform("count") == 0] if "evaluated" in rounds else rounds
     written = [
         _energy_vs_accuracy(plt, runs, out),
         _cost_vs_metric(plt, runs, out, uplink, ("final_accuracy", "a", "final accuracy"), "uplink_vs_accuracy"),
-        _accuracy_per_setting(plt, rounds, out),
-        _accuracy_vs_cumulative(plt, rounds, out, "uplink_bits", "uplink_cum_bits", 8e6,
+        _accuracy_per_setting(plt, by_round, out),
+        _accuracy_vs_cumulative(plt, by_round, out, "uplink_bits", "uplink_cum_bits", 8e6,
                                 "cumulative uplink on air (MB, all devices, cut-off uploads included)"),
-        _accuracy_vs_cumulative(plt, rounds, out, "energy_j", "energy_cum_j", 1.0,
+        _accuracy_vs_cumulative(plt, by_round, out, "energy_j", "energy_cum_j", 1.0,
                                 "cumulative energy (J, all devices)"),
     ]  # fmt: skip
     if "evaluated" in rounds:  # asynchronous points: their rows are server steps, not rounds that line up

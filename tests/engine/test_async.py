@@ -187,3 +187,30 @@ def test_real_lora_async_is_deterministic_and_moves_the_model(tmp_path, algorith
     assert np.isfinite(loss).all() and rounds.loss.drop(evaluated).isna().all()
     assert all(a != b for a, b in zip(loss, loss[1:]))
     assert math.isclose(rounds.version.iloc[-1], 4 if algorithm == "fedasync" else 2)
+
+
+def test_a_slow_device_trains_across_steps_and_arrives_at_its_formula_instant(tmp_path):
+    """The far device computes ten times slower (1 GFLOP/s): the near device's arrivals close several steps during
+    its downlink and training, which go on from where they stopped; it arrives at downlink + compute + upload."""
+    sc = asynchronous(16)
+    group = sc["devices"][0]
+    near = {**group, "count": 1, "placement": {"kind": "explicit", "positions_m": [[100.0, 0.0]]}}
+    slow = {**group, "count": 1, "placement": {"kind": "explicit", "positions_m": [[0.0, FAR_M]]},
+            "compute": {"flops_per_s": FLOPS_PER_S / 10, "j_per_flop": 1e-9}}  # fmt: skip
+    sc["devices"] = [near, slow]
+    out = tmp_path / "slow"
+    run_scenario(validate(sc), out)
+    dev = read_table(out / "devices.csv")
+    rounds = pd.read_csv(out / "rounds.csv").set_index("round")
+    far = dev[(dev.device == 1) & (dev.applied == 1)].iloc[0]
+    dl_bits = rounds.downlink_bits[1] / 2
+    dl_s = dl_bits / rate_bps(DL_BANDWIDTH_MHZ * 1e6, 10 ** ((DL_POWER_DBM - 30) / 10), FAR_M, NF_UE_DB)
+    compute_s = far.flops / (FLOPS_PER_S / 10)
+    up_s = far.payload_bits / rate_bps(BANDWIDTH_HZ, POWER_W, FAR_M, NF_BS_DB)
+    near_cycle = cycle_s(out)[0]
+    assert compute_s > 5 * near_cycle  # its training spans at least five of the near device's updates
+    assert far.arrival_s == pytest.approx(dl_s + compute_s + up_s, abs=TIME_TOL_S)
+    assert far.staleness == int((dl_s + compute_s + up_s) // near_cycle)
+    # Compute energy: the slow group's 1e9 FLOP/s at 1e-9 J/FLOP is 1 W for its whole training, however cut.
+    assert far.compute_energy_j == pytest.approx(compute_s * 1.0, rel=1e-9)
+    assert far.upload_s == pytest.approx(up_s, abs=TIME_TOL_S)
