@@ -33,6 +33,7 @@ class Result:
     devices: pd.DataFrame
     summary: dict[str, Any]
     dir: Path | None
+    aggregations: pd.DataFrame | None = None  # hierarchical runs: aggregations.csv (edge, cloud, broadcast events)
 
 
 def load_scenario(scenario: str | Path | Mapping[str, Any] | Scenario, overrides: Mapping[str, Any] | None = None):
@@ -78,13 +79,20 @@ def run(
     remote = {"backend": backend, "address": address, "workers": workers}
     if out is not None:
         summary = run_scenario(sc, Path(out), overwrite=overwrite, draw=draw_run, **remote)
-        rounds, devices = read_tables(out)
-        return Result(rounds, devices, summary, Path(out))
+        return Result(*read_tables(out), summary, Path(out), _aggregations(out))
     with tempfile.TemporaryDirectory(prefix="fedwireless-") as tmp:
         summary = run_scenario(sc, Path(tmp) / "run", **remote)
         rounds, devices = read_tables(Path(tmp) / "run")
+        aggregations = _aggregations(Path(tmp) / "run")
     summary.pop("run_dir", None)
-    return Result(rounds, devices, summary, None)
+    return Result(rounds, devices, summary, None, aggregations)
+
+
+def _aggregations(run_dir: str | Path) -> pd.DataFrame | None:
+    from fedwireless.outputs.layout import AGGREGATIONS_FILE, read_table, table_file
+
+    path = table_file(run_dir, AGGREGATIONS_FILE)
+    return read_table(path) if path.is_file() else None
 
 
 def sweep(path: str | Path, *, workers: int = 1, out: str | Path | None = None) -> pd.DataFrame:

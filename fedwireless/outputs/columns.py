@@ -90,7 +90,7 @@ SUMMARY_KEYS = (
 )
 
 # Text columns: an empty cell there is the empty string (no drop reason), not a missing number.
-TEXT_COLUMNS = ("group", "base_station", "module", "drop_reason")
+TEXT_COLUMNS = ("group", "base_station", "module", "drop_reason", "level", "station")
 # Numeric columns whose empty cell is a documented absence, NaN in memory: no arrival, no energy budget, no
 # per-device evaluation (surrogate, or a task without it), no pwff reward, a round with no coded update.
 DEVICE_KINDS = {
@@ -103,6 +103,9 @@ SEMI_SYNC_DEVICE_KINDS = {"base_round": "int", "staleness": "int", "late": "bool
 SEMI_SYNC_ROUND_COLUMNS = ("late", "applied_late", "dropped_stale")
 # Hierarchical rounds add to rounds.csv: the stations that aggregated, whether the cloud did, the backhaul's seconds.
 HIERARCHICAL_ROUND_COLUMNS = ("edge_aggregations", "cloud_aggregation", "backhaul_s")
+# ... and aggregations.csv, a row per aggregation: `level` edge (at a station, `count` updates), cloud (`count` edge
+# models) or broadcast (`count` stations hold the global model), at `sim_time_s`, weighing `samples`.
+AGGREGATION_COLUMNS = ("round", "level", "station", "sim_time_s", "count", "samples")
 # Asynchronous runs (`federated.mode: async`): rounds.csv has a row per server step with these counts (model version
 # after it, updates applied, their mean staleness, updates under way, arrivals in the FedBuff buffer, dropped as
 # stale); devices.csv has a row per dispatch instead of per device and round, these columns, `round` the step it

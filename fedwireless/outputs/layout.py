@@ -20,6 +20,7 @@ SCENARIO_FILE = "scenario.yaml"
 ROUNDS_FILE = "rounds.csv"
 DEVICES_FILE = "devices.csv"
 TIMING_FILE = "timing.csv"
+AGGREGATIONS_FILE = "aggregations.csv"  # hierarchical runs: edge, cloud and broadcast events
 SUMMARY_FILE = "summary.json"
 SWEEP_FILE = "sweep.yaml"
 INDEX_FILE = "index.csv"

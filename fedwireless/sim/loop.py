@@ -88,7 +88,7 @@ class Simulation:
         # Semi-synchronous rounds (and asynchronous steps): the updates still on their way across boundaries.
         self.late = LateUpdates(fed.max_staleness, fed.staleness) if semi else self.asyn
         # Hierarchical rounds: edge aggregations at the base stations, cloud aggregations over the backhaul.
-        self.edges = EdgeCloud.from_scenario(sc) if fed.mode == "hierarchical" else None
+        self.edges = EdgeCloud.from_scenario(sc, self.world.bs_names) if fed.mode == "hierarchical" else None
         ch = sc.channel
         self.link = LinkSettings(
             correlated=ch.coherence == "correlated",
@@ -158,7 +158,7 @@ class Simulation:
         if self.asyn is not None:
             self.asyn.dispatch(self.sim_time_s, plays, alloc)
 
-        closed, mode_columns = self._aggregate(plays, by_device, dl_bits)
+        closed, mode_columns = self._aggregate(plays, by_device, dl_bits, round_s)
         plays = closed.plays if closed is not None else plays
         round_s += mode_columns.get("backhaul_s", 0.0)
         self.sim_time_s += round_s
@@ -255,7 +255,7 @@ class Simulation:
             state = self.late.free_bandwidth(state)
         return available, gain, dl_bits, downlink_s, state
 
-    def _aggregate(self, plays, by_device, model_bits: int) -> tuple[ClosedRound | None, dict[str, float]]:
+    def _aggregate(self, plays, by_device, model_bits: int, round_s: float) -> tuple[ClosedRound | None, dict]:
         """Fold the arrived updates into the global model: this round's (synchronous rounds); semi-synchronous,
         every update that arrived, weighted by its staleness (`fedwireless.sim.late`); hierarchical, at the edges
         and every `edge_rounds` at the cloud (`fedwireless.sim.hierarchy`). Returns the semi-synchronous close and
@@ -264,7 +264,8 @@ class Simulation:
             start_s = self.sim_time_s
             return None, self.asyn.close(self.round_index, start_s, plays, by_device, self.learner)
         if self.edges is not None:
-            columns = self.edges.aggregate(self.learner, self.round_index, plays, by_device, model_bits)
+            close_s = self.sim_time_s + round_s
+            columns = self.edges.aggregate(self.learner, self.round_index, plays, by_device, model_bits, close_s)
             self.world.advance_to(self.world.now_s + columns["backhaul_s"])  # the backhaul takes simulated time
             return None, columns
         if self.late is None:

@@ -9,7 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedwireless.outputs.columns import ASYNC_DEVICE_KINDS, DEVICE_KINDS, ROUND_COLUMNS, SEMI_SYNC_DEVICE_KINDS
+from fedwireless.outputs.columns import (
+    AGGREGATION_COLUMNS,
+    ASYNC_DEVICE_KINDS,
+    DEVICE_KINDS,
+    ROUND_COLUMNS,
+    SEMI_SYNC_DEVICE_KINDS,
+)
 from fedwireless.outputs.files import (
     check_output,
     publish,
@@ -19,7 +25,14 @@ from fedwireless.outputs.files import (
     write_marker,
     write_yaml,
 )
-from fedwireless.outputs.layout import DEVICES_FILE, ROUNDS_FILE, SCENARIO_FILE, SUMMARY_FILE, TIMING_FILE
+from fedwireless.outputs.layout import (
+    AGGREGATIONS_FILE,
+    DEVICES_FILE,
+    ROUNDS_FILE,
+    SCENARIO_FILE,
+    SUMMARY_FILE,
+    TIMING_FILE,
+)
 from fedwireless.outputs.tables import TableWriter, choose_format, write_rows
 from fedwireless.scenario import Scenario, scenario_to_dict
 from fedwireless.sim.loop import Simulation
@@ -72,6 +85,8 @@ def _play(sim: Simulation, stage: Path, cb: RunCallbacks) -> None:
     small = choose_format(fmt, sc.rounds + 1)
     write_rows(stage / ROUNDS_FILE, small, sim.round_rows, table_columns(ROUND_COLUMNS, sim.round_rows))
     write_rows(stage / TIMING_FILE, small, sim.timing_rows, table_columns([], sim.timing_rows))
+    if sim.edges is not None:
+        write_rows(stage / AGGREGATIONS_FILE, small, sim.edges.events, list(AGGREGATION_COLUMNS))
     for name, blob in sim.learner.artifacts().items():
         (stage / name).write_bytes(blob)
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fedwireless.learning import aggregate as agg
+from fedwireless.outputs.layout import read_table
 from fedwireless.scenario import validate
 from fedwireless.sim.loop import Simulation
 from fedwireless.sim.run import run_scenario
@@ -58,6 +59,21 @@ def test_the_slowest_backhaul_link_sets_the_cloud_rounds_pace(tmp_path):
     bits = rounds.downlink_bits[1] / 2
     assert rounds.edge_aggregations[1] == 2
     assert rounds.backhaul_s[2] == pytest.approx(2 * (0.050 + bits / 1e6), abs=TIME_TOL_S)
+    # The aggregations table: each station's edge aggregation at the round's close, the cloud's once the slow
+    # station's model is up, the broadcast once it is back down; the samples are the stations' sums.
+    events = read_table(out / "aggregations.csv")
+    close = [rounds.sim_time_s[1], rounds.sim_time_s[2] - rounds.backhaul_s[2]]
+    slow_s = 0.050 + bits / 1e6
+    edges = events[events.level == "edge"]
+    assert edges["round"].tolist() == [1, 1, 2, 2] and edges.station.tolist() == ["bs0", "bs1"] * 2
+    assert edges.sim_time_s.tolist() == pytest.approx([close[0]] * 2 + [close[1]] * 2, abs=TIME_TOL_S)
+    assert edges["count"].tolist() == [1, 1, 1, 1]
+    cloud = events[events.level == "cloud"].iloc[0]
+    assert (cloud["round"], cloud["count"]) == (2, 2)
+    assert cloud.sim_time_s == pytest.approx(close[1] + slow_s, abs=TIME_TOL_S)
+    assert cloud.samples == edges.samples.sum()
+    broadcast = events[events.level == "broadcast"].iloc[0]
+    assert broadcast.sim_time_s == pytest.approx(rounds.sim_time_s[2], abs=TIME_TOL_S) and broadcast["count"] == 2
 
 
 def test_real_lora_devices_train_from_their_edge_and_the_cloud_averages_the_edges(tmp_path):
