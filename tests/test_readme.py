@@ -81,6 +81,7 @@ def test_readme_error_lines_are_what_validate_prints(tmp_path, capsys):
 
 def test_readme_names_every_result_column():
     from fedwireless.outputs.columns import (
+        AGGREGATION_COLUMNS,
         ASYNC_DEVICE_KINDS,
         ASYNC_ROUND_COLUMNS,
         DEVICE_COLUMNS,
@@ -92,7 +93,8 @@ def test_readme_names_every_result_column():
     )
 
     every = (*ROUND_COLUMNS, *DEVICE_COLUMNS, *SEMI_SYNC_DEVICE_KINDS, *SEMI_SYNC_ROUND_COLUMNS,
-             *HIERARCHICAL_ROUND_COLUMNS, *ASYNC_ROUND_COLUMNS, "evaluated", *ASYNC_DEVICE_KINDS)  # fmt: skip
+             *HIERARCHICAL_ROUND_COLUMNS, *ASYNC_ROUND_COLUMNS, "evaluated", *ASYNC_DEVICE_KINDS,
+             *AGGREGATION_COLUMNS)  # fmt: skip
     missing = [c for c in every if f"`{c}`" not in README and c not in ("x_m", "y_m")]
     assert missing == []
     assert all(f"`{r}`" in README for r in DROP_REASONS)
@@ -127,6 +129,8 @@ def test_readme_hierarchical_lines_run(tmp_path, monkeypatch):
     assert rounds.cloud_aggregation.tolist() == [0, 0, 1] and rounds.edge_aggregations.iloc[1] == 3
     assert rounds.backhaul_s.iloc[2] > 0.020 * 2  # the centre station's 20 ms link, up and down
     assert rounds.loss.iloc[1] == rounds.loss.iloc[0] != rounds.loss.iloc[2]  # the global moves at the cloud only
+    events = pd.read_csv(tmp_path / "runs/hierarchical/aggregations.csv")
+    assert events.level.tolist() == ["edge"] * 3 * 2 + ["cloud", "broadcast"]  # three stations, two rounds
     assert shlex.split(sweep)[1:3] == ["sweep", "scenarios/sweeps/hierarchy.yaml"]
     assert len(load_sweep(ROOT / shlex.split(sweep)[2]).points) == 9
 

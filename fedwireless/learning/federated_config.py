@@ -111,8 +111,10 @@ class AsyncConfig(Section):
     # An update that could only be applied more than this many server updates after the one it trained from is
     # dropped (reason stale); τ counts server updates, not rounds.
     max_staleness: int = Field(32, ge=0)
-    eval_every: int = Field(1, ge=1)  # evaluate the global model every this many server updates
-    eval_every_s: float | None = Field(None, gt=0)  # ... or every this many simulated seconds (None: by updates only)
+    # Evaluate the global model every this many server updates (None: not by updates), and/or every `eval_every_s`
+    # simulated seconds (None: not by time); always after the last step.
+    eval_every: int | None = Field(1, ge=1)
+    eval_every_s: float | None = Field(None, gt=0)
     # Stop once simulated time reaches this (None: after `rounds` server steps, which also caps a timed run).
     duration_s: float | None = Field(None, gt=0)
 

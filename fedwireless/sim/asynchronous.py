@@ -71,7 +71,7 @@ class AsyncServerState(LateUpdates):
         self.buffer: list[tuple[ClientUpdate, float, Dispatch]] = []  # FedBuff: arrived, waiting for K
         self.ended: list[Dispatch] = []  # ended since the devices table last took them
         self._count = 0
-        self._next_eval_version = cfg.eval_every
+        self._next_eval_version = cfg.eval_every or math.inf
         self._next_eval_s = cfg.eval_every_s or math.inf
 
     def free_slots(self) -> int:
@@ -180,7 +180,7 @@ class AsyncServerState(LateUpdates):
         due = last or self.version >= self._next_eval_version or sim_time_s >= self._next_eval_s
         if due:
             while self._next_eval_version <= self.version:
-                self._next_eval_version += self.cfg.eval_every
+                self._next_eval_version += self.cfg.eval_every or math.inf
             while self._next_eval_s <= sim_time_s:
                 self._next_eval_s += self.cfg.eval_every_s or math.inf
         return due

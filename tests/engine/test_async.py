@@ -214,3 +214,22 @@ def test_a_slow_device_trains_across_steps_and_arrives_at_its_formula_instant(tm
     # Compute energy: the slow group's 1e9 FLOP/s at 1e-9 J/FLOP is 1 W for its whole training, however cut.
     assert far.compute_energy_j == pytest.approx(compute_s * 1.0, rel=1e-9)
     assert far.upload_s == pytest.approx(up_s, abs=TIME_TOL_S)
+
+
+def test_evaluation_every_simulated_interval(tmp_path):
+    """eval_every: null, eval_every_s: 0.25: the model is evaluated at the first step that ends at or past each
+    multiple of 0.25 s, and after the last step; the other steps have no accuracy."""
+    steps = 10
+    out = tmp_path / "timed"
+    run_scenario(validate(asynchronous(steps, eval_every=None, eval_every_s=0.25)), out)
+    rounds = pd.read_csv(out / "rounds.csv").set_index("round")
+    times = [t for t, *_ in expected_events(cycle_s(out), steps, weight=1)]
+    due, expected = 0.25, []
+    for step, t in enumerate(times, start=1):
+        if t >= due or step == steps:
+            expected.append(step)
+            while due <= t:
+                due += 0.25
+    assert rounds.index[rounds.evaluated == 1].tolist() == [0, *expected]
+    assert rounds.accuracy.drop([0, *expected]).isna().all() and rounds.accuracy[[0, *expected]].notna().all()
+    assert len(expected) < steps - 2  # fewer evaluations than server updates
