@@ -104,14 +104,13 @@ def test_fedbuff_applies_every_k_arrivals_with_the_mean_staleness_weighted_step(
     rounds = pd.read_csv(out / "rounds.csv").set_index("round")
     dev = read_table(out / "devices.csv")
     # The version moves every K arrivals, so staleness counts the buffers applied since a dispatch.
-    events, version, base, due = [], 0, [0, 0], list(cycle_s(out))
-    for _ in range(steps):
+    events, base, due = [], [0, 0], list(cycle_s(out))
+    for arrived in range(steps):
         d = int(np.argmin(due))
-        events.append((due[d], d, version // k - base[d]))
-        version += 1
-        base[d], due[d] = version // k, due[d] + cycle_s(out)[d]
+        events.append((due[d], d, arrived // k - base[d]))
+        base[d], due[d] = (arrived + 1) // k, due[d] + cycle_s(out)[d]
     acc, buffer = START, []
-    for step, (t, d, tau) in enumerate(events, start=1):
+    for step, (t, _, tau) in enumerate(events, start=1):
         buffer.append((1 + tau) ** -0.5)
         assert rounds.sim_time_s[step] == pytest.approx(t, abs=TIME_TOL_S)
         if len(buffer) == k:  # a server update, then an evaluation (eval_every: 1 server update)
@@ -233,3 +232,25 @@ def test_evaluation_every_simulated_interval(tmp_path):
     assert rounds.index[rounds.evaluated == 1].tolist() == [0, *expected]
     assert rounds.accuracy.drop([0, *expected]).isna().all() and rounds.accuracy[[0, *expected]].notna().all()
     assert len(expected) < steps - 2  # fewer evaluations than server updates
+
+
+def test_energy_queues_advance_by_each_steps_share_of_the_budget():
+    """Q ← max(Q + E − Ē·step_s/deadline_s, 0) per server step: a step earns its length's share of the budget."""
+    from fedwireless.sim.loop import Simulation
+
+    sc = asynchronous(6)
+    sc["devices"][0]["energy_budget_j"] = 0.02
+    sim = Simulation(validate(sc))
+    seen = []
+    observe = sim.policy.observe
+    sim.policy.observe = lambda outcome: (seen.append(outcome), observe(outcome))[-1]
+    queue = np.zeros(2)
+    for _ in range(6):
+        row = sim.step()
+        outcome = seen[-1]
+        assert outcome.budget_share == pytest.approx(row["round_s"] / sc["deadline_s"], rel=1e-12)
+        queue = np.maximum(queue + outcome.energy_j - 0.02 * outcome.budget_share, 0.0)
+        assert sim.energy_queue.values_j(2) == pytest.approx(queue, rel=1e-12, abs=1e-15)
+    assert queue.max() > 0 and sum(o.energy_j.sum() for o in seen) == pytest.approx(
+        sum(r["energy_j"] for r in sim.round_rows[1:]), rel=1e-12
+    )
