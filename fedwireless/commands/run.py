@@ -42,6 +42,7 @@ class _Progress:
         )
         self.task: Any = None
         self.energy_j = 0.0
+        self.metrics = (float("nan"), float("nan"))  # the last evaluation's accuracy and loss
 
     def setup_status(self, message: str) -> None:
         if self.task is None:
@@ -59,8 +60,10 @@ class _Progress:
 
     def round_done(self, row: dict[str, Any]) -> None:
         self.energy_j += row["energy_j"]
+        if row["accuracy"] == row["accuracy"]:  # an asynchronous step between evaluations has none: keep the last
+            self.metrics = (row["accuracy"], row["loss"])
         status = (
-            f"acc {row['accuracy']:.3f}  loss {row['loss']:.3f}  energy {self.energy_j:.3g} J  "
+            f"acc {self.metrics[0]:.3f}  loss {self.metrics[1]:.3f}  energy {self.energy_j:.3g} J  "
             f"sim {row['sim_time_s']:.1f} s  arrived {row['arrived']}/{row['selected']}"
         )
         self.bar.update(self.task, advance=1, status=status)
