@@ -41,7 +41,7 @@ def test_run_in_memory_equals_the_cli_csvs(tmp_path):
     # Every column with a documented absence is a float column with NaN there, whatever the run filled in.
     from fedwireless.outputs.columns import MAY_BE_EMPTY
 
-    for col in MAY_BE_EMPTY:
+    for col in set(MAY_BE_EMPTY) - {"weight"}:  # weight: asynchronous runs' dispatch rows only
         table = result.devices if col in result.devices else result.rounds
         assert table[col].dtype == float, col
     assert result.rounds["compression_ratio"].isna().iloc[0]  # round 0 sends nothing

@@ -114,7 +114,7 @@ class AsyncConfig(Section):
     # Evaluate the global model every this many server updates (None: not by updates), and/or every `eval_every_s`
     # simulated seconds (None: not by time); always after the last step.
     eval_every: int | None = Field(1, ge=1)
-    eval_every_s: float | None = Field(None, gt=0)
+    eval_every_s: float | None = Field(None, gt=0)  # simulated seconds between evaluations (None: not by time)
     # Stop once simulated time reaches this (None: after `rounds` server steps, which also caps a timed run).
     duration_s: float | None = Field(None, gt=0)
 
