@@ -254,3 +254,19 @@ def test_energy_queues_advance_by_each_steps_share_of_the_budget():
     assert queue.max() > 0 and sum(o.energy_j.sum() for o in seen) == pytest.approx(
         sum(r["energy_j"] for r in sim.round_rows[1:]), rel=1e-12
     )
+
+
+def test_real_lora_async_mixes_heterogeneous_ranks(tmp_path):
+    """Ranks 4 and 8 drawn per dispatch (`random` policy): FedAsync mixes each into the rank-8 global adapters
+    (zero-padded), FedBuff moves them by zero-padded deltas; both learn with finite losses."""
+    for algorithm in ("fedasync", "fedbuff"):
+        sc = asynchronous(8, algorithm=algorithm, buffer_size=2)
+        sc.pop("surrogate")
+        sc["federated"]["ranks"] = [4, 8]
+        sc["policy"] = {"name": "random"}
+        run_scenario(validate(sc), tmp_path / algorithm)
+        dev = read_table(tmp_path / algorithm / "devices.csv")
+        rounds = pd.read_csv(tmp_path / algorithm / "rounds.csv")
+        assert set(dev["rank"][dev.applied == 1]) == {4, 8}, algorithm
+        loss = rounds.loss[rounds.evaluated == 1]
+        assert np.isfinite(loss).all() and loss.iloc[-1] != loss.iloc[0]
