@@ -21,8 +21,15 @@ def run(args: argparse.Namespace) -> int:
         return print_error(exc)
     groups = ", ".join(f"{g.count}×{g.name or f'group{i}'}" for i, g in enumerate(sc.devices))
     mode = "surrogate learning curve" if sc.surrogate else f"{sc.task.kind} / {sc.federated.training}"
+    timing = f"{sc.rounds} rounds, deadline {sc.deadline_s:g} s"
+    a = sc.federated.asynchronous
+    if sc.federated.mode == "async":  # no rounds: server steps, each at most deadline_s long
+        until = f"{a.duration_s:g} simulated s or " if a.duration_s else ""
+        timing = f"asynchronous {a.algorithm}, {a.concurrency} at once, {until}{sc.rounds} server steps"
+    elif sc.federated.mode != "sync":
+        timing += f", {sc.federated.mode}"
     print(
-        f"ok: {args.scenario}: {sc.rounds} rounds, deadline {sc.deadline_s:g} s, "
+        f"ok: {args.scenario}: {timing}, "
         f"{len(sc.base_stations)} base station(s), {sc.num_devices} devices ({groups}), "
         f"policy {sc.policy.name}, {mode}"
     )

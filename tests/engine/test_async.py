@@ -270,3 +270,14 @@ def test_real_lora_async_mixes_heterogeneous_ranks(tmp_path):
         assert set(dev["rank"][dev.applied == 1]) == {4, 8}, algorithm
         loss = rounds.loss[rounds.evaluated == 1]
         assert np.isfinite(loss).all() and loss.iloc[-1] != loss.iloc[0]
+
+
+def test_validate_describes_an_asynchronous_run(tmp_path, capsys):
+    import json
+
+    from fedwireless.cli import main
+
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(asynchronous(50, duration_s=3.0, algorithm="fedbuff")), encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    assert "asynchronous fedbuff, 2 at once, 3 simulated s or 50 server steps" in capsys.readouterr().out
