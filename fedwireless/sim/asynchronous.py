@@ -121,6 +121,7 @@ class AsyncServerState(LateUpdates):
             if p.arrived:
                 rec.arrived, rec.arrival_s = True, t_s + p.arrival_s
                 applied += self._arrive(update, rec, learner, step)
+                dropped_stale += rec.drop_reason == "stale"
             elif p.late and self.version - rec.base_version > self.max_staleness:
                 dropped_stale += 1
                 self._end(rec, step, "stale")
@@ -141,6 +142,9 @@ class AsyncServerState(LateUpdates):
         """An arrival, applied now (FedAsync) or buffered (FedBuff: applied with its buffer). Returns the updates
         applied into the model."""
         rec.staleness = self.version - rec.base_version
+        if rec.staleness > self.max_staleness:  # behind an update that arrived at the same instant, first
+            self._end(rec, step, "stale")
+            return []
         s = float(staleness_weight(rec.staleness, self.staleness))
         if self.cfg.algorithm == "fedasync":
             rec.weight = self.cfg.alpha * s

@@ -47,13 +47,17 @@ class LateUpdates:
         out[list(self.pending)] = True
         return out
 
-    def follow(self, serving: np.ndarray) -> None:
-        """Each carried update goes on in its device's serving cell this round, with its planned band."""
-        self.carried = [
-            c if c.plan.cell == serving[c.plan.device]
-            else dataclasses.replace(c, plan=dataclasses.replace(c.plan, cell=int(serving[c.plan.device])))
-            for c in self.carried
-        ]  # fmt: skip
+    def follow(self, serving: np.ndarray, cell_bandwidth_hz: np.ndarray) -> None:
+        """Each carried update goes on in its device's serving cell this round, with its planned band, at most the
+        new cell's whole pool (a larger request would never be served and would block the cell)."""
+        out = []
+        for c in self.carried:
+            cell = int(serving[c.plan.device])
+            if cell != c.plan.cell:
+                band = min(c.plan.bandwidth_hz, float(cell_bandwidth_hz[cell]))
+                c = dataclasses.replace(c, plan=dataclasses.replace(c.plan, cell=cell, bandwidth_hz=band))
+            out.append(c)
+        self.carried = out
 
     def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
         """The round's state with each cell's pool less the bands the carried updates hold (or will take back)."""

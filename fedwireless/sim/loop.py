@@ -251,7 +251,7 @@ class Simulation:
         self.planner.next_round()
         state = self.planner.state(self.round_index, available, gain, downlink_s)
         if self.late is not None:
-            self.late.follow(w.serving)
+            self.late.follow(w.serving, w.bs_ul_bandwidth_hz)
             state = self.late.free_bandwidth(state)
         return available, gain, dl_bits, downlink_s, state
 

@@ -5,6 +5,7 @@ weight, and one that cannot arrive within `max_staleness` rounds is dropped; eve
 from __future__ import annotations
 
 import math
+from dataclasses import replace as dataclasses_replace
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,18 @@ def test_real_lora_semi_sync_is_deterministic_and_mixes_late_adapters(tmp_path):
     full, none = (pd.read_csv(tmp_path / n / "rounds.csv").set_index("round") for n in ("full", "none"))
     assert full.loss[1] == none.loss[1] == rounds.loss[1] and full.loss[2] != none.loss[2]
     assert rounds.loss[2] not in (full.loss[2], none.loss[2])  # a = 0.5 lies between
+
+
+def test_a_carried_update_that_hands_over_asks_at_most_its_new_cells_pool():
+    """A band larger than the new cell's whole pool would never be granted and would block that cell: it is capped."""
+    from fedwireless.sim.engine import Carry, DevicePlan
+    from fedwireless.sim.late import LateUpdates
+
+    plan = DevicePlan(device=0, cell=0, power_w=0.1, bandwidth_hz=15e6, downlink_bits=8, uplink_bits=800, flops=1.0,
+                      flops_per_s=1.0, compute_power_w=1.0)  # fmt: skip
+    late = LateUpdates(4, StalenessConfig())
+    late.carried = [Carry(plan, 0.0, 0.0, 400.0), Carry(dataclasses_replace(plan, device=1), 0.0, 0.0, 400.0)]
+    late.follow(np.array([1, 0]), np.array([20e6, 10e6]))
+    moved, stayed = late.carried
+    assert (moved.plan.cell, moved.plan.bandwidth_hz) == (1, 10e6)
+    assert (stayed.plan.cell, stayed.plan.bandwidth_hz) == (0, 15e6) and moved.bits == 400.0
