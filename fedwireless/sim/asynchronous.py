@@ -80,9 +80,7 @@ class AsyncServerState(LateUpdates):
     def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
         """Each cell's pool less the bands the updates under way hold, but at least the free slots' share of it
         (a band planned beyond what is free waits in the cell's pool in simulated time); at most the free slots."""
-        held = np.zeros(len(state.cell_bandwidth_hz))
-        for c in self.carried:
-            held[c.plan.cell] += c.plan.bandwidth_hz
+        held = self.held_bandwidth(len(state.cell_bandwidth_hz))
         share = state.cell_bandwidth_hz * self.free_slots() / self.cfg.concurrency
         pool = np.maximum(state.cell_bandwidth_hz - held, share)
         available = state.available if self.free_slots() else np.zeros_like(state.available)

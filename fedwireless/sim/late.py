@@ -61,12 +61,17 @@ class LateUpdates:
 
     def free_bandwidth(self, state: optimizers.RoundState) -> optimizers.RoundState:
         """The round's state with each cell's pool less the bands the carried updates hold (or will take back)."""
-        held = np.zeros(len(state.cell_bandwidth_hz))
-        for c in self.carried:
-            held[c.plan.cell] += c.plan.bandwidth_hz
+        held = self.held_bandwidth(len(state.cell_bandwidth_hz))
         if not held.any():
             return state
         return dataclasses.replace(state, cell_bandwidth_hz=np.maximum(state.cell_bandwidth_hz - held, 0.0))
+
+    def held_bandwidth(self, num_cells: int) -> np.ndarray:
+        """[cells] the bands the carried updates hold, or will take back, in each cell."""
+        held = np.zeros(num_cells)
+        for c in self.carried:
+            held[c.plan.cell] += c.plan.bandwidth_hz
+        return held
 
     def close(self, round_index: int, plays: list[DeviceOutcome], fresh: dict[int, ClientUpdate]) -> ClosedRound:
         """After round `round_index` played `plays` (the carried updates first, then the `fresh` ones): late ones

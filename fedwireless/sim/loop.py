@@ -261,8 +261,7 @@ class Simulation:
         and every `edge_rounds` at the cloud (`fedwireless.sim.hierarchy`). Returns the semi-synchronous close and
         the mode's round columns. Asynchronous: each arrival as the server applies it (`sim.asynchronous`)."""
         if self.asyn is not None:
-            start_s = self.sim_time_s
-            return None, self.asyn.close(self.round_index, start_s, plays, by_device, self.learner)
+            return None, self.asyn.close(self.round_index, self.sim_time_s, plays, by_device, self.learner)
         if self.edges is not None:
             close_s = self.sim_time_s + round_s
             columns = self.edges.aggregate(self.learner, self.round_index, plays, by_device, model_bits, close_s)
