@@ -86,52 +86,63 @@ class Lyapunov:
             self.residual = {r: (0.0 if r == 0 else 1.0 - r / r_max) for r in ranks}
         return np.array([min(max(self.residual[r], 0.0), 1.0) for r in ranks])
 
-    def _options(self, state, bandwidth, value, price):
-        """[K, M] cost of each module at its best CPU frequency and power over `bandwidth` (skip = 0)."""
+    def _options(self, state, bandwidth, value, price, can_plan, known=None):
+        """([K, M] cost of each module at its best CPU frequency and power over `bandwidth` (inf where `can_plan` is
+        not), what a later call reuses): `known`, an earlier call's second value, spares the devices whose
+        bandwidth is unchanged."""
         k, m = state.payload_bits.shape
-        b = np.repeat(bandwidth, m)
+        todo = np.ones(k, dtype=bool) if known is None else bandwidth != known[0]
+        flat = (todo[:, None] & can_plan).ravel()
+
+        def per_entry(x):  # a per-device array repeated per module, for the entries to decide
+            return np.repeat(x, m)[flat]
+
+        b = per_entry(bandwidth)
         cpu = np.repeat(state.cpu_hz_max, m) if state.cpu_hz_max is not None else None
+        if known is not None and known[2] is not None:
+            cpu = known[2].ravel().copy()
         if state.cycles is not None and np.any(state.dvfs):
-            dv = np.repeat(state.dvfs, m) & (b > 0)
             f, e = best_cpu_hz(
-                state.cycles.ravel(),
-                kappa=np.repeat(state.kappa, m),
-                f_min=np.repeat(state.cpu_hz_min, m),
-                f_max=np.repeat(state.cpu_hz_max, m),
-                time_left_s=np.repeat(state.deadline_s - state.downlink_time_s, m),
-                bits=state.payload_bits.ravel(),
+                state.cycles.ravel()[flat],
+                kappa=per_entry(state.kappa),
+                f_min=per_entry(state.cpu_hz_min),
+                f_max=per_entry(state.cpu_hz_max),
+                time_left_s=per_entry(state.deadline_s - state.downlink_time_s),
+                bits=state.payload_bits.ravel()[flat],
                 bandwidth_hz=b,
-                gain_lin=np.repeat(state.gain_lin, m),
-                noise_psd_w_per_hz=np.repeat(state.noise_psd_w_per_hz, m),
-                p_max_w=np.repeat(state.p_max_w, m),
-                circuit_w=np.repeat(state.circuit_w, m),
+                gain_lin=per_entry(state.gain_lin),
+                noise_psd_w_per_hz=per_entry(state.noise_psd_w_per_hz),
+                p_max_w=per_entry(state.p_max_w),
+                circuit_w=per_entry(state.circuit_w),
                 margin=PLANNING_MARGIN,
                 grid=8,
-                iters=10,
+                iters=6,
             )
-            cpu = np.where(dv & np.isfinite(e), f, cpu)
+            dv = per_entry(state.dvfs) & (b > 0)
+            cpu[flat] = np.where(dv & np.isfinite(e), f, np.repeat(state.cpu_hz_max, m)[flat])
         cpu_km = None if cpu is None else cpu.reshape(k, m)
         comp_t, comp_e = state.compute_at(cpu_km)
         window = state.upload_window_s(cpu_km)
         fill, top = state.payload_growth(cpu_km)
-        p, up = best_power_w(
-            state.payload_bits.ravel(),
-            window_s=window.ravel(),
+        up = np.full(k * m, np.inf) if known is None else known[1].copy()
+        _, up[flat] = best_power_w(
+            state.payload_bits.ravel()[flat],
+            window_s=window.ravel()[flat],
             bandwidth_hz=b,
-            gain_lin=np.repeat(state.gain_lin, m),
-            noise_psd_w_per_hz=np.repeat(state.noise_psd_w_per_hz, m),
-            p_max_w=np.repeat(state.p_max_w, m),
-            circuit_w=np.repeat(state.circuit_w, m),
-            price=np.repeat(price, m),
-            value=value.ravel(),
+            gain_lin=per_entry(state.gain_lin),
+            noise_psd_w_per_hz=per_entry(state.noise_psd_w_per_hz),
+            p_max_w=per_entry(state.p_max_w),
+            circuit_w=per_entry(state.circuit_w),
+            price=per_entry(price),
+            value=value.ravel()[flat],
             waterfall_m=state.waterfall_m,
-            fill_s=fill.ravel(),
-            max_bits=top.ravel(),
+            fill_s=fill.ravel()[flat],
+            max_bits=top.ravel()[flat],
             grid=8,
-            iters=10,
+            iters=6,
         )
         cost = price[:, None] * comp_e + up.reshape(k, m)
-        return np.where(np.isfinite(cost), cost, np.inf), cpu_km
+        return np.where(np.isfinite(cost) & can_plan, cost, np.inf), (bandwidth.copy(), up, cpu_km)
 
     def _evaluate(self, state, module, power, bandwidth, cpu, weights, eps):
         """(objective, penalty, drift, energy [K], q [K]) of a complete plan."""
@@ -174,12 +185,11 @@ class Lyapunov:
         equal_b = np.where(ok, state.cell_bandwidth_hz[state.cell] / np.maximum(counts[state.cell], 1), 0.0)
         bandwidth = equal_b.copy()
         split_w = self.queue_j + 1e-6 * max(float(self.queue_j.max(initial=0.0)), 1e-12)
-        best, best_obj, iterations, best_choice = None, np.inf, 0, None
+        best, best_obj, iterations, best_choice, known = None, np.inf, 0, None, None
         for it in range(self.max_iterations):
             iterations = it + 1
             # (a) switching: every device scores skip (0) and each module at its best frequency and power.
-            cost, _ = self._options(state, bandwidth, value, price)
-            cost = np.where(can_plan, cost, np.inf)
+            cost, known = self._options(state, bandwidth, value, price, can_plan, known)
             options = np.concatenate([np.zeros((k_dev, 1)), cost], axis=1)
             module = np.where(ok, np.argmin(options, axis=1) - 1, SKIP)
             cand = np.flatnonzero(module >= 0)
@@ -197,10 +207,6 @@ class Lyapunov:
             )
             if cpu is not None and np.any(state.dvfs):
                 cpu = dvfs_step(state, module, bw_new, cpu)
-                module, power, bw_new, more = split_energy_min(
-                    state, module, rs, self.solver, weights=split_w, cpu_hz=cpu
-                )
-                repairs += more
             power = self._power_step(state, module, power, bw_new, cpu, price, value)
             obj, penalty, drift, energy, q = self._evaluate(state, module, power, bw_new, cpu, weights, eps)
             if state.waterfall_m is not None and self.price_packet_errors:

@@ -28,7 +28,7 @@ def packet_error_split(
     waterfall_m: float,
     fill_s=0.0,
     max_bits=np.inf,
-    grid: int = 160,
+    grid: int = 80,
     iters: int = 60,
 ) -> np.ndarray:
     """Per cell, bandwidths minimising Σ_k upload_cost_k(b_k) at the given powers, Σ_k b_k ≤ the cell's pool.
@@ -61,11 +61,13 @@ def candidate_grid(pool: np.ndarray, now: np.ndarray, per_device_inputs, waterfa
     """(cost(b, rows), bandwidths [n, grid + 2], their costs): each device's log grid from 10⁻⁴ of its pool to
     the pool, with its current bandwidth and its exact least bandwidth in time."""
     per_device = [np.broadcast_to(np.asarray(x, dtype=float), now.shape) for x in per_device_inputs]
+    grows = bool(np.any(per_device[8] != 0))
 
     def cost(b, rows=slice(None)):
         p, s, w, g, n, c, pr, v, f, top = (x[rows, None] if b.ndim == 2 else x[rows] for x in per_device)
-        return upload_cost(p, bits=s, window_s=w, bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=n,
-                           circuit_w=c, price=pr, value=v, waterfall_m=waterfall_m, fill_s=f, max_bits=top)  # fmt: skip
+        return upload_cost(p, bits=s, window_s=w, bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=n, circuit_w=c,
+                           price=pr, value=v, waterfall_m=waterfall_m, fill_s=f if grows else 0.0,
+                           max_bits=top)  # fmt: skip
 
     steps = np.geomspace(1e-4, 1.0, grid)
     p, s, w, g, n = per_device[:5]
@@ -129,7 +131,11 @@ class _PriceSearch:
         return np.array([values[sp].sum() for sp in self.spans])  # per cell, summed as one cell alone would
 
     def bisect(self, smooth: bool, iters: int) -> np.ndarray:
-        """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell."""
+        """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell.
+
+        The price is found by the Illinois variant of regula falsi on Σb(λ) − pool (a fine staircase on the grid,
+        continuous between the grid's steps when interpolated), to a relative bracket of 1e-10 or a sum within
+        1e-12 of the pool; on the grid also once no device's choice can move inside its cell's bracket."""
         f, b, x, rows_of, all_rows, fits = self.f, self.b, self.x, self.rows_of, self.all_rows, self.fits
 
         def choice(j, lam_rows, around=None):
@@ -140,36 +146,75 @@ class _PriceSearch:
         zero = np.zeros(len(f))
         j_lo = self.argmin_rows(zero, all_rows)
         at_zero = choice(j_lo, zero)
-        done = (self.sums(at_zero) <= fits) | ~self.live  # a left-out cell never fits: it must not hold the loops
+        over_lo = self.sums(at_zero) - fits
+        settled = (over_lo <= 0) | ~self.live  # a left-out cell never fits: it must not hold the loops
+        done = settled.copy()
         if done.all():
             return at_zero
         lo, hi = np.zeros(len(self.spans)), self.first_hi.copy()
         j_hi = self.argmin_rows(hi[rows_of], all_rows)
         for _ in range(400):  # at a high price each device takes its least band, which fits
-            over = ~done & (self.sums(choice(j_hi, hi[rows_of])) > fits)
+            over_hi = self.sums(choice(j_hi, hi[rows_of])) - fits
+            over = ~done & (over_hi > 0)
             if not over.any():
                 break
-            lo, hi = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi)
+            lo, hi, over_lo = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi), np.where(over, over_hi, over_lo)
             j_lo = np.where(over[rows_of], j_hi, j_lo)
             j_hi = np.where(over[rows_of], self.argmin_rows(hi[rows_of], all_rows), j_hi)
         around_hi = _stencil(f, b, x, j_hi) if smooth else None
+        side = np.zeros(len(self.spans))  # Illinois: which end moved last (+1 low, −1 high)
         for _ in range(iters):
             # Rows of cells already settled need no search: their answer is the choice at λ = 0.
             moving = np.flatnonzero((j_lo != j_hi) & ~done[rows_of])
-            if not smooth and not len(moving):
-                break  # grid choices no longer move inside any bracket: the answer is fixed
-            mid = np.where(lo == 0.0, 0.5 * (lo + hi), np.sqrt(lo * hi))
+            mid = self.median_switch(moving, j_lo, j_hi, lo, hi)
+            jumps = np.isfinite(mid)
+            if not smooth:
+                done |= ~jumps  # no device's grid choice moves inside the bracket: the answer is fixed
+            else:
+                done |= ~jumps & ((hi - lo <= 1e-10 * hi) | (over_hi > -1e-12 * fits))
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    falsi = lo + (hi - lo) * over_lo / (over_lo - over_hi)
+                falsi = np.where(np.isfinite(falsi) & (falsi > lo) & (falsi < hi), falsi, 0.5 * (lo + hi))
+                mid = np.where(jumps, mid, falsi)
+            if done.all():
+                break
             mid_rows = mid[rows_of]
             j_mid = j_hi.copy()
             j_mid[moving] = self.argmin_rows(mid_rows, moving)
             changed = len(moving) and np.any(j_mid[moving] != j_hi[moving])
             around_mid = _stencil(f, b, x, j_mid) if smooth and changed else around_hi
-            up = self.sums(choice(j_mid, mid_rows, around_mid)) > fits
-            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-            j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(up[rows_of], j_hi, j_mid)
+            over_mid = self.sums(choice(j_mid, mid_rows, around_mid)) - fits
+            up, down = ~done & (over_mid > 0), ~done & ~(over_mid > 0)
+            lo, hi = np.where(up, mid, lo), np.where(down, mid, hi)
+            j_lo, j_hi = np.where(up[rows_of], j_mid, j_lo), np.where(down[rows_of], j_mid, j_hi)
+            # Illinois: an end kept twice in a row has its excess halved, so the bracket closes from both sides.
+            halve = ~jumps & (side == np.where(up, 1, -1))
+            over_hi = np.where(down, over_mid, np.where(up & halve, 0.5 * over_hi, over_hi))
+            over_lo = np.where(up, over_mid, np.where(down & halve, 0.5 * over_lo, over_lo))
+            side = np.where(up, 1, np.where(down, -1, side))
             if smooth and changed:
-                around_hi = tuple(np.where(up[rows_of], h, m) for h, m in zip(around_hi, around_mid))
-        return np.where(done[rows_of], at_zero, choice(j_hi, hi[rows_of], around_hi))
+                around_hi = tuple(np.where(down[rows_of], m, h) for h, m in zip(around_hi, around_mid))
+        return np.where(settled[rows_of], at_zero, choice(j_hi, hi[rows_of], around_hi))
+
+    def median_switch(self, moving: np.ndarray, j_lo: np.ndarray, j_hi: np.ndarray, lo, hi) -> np.ndarray:
+        """[cells] the median, over a cell's devices whose grid choice differs at its bracket's ends, of the price
+        at which the two choices cost the same (f_hi − f_lo)/(b_lo − b_hi), a price where the cell's sum of grid
+        choices jumps; NaN where none lies strictly inside the bracket. A search that takes it halves the jumps
+        left in the bracket, so the grid's answer takes about log₂(jumps) steps."""
+        out = np.full(len(self.spans), np.nan)
+        if not len(moving):
+            return out
+        f, b, cells = self.f_or_inf, self.b, self.rows_of[moving]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            j1, j0 = j_hi[moving], j_lo[moving]
+            lam = (f[moving, j1] - f[moving, j0]) / (b[moving, j0] - b[moving, j1])
+        inside = (lam > lo[cells]) & (lam < hi[cells])
+        lam, cells = lam[inside], cells[inside]
+        order = np.lexsort((lam, cells))
+        counts = np.bincount(cells, minlength=len(out))
+        has = counts > 0
+        out[has] = lam[order][(np.cumsum(counts) - counts)[has] + counts[has] // 2]
+        return out
 
 
 def parabola_vertex(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray, lam) -> np.ndarray:

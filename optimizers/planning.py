@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import channels
-from optimizers.solvers import best_cpu_hz, best_power_w
+from optimizers.solvers import best_cpu_hz, best_power_w, circuit_optimal_power_w, tx_power_for_window_w
 from optimizers.split import energy_min_bandwidth_cvxpy, energy_min_split, min_bandwidth_or_inf
 from optimizers.types import PLANNING_MARGIN, Allocation, RoundState
 
@@ -145,22 +145,25 @@ def _split_cells(state, idx, bits, win, weights, solver):
 
 
 def _circuit_power_step(state, idx, bits, win, bandwidth, power, fill, top) -> np.ndarray:
-    """Raise each device's power to the level that minimises (p + P_c)·airtime within its window."""
-    circuit = state.circuit_w[idx]
-    p_best, _ = best_power_w(
-        bits,
-        window_s=win,
-        bandwidth_hz=bandwidth,
-        gain_lin=state.gain_lin[idx],
-        noise_psd_w_per_hz=state.noise_psd_w_per_hz[idx],
-        p_max_w=state.p_max_w[idx],
-        circuit_w=circuit,
-        price=1.0,
-        value=0.0,
-        waterfall_m=None,
-        fill_s=fill,
-        max_bits=top,
-    )
+    """Raise each device's power to the level that minimises (p + P_c)·airtime within its window: in closed form
+    for fixed payloads (`circuit_optimal_power_w`), by search where the payload grows with its airtime."""
+    circuit, gain, noise, p_max = (x[idx] for x in (state.circuit_w, state.gain_lin, state.noise_psd_w_per_hz,
+                                                    state.p_max_w))  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p_fill = tx_power_for_window_w(bits, window_s=win, bandwidth_hz=bandwidth, gain_lin=gain,
+                                       noise_psd_w_per_hz=noise)  # fmt: skip
+        ok = (bandwidth > 0) & (win > 0) & (gain > 0) & np.isfinite(p_fill) & (p_fill <= p_max * (1 + 1e-9))
+        p_best = np.clip(circuit_optimal_power_w(bandwidth_hz=bandwidth, gain_lin=gain, noise_psd_w_per_hz=noise,
+                                                 circuit_w=circuit), p_fill * (1 + 1e-9), p_max)  # fmt: skip
+    p_best = np.where(ok & np.isfinite(p_best), p_best, 0.0)
+    grows = np.asarray(fill) > 0
+    if np.any(grows):
+        g = np.flatnonzero(grows)
+        p_best[g], _ = best_power_w(
+            bits[g], window_s=win[g], bandwidth_hz=bandwidth[g], gain_lin=gain[g], noise_psd_w_per_hz=noise[g],
+            p_max_w=p_max[g], circuit_w=circuit[g], price=1.0, value=0.0, waterfall_m=None, fill_s=fill[g],
+            max_bits=top[g],
+        )  # fmt: skip
     return np.where((circuit > 0) & (p_best > 0), np.maximum(p_best, power), power)
 
 

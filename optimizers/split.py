@@ -14,33 +14,21 @@ import numpy as np
 
 import channels
 from channels.link import LN2
-from optimizers.solvers import tx_power_for_window_w
+from optimizers.solvers import tx_power_for_window_w, w0_shifted
 
 
-def _w0_shifted(y: np.ndarray) -> np.ndarray:
-    """W₀((y − 1)/e) for real y ≥ 0 (−1 at y ≤ 0): the principal branch by three Halley steps from the
-    branch-point series (y < 0.3) or Winitzki's approximation. It agrees with scipy's complex `lambertw` to 1e-13
-    in 1 + W where 1 + W > 0.1 (nearer the branch point both lose digits to the rounding of (y − 1)/e) and takes
-    a third of its time; the split calls it dozens of times per decision."""
-    z = (y - 1.0) / np.e
-    with np.errstate(all="ignore"):
-        p = np.sqrt(2.0 * np.maximum(y, 0.0))
-        l1 = np.log1p(np.maximum(z, 0.0))
-        w = np.where(y < 0.3, p * (1.0 - p / 3.0 + (11.0 / 72.0) * p * p) - 1.0, l1 * (1.0 - np.log1p(l1) / (2.0 + l1)))
-        for _ in range(3):
-            ew = np.exp(w)
-            f = w * ew - z
-            w = w - f / (ew * (w + 1.0) - (w + 2.0) * f / (2.0 * w + 2.0))
-    return np.where(y > 0, w, -1.0)
-
-
-def _bandwidth_at(lam: float, a: np.ndarray, c: np.ndarray, b_min: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = _w0_shifted(lam / c)
+def _bandwidth_at(lam, a: np.ndarray, c: np.ndarray, b_min: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each device's KKT bandwidth at price λ and its slope db/d(ln λ) (0 where b_min binds)."""
+    y = lam / c
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w = w0_shifted(y)
         b = a / (1.0 + w)
+        # b = a/(1 + W) with W' = 1/(e^W (1 + W)) and dy/d ln λ = y: db/d ln λ = −b·y/((1 + W)²·e^{1 + W}).
+        slope = -b * y / ((1.0 + w) ** 2 * np.exp(1.0 + w))
     # At the branch point (λ → 0) W0 → −1 and b → ∞: an unconstrained device would take everything.
     b = np.where(np.isfinite(b) & (1.0 + w > 0), b, np.inf)
-    return np.maximum(b, b_min)
+    free = b > b_min
+    return np.where(free, b, b_min), np.where(free, slope, 0.0)
 
 
 def _min_bandwidths_if_feasible(bits, window_s, gain_lin, noise_psd_w_per_hz, p_max_w, total_bandwidth_hz):
@@ -120,34 +108,37 @@ def energy_min_split(
     c = w[idx] * noise_psd_w_per_hz[idx] * window_s[idx] / gain_lin[idx]
     bm = b_min[idx]
 
-    def total(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        bb = _bandwidth_at(lam[cl], a, c, bm)
-        return bb, np.bincount(cl, weights=bb, minlength=n_cells)
+    def total(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        bb, slope = _bandwidth_at(lam[cl], a, c, bm)
+        return bb, np.bincount(cl, weights=bb, minlength=n_cells), np.bincount(cl, weights=slope, minlength=n_cells)
 
     # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Bracket per cell, then solve
-    # g(x) = ln Σb(e^x) − ln B = 0 in x = ln λ by the Illinois variant of regula falsi (bisection
-    # while the low end still gives Σb = ∞): a handful of steps instead of ~40 bisections.
+    # g(x) = ln Σb(e^x) − ln B = 0 in x = ln λ by Newton's method kept inside the bracket (`_newton_root`).
     c_max = np.full(n_cells, 1.0)
     np.maximum.at(c_max, cl, c + 1.0)
     c_min = np.full(n_cells, np.inf)
     np.minimum.at(c_min, cl, c)
-    hi = _price_above(lambda lam: total(lam)[1], c_max.copy(), pools)
     safe_pools = np.where(pools > 0, pools, 1.0)
 
-    def g(x: np.ndarray) -> np.ndarray:
+    def g(x: np.ndarray, found=None) -> tuple[np.ndarray, np.ndarray]:
+        _, sums, slopes = total(np.exp(x)) if found is None else found
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(total(np.exp(x))[1] / safe_pools)
+            return np.log(sums / safe_pools), slopes / sums
 
+    hi, at_hi = _price_above(total, c_max.copy(), pools)
     x_hi = np.log(hi)
-    # λ = 1e-12·c_min still gives every device a finite (huge) band; below it W₀ rounds to −1 (b = ∞).
     floor = np.where(np.isfinite(c_min), c_min, hi)
-    x_lo = np.log(floor * 1e-12)
-    g_hi, g_lo = g(x_hi), g(x_lo)
-    fallback = ~(g_lo > 0)
-    x_lo = np.where(fallback, np.log(floor * 1e-30), x_lo)
-    g_lo = np.where(fallback, np.inf, g_lo)
-    hi = np.exp(_illinois_root(g, x_lo, x_hi, g_lo, g_hi, tol=tol, max_iter=max_iter))
-    bb, sums = total(hi)
+    # Far below, W₀ rounds to −1 (b = ∞, g = ∞): the bracket's low end needs no evaluation.
+    # First guess: the mean log price at which each device would take an equal share of its pool, from
+    # λ/c = 1 + W·e^{1 + W} with 1 + W = a/b.
+    count = np.bincount(cl, minlength=n_cells)
+    r = np.minimum(a / (pools[cl] / count[cl]), 700.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_guess = np.bincount(cl, weights=np.log(c) + np.log1p((r - 1.0) * np.exp(r)), minlength=n_cells) / count
+    x_root = _newton_root(g, np.log(floor * 1e-30), x_hi, g(x_hi, at_hi)[0], x_first=x_guess, tol=tol,
+                          max_iter=max_iter)  # fmt: skip
+    hi = np.exp(x_root)
+    bb, sums, _ = total(hi)
     # Rounding may leave Σ b a hair above the pool: scale down (only lowers energy's slack, keeps Σ b ≤ B).
     scale = np.where(sums > pools, pools / np.where(sums > 0, sums, 1.0), 1.0)
     bb = bb * scale[cl]
@@ -180,38 +171,37 @@ def _energy_weights(weights: np.ndarray | None, live: np.ndarray) -> np.ndarray:
     return np.maximum(w, 1e-9 * w_top) if w_top > 0 else np.ones(n)
 
 
-def _price_above(total, hi: np.ndarray, pools: np.ndarray) -> np.ndarray:
-    """[cells] a price λ at which every cell's split fits its pool (Σb(λ) ≤ B), raising λ fourfold at a time."""
+def _price_above(total, hi: np.ndarray, pools: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """[cells] a price λ at which every cell's split fits its pool (Σb(λ) ≤ B), raising λ fourfold at a time,
+    and `total` there."""
     for _ in range(200):
-        over = total(hi) > pools
+        found = total(hi)
+        over = found[1] > pools
         if not np.any(over):
             break
         hi = np.where(over, hi * 4.0, hi)
-    return hi
+    return hi, found
 
 
-def _illinois_root(g, x_lo, x_hi, g_lo, g_hi, *, tol: float, max_iter: int) -> np.ndarray:
-    """[cells] the high end of the bracket [x_lo, x_hi] of g(x) = 0 (g > 0 below the root) after the Illinois
-    variant of regula falsi, bisecting while the low end is infinite."""
-    last = np.zeros(len(x_hi))
+def _newton_root(g, x_lo, x_hi, g_hi, *, x_first, tol: float, max_iter: int) -> np.ndarray:
+    """[cells] the high end of the bracket [x_lo, x_hi] of g(x) = 0 (g > 0 below the root, g decreasing): from
+    `x_first`, Newton steps aimed at g = −tol/2, where a split fits within tol of its pool, each bisecting instead
+    where the step leaves the bracket. `g` returns (g, dg/dx)."""
     done = g_hi > -tol
+    x_new = x_first
     for _ in range(max_iter):
         if np.all(done):
             break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            step = x_hi - g_hi * (x_hi - x_lo) / (g_hi - g_lo)
-        inside = np.isfinite(g_lo) & (step > x_lo) & (step < x_hi)
-        x_new = np.where(inside, step, 0.5 * (x_lo + x_hi))
-        g_new = g(x_new)
+        inside = np.isfinite(x_new) & (x_new > x_lo) & (x_new < x_hi)
+        x_new = np.where(inside, x_new, 0.5 * (x_lo + x_hi))
+        g_new, s_new = g(x_new)
         up = ~done & (g_new > 0)  # still over the pool: the new point is the low end
         down = ~done & ~(g_new > 0)
-        g_hi = np.where(up & (last == 1), 0.5 * g_hi, g_hi)
-        g_lo = np.where(down & (last == -1), 0.5 * g_lo, g_lo)
-        x_lo, g_lo = np.where(up, x_new, x_lo), np.where(up, g_new, g_lo)
-        x_hi, g_hi = np.where(down, x_new, x_hi), np.where(down, g_new, g_hi)
-        last = np.where(up, 1, np.where(down, -1, last))
+        x_lo, x_hi, g_hi = np.where(up, x_new, x_lo), np.where(down, x_new, x_hi), np.where(down, g_new, g_hi)
         done |= down & (g_new > -tol)
         done |= x_hi - x_lo < tol
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            x_new = x_new - (g_new + 0.5 * tol) / s_new
     return x_hi
 
 

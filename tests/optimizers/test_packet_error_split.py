@@ -129,9 +129,9 @@ def test_lyapunov_with_the_priced_split_never_plans_a_worse_round():
 
 
 def test_cells_split_together_as_each_would_alone():
-    """All cells bisect their prices in lockstep: each cell's bandwidths are bit for bit those the per-cell
-    version below (the implementation before the lockstep one) gives, here six cells of 1-40 devices, one whose
-    devices cannot fit its pool, and at every count of cells and devices down to one."""
+    """All cells search their prices in lockstep: each cell's bandwidths are bit for bit those the per-cell
+    search below (the same steps, one cell at a time with scalar prices) gives, here six cells of 1-40 devices,
+    one whose devices cannot fit its pool, and at every count of cells and devices down to one."""
     rng = np.random.default_rng(3)
     n = 120
     cell = rng.integers(0, 6, n)
@@ -160,15 +160,15 @@ def test_cells_split_together_as_each_would_alone():
     assert len(packet_error_split(cell[:0], pools, waterfall_m=M, **{k: v[:0] for k, v in cols.items()})) == 0
 
 
-# The per-cell implementation the lockstep one replaced (one bisection per cell in turn), kept as the reference.
-def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, **inputs) -> np.ndarray:
-    """The bisection before the lockstep one: one cell after another, on the same candidate grid."""
+# The search one cell at a time with scalar prices, the reference the lockstep search over all cells must match.
+def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, grid=80, **inputs) -> np.ndarray:
+    """One cell after another, on the same candidate grid."""
     cell = np.asarray(cell, dtype=int)
     now = np.asarray(bandwidth_hz, dtype=float)
     pool = np.asarray(pools_hz, dtype=float)[cell]
     names = ("power_w", "bits", "window_s", "gain_lin", "noise_psd_w_per_hz", "circuit_w", "price", "value")
     per_device = [inputs[k] for k in names] + [0.0, np.inf]  # no payload growth (fill_s, max_bits)
-    cost, b_grid, f_grid = candidate_grid(pool, now, per_device, waterfall_m, 160)
+    cost, b_grid, f_grid = candidate_grid(pool, now, per_device, waterfall_m, grid)
     out = now.copy()
     for k in np.unique(cell):
         idx = np.flatnonzero(cell == k)
@@ -188,27 +188,52 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
     fits = total * (1 + 1e-9)
     if not np.all(finite.any(axis=1)) or np.where(finite, b, np.inf).min(axis=1).sum() > fits:
         return None
-    rows, x = np.arange(len(f)), np.log(b)
+    rows, x, cost = np.arange(len(f)), np.log(b), np.where(finite, f, np.inf)
 
     def on_grid(lam: float) -> np.ndarray:
-        return np.argmin(np.where(finite, f + lam * b, np.inf), axis=1)
+        return np.argmin(cost + lam * b, axis=1)
 
-    def smooth(lam: float) -> np.ndarray:
-        return parabola_vertex(f, b, x, on_grid(lam), lam)
-
-    def bisect(choice) -> np.ndarray:
-        if choice(0.0).sum() <= fits:
-            return choice(0.0)
+    def search(choice) -> np.ndarray:
+        """The grid's jumps by their median switching price, then (interpolated only) regula falsi, Illinois."""
+        j_lo = on_grid(0.0)
+        over_lo = choice(j_lo, 0.0).sum() - fits
+        if over_lo <= 0:
+            return choice(j_lo, 0.0)
         lo, hi = 0.0, (np.ptp(f[finite]) + 1e-300) / (total * 1e-4)
+        j_hi = on_grid(hi)
         for _ in range(400):  # at a high price each device takes its least band, which fits
-            if choice(hi).sum() <= fits:
+            over_hi = choice(j_hi, hi).sum() - fits
+            if over_hi <= 0:
                 break
-            lo, hi = hi, 4.0 * hi
+            lo, over_lo, j_lo, hi = hi, over_hi, j_hi, 4.0 * hi
+            j_hi = on_grid(hi)
+        side = 0
         for _ in range(iters):
-            mid = 0.5 * (lo + hi) if lo == 0.0 else float(np.sqrt(lo * hi))
-            lo, hi = (mid, hi) if choice(mid).sum() > fits else (lo, mid)
-        return choice(hi)
+            moving = np.flatnonzero(j_lo != j_hi)
+            j1, j0 = j_hi[moving], j_lo[moving]
+            lam = (cost[moving, j1] - cost[moving, j0]) / (b[moving, j0] - b[moving, j1])
+            lam = np.sort(lam[(lam > lo) & (lam < hi)])
+            jumps = len(lam) > 0
+            if jumps:
+                mid = lam[len(lam) // 2]
+            elif choice is on_grid_choice or hi - lo <= 1e-10 * hi or over_hi > -1e-12 * fits:
+                break
+            else:
+                mid = lo + (hi - lo) * over_lo / (over_lo - over_hi)
+                mid = mid if np.isfinite(mid) and lo < mid < hi else 0.5 * (lo + hi)
+            j_mid = j_hi.copy()
+            j_mid[moving] = on_grid(mid)[moving]
+            over_mid = choice(j_mid, mid).sum() - fits
+            halve = not jumps and side == (1 if over_mid > 0 else -1)
+            if over_mid > 0:
+                lo, j_lo, over_lo, over_hi, side = mid, j_mid, over_mid, over_hi * (0.5 if halve else 1.0), 1
+            else:
+                hi, j_hi, over_hi, over_lo, side = mid, j_mid, over_mid, over_lo * (0.5 if halve else 1.0), -1
+        return choice(j_hi, hi)
 
-    grid_choice = bisect(lambda lam: b[rows, on_grid(lam)])
-    smooth_choice = bisect(smooth)
+    def on_grid_choice(j, lam):
+        return b[rows, j]
+
+    grid_choice = search(on_grid_choice)
+    smooth_choice = search(lambda j, lam: parabola_vertex(f, b, x, j, lam))
     return (smooth_choice if smooth_choice.sum() <= fits else grid_choice), grid_choice

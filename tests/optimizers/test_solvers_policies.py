@@ -69,17 +69,17 @@ def test_real_w0_matches_scipy_lambertw():
     1 + W > 1e-3 (nearer the branch point both lose digits to the rounding of (y − 1)/e), −1 at y ≤ 0, no NaN."""
     from scipy.special import lambertw
 
-    from optimizers.split import _w0_shifted
+    from optimizers.solvers import w0_shifted
 
     y = np.concatenate([np.geomspace(1e-12, 0.5, 2000), np.linspace(0.01, 10.0, 2000), np.geomspace(1.0, 1e300, 2000)])
     ref = np.real(lambertw((y - 1.0) / np.e))
-    w = _w0_shifted(y)
+    w = w0_shifted(y)
     assert not np.isnan(w).any()
     for above, tol in ((0.1, 1e-13), (1e-3, 1e-9)):
         far = 1.0 + ref > above
         assert np.max(np.abs(w - ref)[far] / (1.0 + ref[far])) < tol
     assert np.max(np.abs(w - ref) / np.maximum(np.abs(ref), 1.0)) < 1e-6  # near the branch point too
-    assert np.array_equal(_w0_shifted(np.array([0.0, -1.0])), [-1.0, -1.0])
+    assert np.array_equal(w0_shifted(np.array([0.0, -1.0])), [-1.0, -1.0])
 
 
 def test_lambertw_matches_brute_force_grid():
