@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import lambertw
 
 BOLTZMANN_J_PER_K = 1.380649e-23
 REFERENCE_TEMPERATURE_K = 290.0
@@ -31,11 +30,10 @@ def snr_lin(
     interference_w: ArrayLike = 0.0,
 ) -> np.ndarray:
     """p·g / (N0·b + I)."""
-    return (
-        np.asarray(power_w, float)
-        * np.asarray(gain_lin, float)
-        / (np.asarray(noise_psd_w_per_hz, float) * np.asarray(bandwidth_hz, float) + np.asarray(interference_w, float))
-    )
+    noise = np.asarray(noise_psd_w_per_hz, float) * np.asarray(bandwidth_hz, float)
+    if not (np.isscalar(interference_w) and interference_w == 0):
+        noise = noise + np.asarray(interference_w, float)
+    return np.asarray(power_w, float) * np.asarray(gain_lin, float) / noise
 
 
 def snr_db(
@@ -116,8 +114,9 @@ def min_bandwidth_hz(
 
     With a = p·g/N0 and c = s·N0·ln2/(t·g·p): x = −W₋₁(−c·e^(−c))/c − 1 and b = a/x. The rate
     grows with b towards a/ln2, so where s/t ≥ a/ln2 no bandwidth suffices and the result is inf.
-    For tiny c (bits far below what the link can carry) W₋₁ loses precision, so every result is
-    polished by a few Newton steps on the exact equation b·log2(1 + a/b) = s/t.
+    u = −W₋₁(−c·e^(−c)) > 1 solves ln u − u = ln c − c: from its expansions at c → 1 and c → 0, three
+    Newton steps on that equation, then every result is polished by a few Newton steps on the exact
+    equation b·log2(1 + a/b) = s/t (W₋₁ loses precision at tiny c, where bits are far below what the link carries).
     """
     s = np.asarray(bits, dtype=float)
     t = np.asarray(time_s, dtype=float)
@@ -134,9 +133,12 @@ def min_bandwidth_hz(
     with np.errstate(divide="ignore", invalid="ignore"):
         c = s * LN2 / (t * a)
         feasible = (t > 0) & (a > 0) & (c < 1.0)
-        z = -c * np.exp(-c)
-        w = np.real(lambertw(np.where(feasible, z, -0.1), k=-1))
-        x = -w / c - 1.0
+        cc = np.where(feasible, c, 0.5)
+        d = np.log(cc) - cc
+        u = np.where(cc > 0.25, 2.0 - cc + (2.0 / 3.0) * (1.0 - cc) ** 2, np.log(-d) - d)
+        for _ in range(3):
+            u = u - (np.log(u) - u - d) / (1.0 / u - 1.0)
+        x = u / c - 1.0
         b = a / x
     # Newton refinement on f(b) = b·log2(1 + a/b) − s/t (increasing and concave in b).
     target = np.where(feasible, s / np.where(t > 0, t, 1.0), 0.0)

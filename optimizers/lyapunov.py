@@ -115,7 +115,7 @@ class Lyapunov:
                 p_max_w=per_entry(state.p_max_w),
                 circuit_w=per_entry(state.circuit_w),
                 margin=PLANNING_MARGIN,
-                grid=8,
+                grid=6,
                 iters=6,
             )
             dv = per_entry(state.dvfs) & (b > 0)
@@ -138,7 +138,7 @@ class Lyapunov:
             waterfall_m=state.waterfall_m,
             fill_s=fill.ravel()[flat],
             max_bits=top.ravel()[flat],
-            grid=8,
+            grid=6,
             iters=6,
         )
         cost = price[:, None] * comp_e + up.reshape(k, m)
@@ -282,6 +282,8 @@ class Lyapunov:
             waterfall_m=state.waterfall_m,
             fill_s=fill,
             max_bits=top,
+            grid=10,
+            iters=12,
         )
         power = power.copy()
         power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import channels
-from optimizers.solvers import upload_cost
+from optimizers.solvers import in_chunks, upload_cost
 
 
 def packet_error_split(
@@ -44,16 +44,15 @@ def packet_error_split(
     """
     cell = np.asarray(cell, dtype=int)
     now = np.asarray(bandwidth_hz, dtype=float)
-    pool = np.asarray(pools_hz, dtype=float)[cell]
-    inputs = (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value, fill_s, max_bits)
-    cost, b_grid, f_grid = candidate_grid(pool, now, inputs, waterfall_m, grid)
-    out = now.copy()
     order = np.argsort(cell, kind="stable")  # each cell's devices together, in device order
-    found = _priced_choices(f_grid[order], b_grid[order], cell[order], pool[order], iters)
-    for rows, smooth, on_grid in found.values():
-        idx = order[rows]
+    inputs = (power_w, bits, window_s, gain_lin, noise_psd_w_per_hz, circuit_w, price, value, fill_s, max_bits)
+    inputs = [np.broadcast_to(np.asarray(x, dtype=float), now.shape)[order] for x in inputs]
+    pool = np.asarray(pools_hz, dtype=float)[cell[order]]
+    cost, b_grid, f_grid = candidate_grid(pool, now[order], inputs, waterfall_m, grid)
+    out = now.copy()
+    for rows, smooth, on_grid in _priced_choices(f_grid, b_grid, cell[order], pool, iters).values():
         # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
-        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
+        out[order[rows]] = smooth if cost(smooth, rows).sum() <= cost(on_grid, rows).sum() else on_grid
     return out
 
 
@@ -74,8 +73,11 @@ def candidate_grid(pool: np.ndarray, now: np.ndarray, per_device_inputs, waterfa
     with np.errstate(invalid="ignore", divide="ignore"):  # the exact feasibility edge: the least band in time
         edge = channels.min_bandwidth_hz(s, time_s=np.maximum(w, 0.0), power_w=p, gain_lin=g, noise_psd_w_per_hz=n)
     edge = np.where(np.isfinite(edge) & (edge > 0), edge * (1 + 1e-9), pool)
-    b_grid = np.sort(np.concatenate([pool[:, None] * steps[None, :], now[:, None], edge[:, None]], axis=1), axis=1)
-    return cost, b_grid, cost(b_grid)
+    b_grid = np.concatenate([np.multiply.outer(pool, steps), now[:, None], edge[:, None]], axis=1)
+    b_grid.sort(axis=1)
+    f_grid = in_chunks(cost, b_grid)
+    f_grid[np.isnan(f_grid)] = np.inf  # a NaN cost must never win an argmin
+    return cost, b_grid, f_grid
 
 
 def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.ndarray, np.ndarray]]:
@@ -104,13 +106,13 @@ class _PriceSearch:
     """The lockstep bisection of `_priced_choices` over cells whose rows are grouped together."""
 
     def __init__(self, f, b, cell, pool) -> None:
-        self.f, self.b, self.x = f, b, np.log(b)
+        self.f, self.b = f, b  # [n, grid] costs (inf where not allowed) and bandwidths, sorted by bandwidth
         finite = np.isfinite(f)
-        self.f_or_inf = np.where(finite, f, np.inf)  # NaN costs must never win an argmin
         starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
         self.spans = [slice(s, e) for s, e in zip(starts, np.r_[starts[1:], len(cell)])]
+        self.starts = starts
         self.fits = pool[starts] * (1 + 1e-9)
-        least = np.where(finite, b, np.inf).min(axis=1)
+        least = np.where(finite.any(axis=1), b[np.arange(len(b)), np.argmax(finite, axis=1)], np.inf)
         spans = self.spans
         self.live = np.array(
             [bool(np.all(finite[sp].any(axis=1))) and least[sp].sum() <= self.fits[i] for i, sp in enumerate(spans)]
@@ -124,11 +126,12 @@ class _PriceSearch:
     def argmin_rows(self, lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
         if "which" not in self._rows or not np.array_equal(self._rows["which"], which):
             # The searched rows rarely change between bisection steps: gather them once.
-            self._rows.update(which=which, f=self.f_or_inf[which], b=self.b[which])
+            every = len(which) == len(self.f)
+            self._rows.update(which=which, f=self.f if every else self.f[which], b=self.b if every else self.b[which])
         return np.argmin(self._rows["f"] + lam_rows[which, None] * self._rows["b"], axis=1)
 
     def sums(self, values: np.ndarray) -> np.ndarray:
-        return np.array([values[sp].sum() for sp in self.spans])  # per cell, summed as one cell alone would
+        return np.add.reduceat(values, self.starts)  # per cell, in order, as one cell alone would sum
 
     def bisect(self, smooth: bool, iters: int) -> np.ndarray:
         """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell.
@@ -136,12 +139,12 @@ class _PriceSearch:
         The price is found by the Illinois variant of regula falsi on Σb(λ) − pool (a fine staircase on the grid,
         continuous between the grid's steps when interpolated), to a relative bracket of 1e-10 or a sum within
         1e-12 of the pool; on the grid also once no device's choice can move inside its cell's bracket."""
-        f, b, x, rows_of, all_rows, fits = self.f, self.b, self.x, self.rows_of, self.all_rows, self.fits
+        f, b, rows_of, all_rows, fits = self.f, self.b, self.rows_of, self.all_rows, self.fits
 
         def choice(j, lam_rows, around=None):
             if not smooth:
                 return b[all_rows, j]
-            return _vertex(around if around is not None else _stencil(f, b, x, j), lam_rows)
+            return _vertex(around if around is not None else _stencil(f, b, j), lam_rows)
 
         zero = np.zeros(len(f))
         j_lo = self.argmin_rows(zero, all_rows)
@@ -161,7 +164,7 @@ class _PriceSearch:
             lo, hi, over_lo = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi), np.where(over, over_hi, over_lo)
             j_lo = np.where(over[rows_of], j_hi, j_lo)
             j_hi = np.where(over[rows_of], self.argmin_rows(hi[rows_of], all_rows), j_hi)
-        around_hi = _stencil(f, b, x, j_hi) if smooth else None
+        around_hi = _stencil(f, b, j_hi) if smooth else None
         side = np.zeros(len(self.spans))  # Illinois: which end moved last (+1 low, −1 high)
         for _ in range(iters):
             # Rows of cells already settled need no search: their answer is the choice at λ = 0.
@@ -182,7 +185,7 @@ class _PriceSearch:
             j_mid = j_hi.copy()
             j_mid[moving] = self.argmin_rows(mid_rows, moving)
             changed = len(moving) and np.any(j_mid[moving] != j_hi[moving])
-            around_mid = _stencil(f, b, x, j_mid) if smooth and changed else around_hi
+            around_mid = _stencil(f, b, j_mid) if smooth and changed else around_hi
             over_mid = self.sums(choice(j_mid, mid_rows, around_mid)) - fits
             up, down = ~done & (over_mid > 0), ~done & ~(over_mid > 0)
             lo, hi = np.where(up, mid, lo), np.where(down, mid, hi)
@@ -204,7 +207,7 @@ class _PriceSearch:
         out = np.full(len(self.spans), np.nan)
         if not len(moving):
             return out
-        f, b, cells = self.f_or_inf, self.b, self.rows_of[moving]
+        f, b, cells = self.f, self.b, self.rows_of[moving]
         with np.errstate(invalid="ignore", divide="ignore"):
             j1, j0 = j_hi[moving], j_lo[moving]
             lam = (f[moving, j1] - f[moving, j0]) / (b[moving, j0] - b[moving, j1])
@@ -217,18 +220,18 @@ class _PriceSearch:
         return out
 
 
-def parabola_vertex(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray, lam) -> np.ndarray:
+def parabola_vertex(f: np.ndarray, b: np.ndarray, j: np.ndarray, lam) -> np.ndarray:
     """Per row, the bandwidth at the vertex of the parabola (in x = log b) through f + λ·b at the grid's point j
     and its neighbours; the grid point itself at an edge or where the parabola is not defined."""
-    return _vertex(_stencil(f, b, x, j), lam)
+    return _vertex(_stencil(f, b, j), lam)
 
 
-def _stencil(f: np.ndarray, b: np.ndarray, x: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per row, the grid's point j and its neighbours: (f, b, x at j − 1, j, j + 1; whether j is inside)."""
+def _stencil(f: np.ndarray, b: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row, the grid's point j and its neighbours: (f, b, x = log b at j − 1, j, j + 1; whether j is inside)."""
     rows = np.arange(len(f))
     jl, jr = np.maximum(j - 1, 0), np.minimum(j + 1, b.shape[1] - 1)
-    return (*(f[rows, i] for i in (jl, j, jr)), *(b[rows, i] for i in (jl, j, jr)),
-            *(x[rows, i] for i in (jl, j, jr)), (jl < j) & (j < jr))  # fmt: skip
+    bands = tuple(b[rows, i] for i in (jl, j, jr))
+    return (*(f[rows, i] for i in (jl, j, jr)), *bands, *(np.log(x) for x in bands), (jl < j) & (j < jr))
 
 
 def _vertex(stencil: tuple[np.ndarray, ...], lam) -> np.ndarray:

@@ -29,12 +29,27 @@ def w0_shifted(y: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         p = np.sqrt(2.0 * np.maximum(y, 0.0))
         l1 = np.log1p(np.maximum(z, 0.0))
-        w = np.where(y < 0.3, p * (1.0 - p / 3.0 + (11.0 / 72.0) * p * p) - 1.0, l1 * (1.0 - np.log1p(l1) / (2.0 + l1)))
-        for _ in range(3):
+        near_zero = z * (1.0 - z * (1.0 - z * (1.5 - z * 8.0 / 3.0)))  # W₀'s Taylor series at 0, for −0.26 < z < 0
+        w = np.where(y < 0.3, p * (1.0 - p / 3.0 + (11.0 / 72.0) * p * p) - 1.0,
+                     np.where(y < 1.0, near_zero, l1 * (1.0 - np.log1p(l1) / (2.0 + l1))))  # fmt: skip
+        for _ in range(2):
             ew = np.exp(w)
             f = w * ew - z
             w = w - f / (ew * (w + 1.0) - (w + 2.0) * f / (2.0 * w + 2.0))
     return np.where(y > 0, w, -1.0)
+
+
+# Elements per temporary array in the searches' wide evaluations. Larger temporaries come from fresh pages on
+# every call (the allocator returns them to the system when freed), which cost more than the extra calls.
+CHUNK_ELEMENTS = 8192
+
+
+def in_chunks(cost, x: np.ndarray) -> np.ndarray:
+    """cost(x) for an [n, g] array of candidates, a few columns at a time (elementwise, so bit for bit the same)."""
+    width = max(1, CHUNK_ELEMENTS // max(len(x), 1))
+    if width >= x.shape[1]:
+        return cost(x)
+    return np.concatenate([cost(x[:, j : j + width]) for j in range(0, x.shape[1], width)], axis=1)
 
 
 def _no_nan(x: np.ndarray) -> np.ndarray:
@@ -56,7 +71,7 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12,
     llo, lhi = np.log(lo), np.log(np.maximum(hi, lo))
     t = np.linspace(0.0, 1.0, grid)
     xs = llo[:, None] + (lhi - llo)[:, None] * t[None, :]
-    costs = _no_nan(cost(np.exp(xs)))
+    costs = _no_nan(in_chunks(cost, np.exp(xs)))
     j = np.argmin(costs, axis=1)
     rows = np.arange(n)
     best_x, best_c = xs[rows, j], costs[rows, j]
@@ -66,17 +81,14 @@ def minimize_log_scalar(cost, lo: np.ndarray, hi: np.ndarray, *, grid: int = 12,
     x1, x2 = b - inv_phi * (b - a), a + inv_phi * (b - a)
     f1, f2 = _no_nan(cost(np.exp(x1)[:, None])[:, 0]), _no_nan(cost(np.exp(x2)[:, None])[:, 0])
     for _ in range(iters):
-        left = f1 <= f2
-        b = np.where(left, x2, b)
-        a = np.where(left, a, x1)
-        x2n = np.where(left, x1, a + inv_phi * (b - a))
-        x1n = np.where(left, b - inv_phi * (b - a), x2)
-        f2n = np.where(left, f1, np.nan)
-        f1n = np.where(left, np.nan, f2)
-        fresh = _no_nan(cost(np.exp(np.where(left, x1n, x2n))[:, None])[:, 0])
-        f1 = np.where(left, fresh, f1n)
-        f2 = np.where(left, f2n, fresh)
-        x1, x2 = x1n, x2n
+        left = f1 <= f2  # the minimum lies in [a, x2]: x1 becomes the upper inner point, else x2 the lower one
+        a, b = np.where(left, a, x1), np.where(left, x2, b)
+        kept_x, kept_f = np.where(left, x1, x2), np.where(left, f1, f2)
+        step = inv_phi * (b - a)
+        fresh_x = np.where(left, b - step, a + step)
+        fresh_f = _no_nan(cost(np.exp(fresh_x)[:, None])[:, 0])
+        x1, f1 = np.where(left, fresh_x, kept_x), np.where(left, fresh_f, kept_f)
+        x2, f2 = np.where(left, kept_x, fresh_x), np.where(left, kept_f, fresh_f)
     for x, f in ((x1, f1), (x2, f2)):
         better = f < best_c
         best_x, best_c = np.where(better, x, best_x), np.where(better, f, best_c)

@@ -188,7 +188,10 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
     fits = total * (1 + 1e-9)
     if not np.all(finite.any(axis=1)) or np.where(finite, b, np.inf).min(axis=1).sum() > fits:
         return None
-    rows, x, cost = np.arange(len(f)), np.log(b), np.where(finite, f, np.inf)
+    rows, cost = np.arange(len(f)), np.where(finite, f, np.inf)
+
+    def cell_sum(values: np.ndarray) -> float:
+        return float(np.add.reduceat(values, [0])[0])  # in order, as the lockstep search sums each cell
 
     def on_grid(lam: float) -> np.ndarray:
         return np.argmin(cost + lam * b, axis=1)
@@ -196,13 +199,13 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
     def search(choice) -> np.ndarray:
         """The grid's jumps by their median switching price, then (interpolated only) regula falsi, Illinois."""
         j_lo = on_grid(0.0)
-        over_lo = choice(j_lo, 0.0).sum() - fits
+        over_lo = cell_sum(choice(j_lo, 0.0)) - fits
         if over_lo <= 0:
             return choice(j_lo, 0.0)
         lo, hi = 0.0, (np.ptp(f[finite]) + 1e-300) / (total * 1e-4)
         j_hi = on_grid(hi)
         for _ in range(400):  # at a high price each device takes its least band, which fits
-            over_hi = choice(j_hi, hi).sum() - fits
+            over_hi = cell_sum(choice(j_hi, hi)) - fits
             if over_hi <= 0:
                 break
             lo, over_lo, j_lo, hi = hi, over_hi, j_hi, 4.0 * hi
@@ -223,7 +226,7 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
                 mid = mid if np.isfinite(mid) and lo < mid < hi else 0.5 * (lo + hi)
             j_mid = j_hi.copy()
             j_mid[moving] = on_grid(mid)[moving]
-            over_mid = choice(j_mid, mid).sum() - fits
+            over_mid = cell_sum(choice(j_mid, mid)) - fits
             halve = not jumps and side == (1 if over_mid > 0 else -1)
             if over_mid > 0:
                 lo, j_lo, over_lo, over_hi, side = mid, j_mid, over_mid, over_hi * (0.5 if halve else 1.0), 1
@@ -235,5 +238,5 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
         return b[rows, j]
 
     grid_choice = search(on_grid_choice)
-    smooth_choice = search(lambda j, lam: parabola_vertex(f, b, x, j, lam))
-    return (smooth_choice if smooth_choice.sum() <= fits else grid_choice), grid_choice
+    smooth_choice = search(lambda j, lam: parabola_vertex(f, b, j, lam))
+    return (smooth_choice if cell_sum(smooth_choice) <= fits else grid_choice), grid_choice
