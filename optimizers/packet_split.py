@@ -121,6 +121,7 @@ class _PriceSearch:
         self.all_rows = np.arange(len(f))
         ptp = np.array([np.ptp(f[sp][finite[sp]]) if self.live[i] else 0.0 for i, sp in enumerate(spans)])
         self.first_hi = (ptp + 1e-300) / (pool[starts] * 1e-4)
+        self.visited: list[tuple[np.ndarray, np.ndarray]] = []  # the grid search's (prices, choices), in turn
         self._rows: dict[str, np.ndarray] = {}
 
     def argmin_rows(self, lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
@@ -164,6 +165,8 @@ class _PriceSearch:
             lo, hi, over_lo = np.where(over, hi, lo), np.where(over, 4.0 * hi, hi), np.where(over, over_hi, over_lo)
             j_lo = np.where(over[rows_of], j_hi, j_lo)
             j_hi = np.where(over[rows_of], self.argmin_rows(hi[rows_of], all_rows), j_hi)
+        if smooth:  # the grid search's prices, their interpolated sums known cheaply, narrow the bracket
+            lo, hi, j_lo, j_hi, over_lo, over_hi = self._narrow(lo, hi, j_lo, j_hi, over_lo, over_hi, done)
         around_hi = _stencil(f, b, j_hi) if smooth else None
         side = np.zeros(len(self.spans))  # Illinois: which end moved last (+1 low, −1 high)
         for _ in range(iters):
@@ -184,6 +187,8 @@ class _PriceSearch:
             mid_rows = mid[rows_of]
             j_mid = j_hi.copy()
             j_mid[moving] = self.argmin_rows(mid_rows, moving)
+            if not smooth:
+                self.visited.append((mid, j_mid))
             changed = len(moving) and np.any(j_mid[moving] != j_hi[moving])
             around_mid = _stencil(f, b, j_mid) if smooth and changed else around_hi
             over_mid = self.sums(choice(j_mid, mid_rows, around_mid)) - fits
@@ -198,6 +203,20 @@ class _PriceSearch:
             if smooth and changed:
                 around_hi = tuple(np.where(down[rows_of], m, h) for h, m in zip(around_hi, around_mid))
         return np.where(settled[rows_of], at_zero, choice(j_hi, hi[rows_of], around_hi))
+
+    def _narrow(self, lo, hi, j_lo, j_hi, over_lo, over_hi, done):
+        """The interpolated search's bracket narrowed by the prices the grid search visited: at each, the grid
+        choices are known, so the interpolated sum costs one vertex per device."""
+        rows_of, fits = self.rows_of, self.fits
+        for lam, j in self.visited:
+            inside = ~done & (lam > lo) & (lam < hi)
+            if not inside.any():
+                continue
+            over = self.sums(_vertex(_stencil(self.f, self.b, j), lam[rows_of])) - fits
+            up, down = inside & (over > 0), inside & ~(over > 0)
+            lo, over_lo, j_lo = np.where(up, lam, lo), np.where(up, over, over_lo), np.where(up[rows_of], j, j_lo)
+            hi, over_hi, j_hi = np.where(down, lam, hi), np.where(down, over, over_hi), np.where(down[rows_of], j, j_hi)
+        return lo, hi, j_lo, j_hi, over_lo, over_hi
 
     def median_switch(self, moving: np.ndarray, j_lo: np.ndarray, j_hi: np.ndarray, lo, hi) -> np.ndarray:
         """[cells] the median, over a cell's devices whose grid choice differs at its bracket's ends, of the price
