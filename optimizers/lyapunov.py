@@ -116,7 +116,7 @@ class Lyapunov:
                 circuit_w=per_entry(state.circuit_w),
                 margin=PLANNING_MARGIN,
                 grid=6,
-                iters=6,
+                iters=4,
             )
             dv = per_entry(state.dvfs) & (b > 0)
             cpu[flat] = np.where(dv & np.isfinite(e), f, np.repeat(state.cpu_hz_max, m)[flat])
@@ -139,7 +139,7 @@ class Lyapunov:
             fill_s=fill.ravel()[flat],
             max_bits=top.ravel()[flat],
             grid=6,
-            iters=6,
+            iters=4,
         )
         cost = price[:, None] * comp_e + up.reshape(k, m)
         return np.where(np.isfinite(cost) & can_plan, cost, np.inf), (bandwidth.copy(), up, cpu_km)

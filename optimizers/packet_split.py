@@ -50,9 +50,13 @@ def packet_error_split(
     pool = np.asarray(pools_hz, dtype=float)[cell[order]]
     cost, b_grid, f_grid = candidate_grid(pool, now[order], inputs, waterfall_m, grid)
     out = now.copy()
-    for rows, smooth, on_grid in _priced_choices(f_grid, b_grid, cell[order], pool, iters).values():
+    found = _priced_choices(f_grid, b_grid, cell[order], pool, iters)
+    if found is not None:
+        smooth, on_grid, live, search = found
         # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
-        out[order[rows]] = smooth if cost(smooth, rows).sum() <= cost(on_grid, rows).sum() else on_grid
+        keep_smooth = search.sums(cost(smooth)) <= search.sums(cost(on_grid))
+        rows = live[search.rows_of]
+        out[order[rows]] = np.where(keep_smooth[search.rows_of], smooth, on_grid)[rows]
     return out
 
 
@@ -80,26 +84,23 @@ def candidate_grid(pool: np.ndarray, now: np.ndarray, per_device_inputs, waterfa
     return cost, b_grid, f_grid
 
 
-def _priced_choices(f, b, cell, pool, iters: int) -> dict[int, tuple[slice, np.ndarray, np.ndarray]]:
-    """Per cell (rows grouped by cell), its bandwidths at the least price λ whose choices fit its pool:
-    {cell: (rows, interpolated, on the grid)}; a cell is left out where even the least feasible bandwidths
-    overflow it (or a device has none).
+def _priced_choices(f, b, cell, pool, iters: int):
+    """For rows grouped by cell, the bandwidths at the least price λ whose choices fit each cell's pool:
+    (interpolated where that fits, else on the grid; on the grid; [cells] which cells were priced; the search),
+    or None where no cell is: a cell is left out where even the least feasible bandwidths overflow it (or a
+    device has none).
 
-    Every cell bisects its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
+    Every cell searches its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
     argmin_j f_j + λ·b_j only moves down as λ grows, so a device whose choices at both ends of its cell's bracket
     agree keeps that choice inside it: only the others are searched again."""
     if len(f) == 0:
-        return {}
+        return None
     search = _PriceSearch(f, b, cell, pool)
     if not search.live.any():
-        return {}
+        return None
     grid_choice, smooth_choice = search.bisect(False, iters), search.bisect(True, iters)
-    smooth_sums, fits = search.sums(smooth_choice), search.fits
-    return {
-        int(cell[sp.start]): (sp, smooth_choice[sp] if smooth_sums[i] <= fits[i] else grid_choice[sp], grid_choice[sp])
-        for i, sp in enumerate(search.spans)
-        if search.live[i]
-    }
+    fits = (search.sums(smooth_choice) <= search.fits)[search.rows_of]
+    return np.where(fits, smooth_choice, grid_choice), grid_choice, search.live, search
 
 
 class _PriceSearch:

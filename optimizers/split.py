@@ -112,33 +112,26 @@ def energy_min_split(
         bb, slope = _bandwidth_at(lam[cl], a, c, bm)
         return bb, np.bincount(cl, weights=bb, minlength=n_cells), np.bincount(cl, weights=slope, minlength=n_cells)
 
-    # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Bracket per cell, then solve
-    # g(x) = ln Σb(e^x) − ln B = 0 in x = ln λ by Newton's method kept inside the bracket (`_newton_root`).
-    c_max = np.full(n_cells, 1.0)
-    np.maximum.at(c_max, cl, c + 1.0)
-    c_min = np.full(n_cells, np.inf)
-    np.minimum.at(c_min, cl, c)
-    safe_pools = np.where(pools > 0, pools, 1.0)
-
-    def g(x: np.ndarray, found=None) -> tuple[np.ndarray, np.ndarray]:
-        _, sums, slopes = total(np.exp(x)) if found is None else found
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(sums / safe_pools), slopes / sums
-
-    hi, at_hi = _price_above(total, c_max.copy(), pools)
-    x_hi = np.log(hi)
-    floor = np.where(np.isfinite(c_min), c_min, hi)
-    # Far below, W₀ rounds to −1 (b = ∞, g = ∞): the bracket's low end needs no evaluation.
-    # First guess: the mean log price at which each device would take an equal share of its pool, from
-    # λ/c = 1 + W·e^{1 + W} with 1 + W = a/b.
+    # λ = −w·dE/db at the optimum; the split shrinks as λ grows. Solve g(x) = ln Σb(e^x) − ln B = 0 in x = ln λ
+    # by Newton's method kept inside a bracket (`_newton_root`), from the mean log price at which each device
+    # would take an equal share of its pool (λ/c = 1 + W·e^{1 + W} with 1 + W = a/b).
     count = np.bincount(cl, minlength=n_cells)
     r = np.minimum(a / (pools[cl] / count[cl]), 700.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         x_guess = np.bincount(cl, weights=np.log(c) + np.log1p((r - 1.0) * np.exp(r)), minlength=n_cells) / count
-    x_root = _newton_root(g, np.log(floor * 1e-30), x_hi, g(x_hi, at_hi)[0], x_first=x_guess, tol=tol,
-                          max_iter=max_iter)  # fmt: skip
-    hi = np.exp(x_root)
-    bb, sums, _ = total(hi)
+    c_min = np.full(n_cells, np.inf)
+    np.minimum.at(c_min, cl, c)
+    safe_pools = np.where(pools > 0, pools, 1.0)
+
+    def g(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        bb, sums, slopes = total(np.exp(x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(sums / safe_pools), slopes / sums, bb
+
+    # Far below, W₀ rounds to −1 (b = ∞, g = ∞): the bracket's low end needs no evaluation.
+    x_lo = np.log(np.where(np.isfinite(c_min), c_min, 1.0) * 1e-30)
+    bb = _newton_root(g, x_lo, np.where(count > 0, x_guess, np.nan), cl, count == 0, tol=tol, max_iter=max_iter)
+    sums = np.bincount(cl, weights=bb, minlength=n_cells)
     # Rounding may leave Σ b a hair above the pool: scale down (only lowers energy's slack, keeps Σ b ≤ B).
     scale = np.where(sums > pools, pools / np.where(sums > 0, sums, 1.0), 1.0)
     bb = bb * scale[cl]
@@ -171,38 +164,28 @@ def _energy_weights(weights: np.ndarray | None, live: np.ndarray) -> np.ndarray:
     return np.maximum(w, 1e-9 * w_top) if w_top > 0 else np.ones(n)
 
 
-def _price_above(total, hi: np.ndarray, pools: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """[cells] a price λ at which every cell's split fits its pool (Σb(λ) ≤ B), raising λ fourfold at a time,
-    and `total` there."""
-    for _ in range(200):
-        found = total(hi)
-        over = found[1] > pools
-        if not np.any(over):
-            break
-        hi = np.where(over, hi * 4.0, hi)
-    return hi, found
-
-
-def _newton_root(g, x_lo, x_hi, g_hi, *, x_first, tol: float, max_iter: int) -> np.ndarray:
-    """[cells] the high end of the bracket [x_lo, x_hi] of g(x) = 0 (g > 0 below the root, g decreasing): from
-    `x_first`, Newton steps aimed at g = −tol/2, where a split fits within tol of its pool, each bisecting instead
-    where the step leaves the bracket. `g` returns (g, dg/dx)."""
-    done = g_hi > -tol
-    x_new = x_first
+def _newton_root(g, x_lo, x_first, cl, done, *, tol: float, max_iter: int) -> np.ndarray:
+    """The devices' bandwidths at each cell's root of g(x) = 0 (g decreasing, > 0 below the root, where the split
+    overflows the pool), from the high side: Newton steps from `x_first` aimed at g = −tol/2, where a split fits
+    within tol of its pool, each replaced by a step up (while no price that fits is known) or by bisection where
+    it leaves the bracket. `g` returns (g, dg/dx, bandwidths); `cl` each device's cell; `done` cells to leave."""
+    x_hi = np.full(len(x_lo), np.inf)
+    x_new, bands = x_first, None
     for _ in range(max_iter):
-        if np.all(done):
-            break
         inside = np.isfinite(x_new) & (x_new > x_lo) & (x_new < x_hi)
-        x_new = np.where(inside, x_new, 0.5 * (x_lo + x_hi))
-        g_new, s_new = g(x_new)
+        x_new = np.where(inside, x_new, np.where(np.isfinite(x_hi), 0.5 * (x_lo + x_hi), np.maximum(x_lo, x_new) + 2.0))
+        x_new = np.where(np.isfinite(x_new), x_new, x_lo + 2.0)
+        g_new, s_new, bb = g(x_new)
         up = ~done & (g_new > 0)  # still over the pool: the new point is the low end
         down = ~done & ~(g_new > 0)
-        x_lo, x_hi, g_hi = np.where(up, x_new, x_lo), np.where(down, x_new, x_hi), np.where(down, g_new, g_hi)
-        done |= down & (g_new > -tol)
-        done |= x_hi - x_lo < tol
+        x_lo, x_hi = np.where(up, x_new, x_lo), np.where(down, x_new, x_hi)
+        bands = bb if bands is None else np.where(down[cl], bb, bands)
+        done = done | (down & (g_new > -tol)) | (x_hi - x_lo < tol)
+        if np.all(done):
+            break
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             x_new = x_new - (g_new + 0.5 * tol) / s_new
-    return x_hi
+    return bands
 
 
 def energy_min_bandwidth(

@@ -177,7 +177,8 @@ def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, g
             continue  # the cell's devices cannot all meet their windows in the pool: keep its plan
         # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
         smooth, on_grid = found
-        out[idx] = smooth if cost(smooth, idx).sum() <= cost(on_grid, idx).sum() else on_grid
+        in_order = lambda v: np.add.reduceat(v, [0])[0]  # noqa: E731  (summed as the lockstep search sums a cell)
+        out[idx] = smooth if in_order(cost(smooth, idx)) <= in_order(cost(on_grid, idx)) else on_grid
     return out
 
 
