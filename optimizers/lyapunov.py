@@ -282,8 +282,8 @@ class Lyapunov:
             waterfall_m=state.waterfall_m,
             fill_s=fill,
             max_bits=top,
-            grid=10,
-            iters=12,
+            grid=8,
+            iters=10,
         )
         power = power.copy()
         power[sel] = np.where(np.isfinite(c_opt), p_opt, power[sel])

@@ -28,7 +28,7 @@ def packet_error_split(
     waterfall_m: float,
     fill_s=0.0,
     max_bits=np.inf,
-    grid: int = 80,
+    grid: int = 64,
     iters: int = 60,
 ) -> np.ndarray:
     """Per cell, bandwidths minimising Σ_k upload_cost_k(b_k) at the given powers, Σ_k b_k ≤ the cell's pool.
@@ -209,7 +209,7 @@ class _PriceSearch:
         """The interpolated search's bracket narrowed by the prices the grid search visited: at each, the grid
         choices are known, so the interpolated sum costs one vertex per device."""
         rows_of, fits = self.rows_of, self.fits
-        for lam, j in self.visited:
+        for lam, j in reversed(self.visited):  # the last prices lie nearest the answer
             inside = ~done & (lam > lo) & (lam < hi)
             if not inside.any():
                 continue

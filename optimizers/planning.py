@@ -287,8 +287,8 @@ def dvfs_step(state: RoundState, module: np.ndarray, bandwidth: np.ndarray, cpu_
         p_max_w=state.p_max_w[sel],
         circuit_w=state.circuit_w[sel],
         margin=PLANNING_MARGIN,
-        grid=10,
-        iters=12,
+        grid=8,
+        iters=10,
     )
     out = cpu_hz.copy()
     out[sel] = np.where(np.isfinite(e), f, cpu_hz[sel])

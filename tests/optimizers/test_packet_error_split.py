@@ -161,7 +161,7 @@ def test_cells_split_together_as_each_would_alone():
 
 
 # The search one cell at a time with scalar prices, the reference the lockstep search over all cells must match.
-def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, grid=80, **inputs) -> np.ndarray:
+def per_cell_reference(cell, pools_hz, *, bandwidth_hz, waterfall_m, iters=60, grid=64, **inputs) -> np.ndarray:
     """One cell after another, on the same candidate grid."""
     cell = np.asarray(cell, dtype=int)
     now = np.asarray(bandwidth_hz, dtype=float)
@@ -211,7 +211,7 @@ def _reference_choice(f: np.ndarray, b: np.ndarray, total: float, iters: int) ->
                 break
             lo, over_lo, j_lo, hi = hi, over_hi, j_hi, 4.0 * hi
             j_hi = on_grid(hi)
-        for lam, j in visited if choice is not on_grid_choice else ():  # the grid search's prices narrow it
+        for lam, j in reversed(visited) if choice is not on_grid_choice else ():  # the grid search's prices, last first
             if lo < lam < hi:
                 over = cell_sum(choice(j, lam)) - fits
                 lo, over_lo, j_lo = (lam, over, j) if over > 0 else (lo, over_lo, j_lo)
