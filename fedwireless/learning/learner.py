@@ -214,7 +214,7 @@ class Learner(PlanningSizes):
         if ok:
             out = []
             for g, group in enumerate(self.batch_groups(assignments)):
-                starts = [self.method.client_start(d, r, self.round) for d, r in group]
+                starts = [self.method.batch_start(d, r, self.round) for d, r in group]
                 batches = self.joint_batches(group)
                 trained = train_group(self, starts, batches, g)
                 out += [self._update(d, r, s, st, b, loss)

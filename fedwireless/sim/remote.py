@@ -122,7 +122,8 @@ class RayTrainer:
         (the learner's `batch_groups`, padded as the local backend pads them), or one client at a time."""
         if not assignments:
             return []
-        starts = [learner.method.client_start(d, r, learner.round) for d, r in assignments]
+        start = learner.method.batch_start if batched else learner.method.client_start
+        starts = [start(d, r, learner.round) for d, r in assignments]
         units: list[list[int]] = []
         batches: list[Any] = []
         for group in learner.batch_groups(assignments) if batched else [[a] for a in assignments]:

@@ -86,7 +86,7 @@ def test_real_lora_devices_train_from_their_edge_and_the_cloud_averages_the_edge
     sim = Simulation(validate(sc))
     method = sim.learner.method
     starts, before_cloud = {}, {}
-    start = method.client_start
+    start = method.start_state  # what client_start (one by one) and batch_start (batched) both return
 
     def recording_start(device, rank, round_index):
         out = start(device, rank, round_index)
@@ -101,7 +101,7 @@ def test_real_lora_devices_train_from_their_edge_and_the_cloud_averages_the_edge
         )
         cloud()
 
-    method.client_start, method.aggregate_at_cloud = recording_start, recording_cloud
+    method.start_state, method.aggregate_at_cloud = recording_start, recording_cloud
     first = sim.step()
     assert (first["accuracy"], first["loss"]) == (sim.round_rows[0]["accuracy"], sim.round_rows[0]["loss"])
     edges_after_1 = {s: {k: v.clone() for k, v in st.items()} for s, st in method.edge_states.items()}

@@ -90,6 +90,11 @@ class FederatedMethod(ABC):
         """ε(r) of the last aggregation, for policies that weigh rank choices (None if not applicable)."""
         return None
 
+    def batch_start(self, device: int, rank: int, round_index: int) -> State:
+        """The starting point of a client trained in a batch (`train_batched` takes it as a tensor, so a method
+        may skip loading it into the model); `client_start` by default."""
+        return self.client_start(device, rank, round_index)
+
     def batching(self, num_clients: int) -> tuple[bool, str]:
         """Whether a round's clients can be trained together with results equal to one by one, and why not."""
         return False, f"{type(self).__name__} trains clients one by one"

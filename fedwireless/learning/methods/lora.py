@@ -120,6 +120,16 @@ class LoraMethod(FederatedMethod):
         return {k: torch.zeros_like(v) for k, v in self.init_state[rank].items()}
 
     def client_start(self, device: int, rank: int, round_index: int) -> State:
+        start = self.start_state(device, rank, round_index)
+        self.load_adapter(rank, start)
+        return start
+
+    def batch_start(self, device: int, rank: int, round_index: int) -> State:
+        return self.start_state(device, rank, round_index)  # the batched trainer stacks it: no load into the model
+
+    def start_state(self, device: int, rank: int, round_index: int) -> State:
+        """The client's starting point: the aggregator's start from the global model (or, in hierarchical rounds,
+        from its station's edge model)."""
         edge = None if self.station_of is None else self.edge_states.get(int(self.station_of[device]))
         if edge is None:
             start = self.aggregator.start_state(self, rank, round_index)
@@ -129,7 +139,6 @@ class LoraMethod(FederatedMethod):
                 start = self.aggregator.start_state(self, rank, round_index)
             finally:
                 self.global_state = cloud
-        self.load_adapter(rank, start)
         return start
 
     def trainable_params(self, rank: int) -> list[torch.nn.Parameter]:
