@@ -248,3 +248,24 @@ def test_best_cpu_frequency_matches_a_dense_grid_and_slows_down_with_time():
     # A longer round lets the CPU slow down (never speed up).
     f_long, _ = best_cpu_hz(cycles, time_left_s=30.0, **args)
     assert np.all(f_long[fin] <= f[fin] * (1 + 1e-6))
+
+
+def test_circuit_power_in_closed_form_is_the_dense_grids_minimum():
+    """(p + P_c)·airtime ∝ (p + P_c)/ln(1 + αp) with α = g/(N0·b): the closed form sits where the derivative
+    vanishes, (1 + αp)(ln(1 + αp) − 1) = αP_c − 1, and no point of a dense log grid does better."""
+    from optimizers.solvers import circuit_optimal_power_w
+
+    rng = np.random.default_rng(4)
+    b = rng.uniform(1e4, 2e7, 200)
+    g = 10 ** -rng.uniform(8, 13, 200)
+    pc = rng.uniform(0.005, 0.5, 200)
+    p = circuit_optimal_power_w(bandwidth_hz=b, gain_lin=g, noise_psd_w_per_hz=N0, circuit_w=pc)
+    alpha = g / (N0 * b)
+    u = 1 + alpha * p
+    assert np.allclose(u * (np.log(u) - 1), alpha * pc - 1, rtol=1e-9, atol=1e-9)
+    grid = p[:, None] * np.geomspace(1e-3, 1e3, 6001)[None, :]
+    energy = (grid + pc[:, None]) / np.log1p(alpha[:, None] * grid)
+    at_p = (p + pc) / np.log1p(alpha * p)
+    assert np.all(at_p <= energy.min(axis=1) * (1 + 1e-12))
+    assert np.all(np.abs(grid[np.arange(200), energy.argmin(axis=1)] / p - 1) < 3e-3)  # the grid's step
+    assert circuit_optimal_power_w(bandwidth_hz=1e6, gain_lin=GAIN, noise_psd_w_per_hz=N0, circuit_w=0.0) == 0.0

@@ -61,3 +61,17 @@ def test_split_leaves_infeasible_cells_and_silent_devices_out():
     assert b[3] == 0.0 and p[3] == 0.0
     assert b[2] == pytest.approx(8e6, rel=1e-6)
     assert p[2] == pytest.approx(n0[2] * 8e6 / gain[2] * np.expm1(np.log(2) * bits[2] / (window[2] * 8e6)), rel=1e-6)
+
+
+def test_cells_without_devices_change_nothing():
+    """Devices in cells 0 and 5 of six: the split equals the one over two cells holding the same devices."""
+    from optimizers.split import energy_min_split
+
+    rng = np.random.default_rng(8)
+    bits, window, gain, n0, p_max = instance(rng, 12)
+    cell = np.repeat([0, 5], 6)
+    wide = energy_min_split(bits, window, gain, n0, p_max, cell, np.full(6, 5e6))
+    narrow = energy_min_split(bits, window, gain, n0, p_max, np.repeat([0, 1], 6), np.full(2, 5e6))
+    for w, n in zip(wide[:2], narrow[:2]):
+        np.testing.assert_array_equal(w, n)
+    assert wide[2].all() and narrow[2].all()
