@@ -38,8 +38,9 @@ def packet_error_split(
     energy minus its value times 1 − q_k(b) (`upload_cost`, inf where the upload misses its window). The pool
     is shared by a bandwidth price λ ≥ 0: each device takes argmin_b cost_k(b) + λ·b over a log grid from
     10⁻⁴ of its pool to the pool (its current bandwidth and its exact least bandwidth in time included), the
-    best point refined by a parabola through it and its neighbours; λ is bisected to the least price whose
-    choices fit the pool, and the cell keeps the refined or the grid's choice, whichever costs less.
+    best point refined by a parabola through it and its neighbours; λ is searched (`_PriceSearch.search`) for the
+    least price whose choices fit the pool, and the cell keeps the refined or the grid's choice, whichever costs
+    less.
     A cell whose devices cannot all fit even at their least feasible bandwidth keeps `bandwidth_hz`.
     """
     cell = np.asarray(cell, dtype=int)
@@ -98,13 +99,13 @@ def _priced_choices(f, b, cell, pool, iters: int):
     search = _PriceSearch(f, b, cell, pool)
     if not search.live.any():
         return None
-    grid_choice, smooth_choice = search.bisect(False, iters), search.bisect(True, iters)
+    grid_choice, smooth_choice = search.search(False, iters), search.search(True, iters)
     fits = (search.sums(smooth_choice) <= search.fits)[search.rows_of]
     return np.where(fits, smooth_choice, grid_choice), grid_choice, search.live, search
 
 
 class _PriceSearch:
-    """The lockstep bisection of `_priced_choices` over cells whose rows are grouped together."""
+    """The lockstep price search of `_priced_choices` over cells whose rows are grouped together."""
 
     def __init__(self, f, b, cell, pool) -> None:
         self.f, self.b = f, b  # [n, grid] costs (inf where not allowed) and bandwidths, sorted by bandwidth
@@ -127,7 +128,7 @@ class _PriceSearch:
 
     def argmin_rows(self, lam_rows: np.ndarray, which: np.ndarray) -> np.ndarray:
         if "which" not in self._rows or not np.array_equal(self._rows["which"], which):
-            # The searched rows rarely change between bisection steps: gather them once.
+            # The searched rows rarely change between steps: gather them once.
             every = len(which) == len(self.f)
             self._rows.update(which=which, f=self.f if every else self.f[which], b=self.b if every else self.b[which])
         return np.argmin(self._rows["f"] + lam_rows[which, None] * self._rows["b"], axis=1)
@@ -135,12 +136,15 @@ class _PriceSearch:
     def sums(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values, self.starts)  # per cell, in order, as one cell alone would sum
 
-    def bisect(self, smooth: bool, iters: int) -> np.ndarray:
+    def search(self, smooth: bool, iters: int) -> np.ndarray:
         """The choices (interpolated where `smooth`, else on the grid) at the least price that fits each cell.
 
-        The price is found by the Illinois variant of regula falsi on Σb(λ) − pool (a fine staircase on the grid,
-        continuous between the grid's steps when interpolated), to a relative bracket of 1e-10 or a sum within
-        1e-12 of the pool; on the grid also once no device's choice can move inside its cell's bracket."""
+        While some device's grid choice differs at the bracket's two ends, the next price is the median of those
+        devices' switching prices (`median_switch`): Σb(λ) jumps only there, so the grid's answer takes about
+        log₂(jumps) steps and is final once no choice can move inside the bracket. Between jumps the interpolated
+        choices move smoothly with λ: there the price comes from the Illinois variant of regula falsi on
+        Σb(λ) − pool, to a relative bracket of 1e-10 or a sum within 1e-12 of the pool. The interpolated search
+        first narrows its bracket with the prices the grid search visited (`_narrow`)."""
         f, b, rows_of, all_rows, fits = self.f, self.b, self.rows_of, self.all_rows, self.fits
 
         def choice(j, lam_rows, around=None):
