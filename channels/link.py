@@ -143,7 +143,7 @@ def min_bandwidth_hz(
     # Newton refinement on f(b) = b·log2(1 + a/b) − s/t (increasing and concave in b).
     target = np.where(feasible, s / np.where(t > 0, t, 1.0), 0.0)
     b = np.where(feasible & np.isfinite(b) & (b > 0), b, np.maximum(target, 1.0))
-    for _ in range(4):
+    for _ in range(6):
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = a / b
             f = b * np.log2(1.0 + ratio) - target

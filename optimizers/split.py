@@ -130,7 +130,7 @@ def energy_min_split(
 
     # Far below, W₀ rounds to −1 (b = ∞, g = ∞): the bracket's low end needs no evaluation.
     x_lo = np.log(np.where(np.isfinite(c_min), c_min, 1.0) * 1e-30)
-    bb = _newton_root(g, x_lo, np.where(count > 0, x_guess, np.nan), cl, count == 0, tol=tol, max_iter=max_iter)
+    bb = _newton_root(g, x_lo, np.where(count > 0, x_guess, np.nan), cl, count == 0, bm, tol=tol, max_iter=max_iter)
     sums = np.bincount(cl, weights=bb, minlength=n_cells)
     # Rounding may leave Σ b a hair above the pool: scale down (only lowers energy's slack, keeps Σ b ≤ B).
     scale = np.where(sums > pools, pools / np.where(sums > 0, sums, 1.0), 1.0)
@@ -164,13 +164,15 @@ def _energy_weights(weights: np.ndarray | None, live: np.ndarray) -> np.ndarray:
     return np.maximum(w, 1e-9 * w_top) if w_top > 0 else np.ones(n)
 
 
-def _newton_root(g, x_lo, x_first, cl, done, *, tol: float, max_iter: int) -> np.ndarray:
+def _newton_root(g, x_lo, x_first, cl, done, b_min, *, tol: float, max_iter: int) -> np.ndarray:
     """The devices' bandwidths at each cell's root of g(x) = 0 (g decreasing, > 0 below the root, where the split
     overflows the pool), from the high side: Newton steps from `x_first` aimed at g = −tol/2, where a split fits
     within tol of its pool, each replaced by a step up (while no price that fits is known) or by bisection where
-    it leaves the bracket. `g` returns (g, dg/dx, bandwidths); `cl` each device's cell; `done` cells to leave."""
+    it leaves the bracket. `g` returns (g, dg/dx, bandwidths); `cl` each device's cell; `done` cells to leave.
+    A cell that never reaches a price that fits (its least bands fill the pool to rounding) keeps `b_min`, the
+    split at an infinite price."""
     x_hi = np.full(len(x_lo), np.inf)
-    x_new, bands = x_first, None
+    x_new, bands = x_first, b_min.copy()
     for _ in range(max_iter):
         inside = np.isfinite(x_new) & (x_new > x_lo) & (x_new < x_hi)
         x_new = np.where(inside, x_new, np.where(np.isfinite(x_hi), 0.5 * (x_lo + x_hi), np.maximum(x_lo, x_new) + 2.0))
@@ -179,7 +181,7 @@ def _newton_root(g, x_lo, x_first, cl, done, *, tol: float, max_iter: int) -> np
         up = ~done & (g_new > 0)  # still over the pool: the new point is the low end
         down = ~done & ~(g_new > 0)
         x_lo, x_hi = np.where(up, x_new, x_lo), np.where(down, x_new, x_hi)
-        bands = bb if bands is None else np.where(down[cl], bb, bands)
+        bands = np.where(down[cl], bb, bands)
         done = done | (down & (g_new > -tol)) | (x_hi - x_lo < tol)
         if np.all(done):
             break

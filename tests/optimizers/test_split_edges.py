@@ -75,3 +75,16 @@ def test_cells_without_devices_change_nothing():
     for w, n in zip(wide[:2], narrow[:2]):
         np.testing.assert_array_equal(w, n)
     assert wide[2].all() and narrow[2].all()
+
+
+def test_a_pool_the_least_bands_fill_to_rounding_gives_each_device_its_least_band():
+    """Σ b_min a hair above the pool (within the feasibility slack): no price makes the split fit, so every
+    device keeps its least band at p_max (scaled by the slack), never a share that misses its window."""
+    from optimizers.split import energy_min_split, min_bandwidth_or_inf
+
+    rng = np.random.default_rng(5)
+    bits, window, gain, n0, p_max = instance(rng, 20)
+    b_min = min_bandwidth_or_inf(bits, window_s=window, p_max_w=p_max, gain_lin=gain, noise_psd_w_per_hz=n0)
+    b, p, ok = energy_min_split(bits, window, gain, n0, p_max, np.zeros(20, int), np.array([b_min.sum() / (1 + 1e-11)]))
+    assert ok[0]
+    assert np.all(b >= b_min * (1 - 1e-9)) and np.all(p <= p_max * (1 + 1e-12))
