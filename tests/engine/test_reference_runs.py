@@ -50,13 +50,17 @@ def _cpu_capability() -> str:
     import numpy
     import torch
 
-    model = ""
+    fields: dict[str, str] = {}
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                      if ln.startswith("model name")), "")  # fmt: skip
+        for ln in cpuinfo.read_text().splitlines():
+            key, _, value = ln.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    # Virtual machines may show a bare vendor name ("AMD EPYC"); family and model number tell generations apart.
+    model = fields.get("model name") or platform.processor()
+    kind = f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else ""
     return (
-        f"{torch.backends.cpu.get_cpu_capability()} | {model or platform.processor()} | numpy {numpy.__version__}"
+        f"{torch.backends.cpu.get_cpu_capability()} | {model} {kind} | numpy {numpy.__version__}"
         f" | torch {torch.__version__}"
     )
 
