@@ -53,10 +53,10 @@ def packet_error_split(
     out = now.copy()
     found = _priced_choices(f_grid, b_grid, cell[order], pool, iters)
     if found is not None:
-        smooth, on_grid, live, search = found
+        smooth, on_grid, search = found
         # Interpolation can miss on a kinked cost: keep, per cell, the better of it and the grid's choice.
         keep_smooth = search.sums(cost(smooth)) <= search.sums(cost(on_grid))
-        rows = live[search.rows_of]
+        rows = search.live[search.rows_of]
         out[order[rows]] = np.where(keep_smooth[search.rows_of], smooth, on_grid)[rows]
     return out
 
@@ -87,8 +87,8 @@ def candidate_grid(pool: np.ndarray, now: np.ndarray, per_device_inputs, waterfa
 
 def _priced_choices(f, b, cell, pool, iters: int):
     """For rows grouped by cell, the bandwidths at the least price λ whose choices fit each cell's pool:
-    (interpolated where that fits, else on the grid; on the grid; [cells] which cells were priced; the search),
-    or None where no cell is: a cell is left out where even the least feasible bandwidths overflow it (or a
+    (interpolated where that fits, else on the grid; on the grid; the search, whose `live` says which cells were
+    priced), or None where no cell is: a cell is left out where even the least feasible bandwidths overflow it (or a
     device has none).
 
     Every cell searches its own λ (same steps as one cell alone), all cells in lockstep. The grid choice j(λ) =
@@ -101,7 +101,7 @@ def _priced_choices(f, b, cell, pool, iters: int):
         return None
     grid_choice, smooth_choice = search.search(False, iters), search.search(True, iters)
     fits = (search.sums(smooth_choice) <= search.fits)[search.rows_of]
-    return np.where(fits, smooth_choice, grid_choice), grid_choice, search.live, search
+    return np.where(fits, smooth_choice, grid_choice), grid_choice, search
 
 
 class _PriceSearch:
